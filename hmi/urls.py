@@ -1,0 +1,8 @@
+from django.urls import path
+
+from hmi import views
+
+app_name = "hmi"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+]

@@ -1,0 +1,193 @@
+"""The demo bottling plant: its asset tree as data, and the function that loads it.
+
+The simulator (ingest/simulator.py) models the devices of exactly this plant, by tag key.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from plant.models import Line, Machine, Plant, Tag
+from plant.roles import ROLES
+
+PLANT_SLUG = "bottling"
+DEMO_ROLES = list(ROLES)
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    key: str
+    description: str
+    data_type: str = "float"
+    unit: str = ""
+    range: tuple[float, float] | None = None
+    normal: tuple[float, float] | None = None
+    precision: int = 1
+    writable: bool = False
+    setpoint: tuple[float, float] | None = None
+    max_step: float | None = None
+    labels: tuple[str, str] = ("", "")  # false, true
+    deadband: float = 0.0
+    expected_interval_s: int = 10
+    setpoint_key: str = ""  # key of the tag holding this value's setpoint
+    readback_tolerance: float = 0.0
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    slug: str
+    name: str
+    tags: list[TagSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    slug: str
+    name: str
+    machines: list[MachineSpec] = field(default_factory=list)
+
+
+DEMO_LINES = [
+    LineSpec("filling", "Filling line", [
+        MachineSpec("filler", "Filler", [
+            TagSpec("fill_level", "Fill level per bottle", unit="ml", range=(450, 550),
+                    normal=(495, 505), precision=1, deadband=0.05, setpoint_key="fill_level_sp"),
+            TagSpec("fill_level_sp", "Fill level setpoint", unit="ml", range=(450, 550),
+                    precision=1, writable=True, setpoint=(480, 520), max_step=5,
+                    readback_tolerance=0.05, expected_interval_s=30),
+            TagSpec("flow_rate", "Filler valve flow rate", unit="l/min", range=(0, 100),
+                    normal=(30, 70), precision=2, deadband=0.01, setpoint_key="flow_rate_sp"),
+            TagSpec("flow_rate_sp", "Filler valve flow rate setpoint", unit="l/min",
+                    range=(0, 100), precision=2, writable=True, setpoint=(20, 80), max_step=10,
+                    readback_tolerance=0.005, expected_interval_s=30),
+            TagSpec("tank_level", "Product tank level", unit="%", range=(0, 100),
+                    normal=(15, 95), precision=1, deadband=0.1),
+            TagSpec("bottles_filled", "Bottles filled", data_type="int", unit="bottles",
+                    precision=0),
+            TagSpec("bottles_rejected", "Bottles rejected", data_type="int", unit="bottles",
+                    precision=0),
+            TagSpec("state", "Machine state", data_type="string"),
+        ]),
+    ]),
+    LineSpec("gas", "Gas detection area", [
+        MachineSpec("detector", "Gas detector", [
+            TagSpec("methane", "Methane", unit="%LEL", range=(0, 100), normal=(0, 10),
+                    precision=1, deadband=0.1, expected_interval_s=5),
+            TagSpec("h2s", "Hydrogen sulphide", unit="ppm", range=(0, 50), normal=(0, 5),
+                    precision=1, deadband=0.1, expected_interval_s=5),
+        ]),
+        MachineSpec("ventilation", "Ventilation", [
+            TagSpec("fan", "Ventilation fan", data_type="bool", precision=0, writable=True,
+                    labels=("off", "on"), expected_interval_s=30),
+        ]),
+        MachineSpec("isolation", "Gas isolation valve", [
+            TagSpec("valve_open", "Isolation valve", data_type="bool", precision=0,
+                    writable=True, labels=("closed", "open"), expected_interval_s=30),
+        ]),
+    ]),
+    LineSpec("utilities", "Utilities", [
+        MachineSpec("pump", "Transfer pump", [
+            TagSpec("vibration_rms", "Vibration RMS", unit="mm/s", range=(0, 20),
+                    normal=(0, 4.5), precision=2, deadband=0.02),
+            TagSpec("bearing_temp", "Bearing temperature", unit="°C", range=(0, 120),
+                    normal=(20, 80), precision=1, deadband=0.1),
+        ]),
+        MachineSpec("energy", "Energy meter", [
+            TagSpec("power", "Active power", unit="kW", range=(0, 400), normal=(0, 300),
+                    precision=1, deadband=0.5),
+            TagSpec("energy", "Energy", unit="kWh", precision=1, deadband=0.1),
+        ]),
+    ]),
+]  # fmt: skip
+
+
+@transaction.atomic
+def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
+    """Create or update the demo plant; running it twice changes nothing."""
+    plant, _ = Plant.objects.update_or_create(
+        slug=slug,
+        defaults={"name": "Demo Bottling Plant" if slug == PLANT_SLUG else f"Demo {slug}",
+                  "time_zone": "Europe/Berlin",
+                  "description": "A bottling plant with a filling line, gas detection and "
+                                 "utilities, fed by `manage.py simulate`."},
+    )  # fmt: skip
+    for line_pos, line_spec in enumerate(DEMO_LINES):
+        line, _ = Line.objects.update_or_create(
+            plant=plant, slug=line_spec.slug,
+            defaults={"name": line_spec.name, "position": line_pos},
+        )  # fmt: skip
+        for machine_pos, machine_spec in enumerate(line_spec.machines):
+            machine, _ = Machine.objects.update_or_create(
+                line=line, slug=machine_spec.slug,
+                defaults={"name": machine_spec.name, "position": machine_pos},
+            )  # fmt: skip
+            prefix = f"{topic_root}{slug}/{line_spec.slug}/{machine_spec.slug}"
+            for spec in machine_spec.tags:
+                _load_tag(machine, spec, f"{prefix}/{spec.key}")
+            for spec in machine_spec.tags:
+                if spec.setpoint_key:
+                    Tag.objects.filter(machine=machine, key=spec.key).update(
+                        setpoint_tag=Tag.objects.get(machine=machine, key=spec.setpoint_key)
+                    )
+    return plant
+
+
+def _load_tag(machine: Machine, spec: TagSpec, topic: str) -> Tag:
+    defaults: dict[str, Any] = {
+        "description": spec.description, "data_type": spec.data_type, "unit": spec.unit,
+        "range_min": spec.range[0] if spec.range else None,
+        "range_max": spec.range[1] if spec.range else None,
+        "normal_min": spec.normal[0] if spec.normal else None,
+        "normal_max": spec.normal[1] if spec.normal else None,
+        "precision": spec.precision, "writable": spec.writable,
+        "setpoint_min": spec.setpoint[0] if spec.setpoint else None,
+        "setpoint_max": spec.setpoint[1] if spec.setpoint else None,
+        "max_step": spec.max_step, "false_label": spec.labels[0], "true_label": spec.labels[1],
+        "deadband": spec.deadband, "expected_interval_s": spec.expected_interval_s,
+        "readback_tolerance": spec.readback_tolerance, "topic": topic,
+    }  # fmt: skip
+    tag, _ = Tag.objects.update_or_create(machine=machine, key=spec.key, defaults=defaults)
+    tag.full_clean()
+    return tag
+
+
+def demo_passwords(path: Path, fixed: str = "") -> dict[str, str]:
+    """One password per demo user: `fixed` if given, else random ones kept in `path`.
+
+    Keeping them in a local file (mode 600, ignored by git) means a restart prints the same
+    logins, while no password is ever written into the code.
+    """
+    if fixed:
+        return dict.fromkeys(DEMO_ROLES, fixed)
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            role, _, password = line.partition(" ")
+            if role in DEMO_ROLES and password:
+                known[role] = password
+    if set(known) != set(DEMO_ROLES):
+        known = {role: known.get(role) or secrets.token_urlsafe(9) for role in DEMO_ROLES}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{role} {pw}\n" for role, pw in known.items()))
+        path.chmod(0o600)
+    return known
+
+
+@transaction.atomic
+def load_demo_users(plant: Plant, passwords: dict[str, str]) -> None:
+    """One user per role, named after it, a member of the demo plant."""
+    user_model = get_user_model()
+    for role, password in passwords.items():
+        user, _ = user_model.objects.get_or_create(username=role)
+        user.set_password(password)
+        user.is_staff = role == "admin"  # only admins reach the configuration pages
+        user.save(update_fields=["password", "is_staff"])
+        user.groups.set([Group.objects.get(name=role)])
+        plant.members.add(user)

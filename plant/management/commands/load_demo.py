@@ -1,0 +1,43 @@
+"""Create or update the demo bottling plant and its demo users."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from plant.demo import demo_passwords, load_demo_plant, load_demo_users
+
+
+class Command(BaseCommand):
+    help = "Create or update the demo bottling plant (idempotent) and one user per role."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--topic-root", default=settings.MQTT_TOPIC_ROOT,
+                            help="Prefix of every demo topic, e.g. 'site1/'.")  # fmt: skip
+        parser.add_argument("--no-users", action="store_true", help="Skip the demo users.")
+        parser.add_argument(
+            "--passwords-file",
+            default=os.environ.get("DEMO_PASSWORDS_FILE", str(settings.BASE_DIR / "var" /
+                                                              "demo-logins.txt")),
+            help="Where the generated demo passwords are kept (DEMO_PASSWORD overrides).",
+        )  # fmt: skip
+
+    def handle(self, *args: Any, topic_root: str, no_users: bool, passwords_file: str,
+               **options: Any) -> None:  # fmt: skip
+        if topic_root and not topic_root.endswith("/"):
+            raise CommandError("--topic-root must end with '/'")
+        plant = load_demo_plant(topic_root=topic_root)
+        self.stdout.write(f"demo plant {plant.name!r} loaded ({plant.lines.count()} lines)")
+        if no_users:
+            return
+        if not settings.DEBUG and not os.environ.get("DEMO_PASSWORD"):
+            raise CommandError("Refusing to create demo users with DEBUG=false: set "
+                               "DEMO_PASSWORD, or pass --no-users.")  # fmt: skip
+        passwords = demo_passwords(Path(passwords_file), os.environ.get("DEMO_PASSWORD", ""))
+        load_demo_users(plant, passwords)
+        for role, password in passwords.items():
+            self.stdout.write(f"  login: {role:<10} password: {password}")

@@ -1,0 +1,48 @@
+"""The four roles of the HMI and what each may do, as Django groups of permissions.
+
+A role includes everything of the roles before it. Migrations call `sync_roles`, so a new
+permission added here reaches every database on the next `migrate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VIEW = ["plant.view_plant", "plant.view_line", "plant.view_machine", "plant.view_tag"]
+OPERATE = ["plant.write_setpoint"]
+SUPERVISE = ["plant.acknowledge_alarm", "plant.shelve_alarm"]
+CONFIGURE = [
+    f"plant.{action}_{model}"
+    for model in ("plant", "line", "machine", "tag")
+    for action in ("add", "change", "delete")
+] + ["plant.view_rejectedmessage", "plant.view_unknowntopic", "plant.delete_unknowntopic"]
+
+ROLES: dict[str, list[str]] = {
+    "viewer": VIEW,
+    "operator": VIEW + OPERATE,
+    "supervisor": VIEW + OPERATE + SUPERVISE,
+    "admin": VIEW + OPERATE + SUPERVISE + CONFIGURE,
+}
+
+
+def sync_roles(apps: Any, schema_editor: Any = None) -> None:
+    """Create the groups and give each exactly its role's permissions (a migration step)."""
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after all migrations ran; create them now so the
+    # groups can hold them.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, codenames in ROLES.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in codenames:
+            app_label, codename = dotted.split(".")
+            wanted.append(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)

@@ -1,0 +1,65 @@
+"""Shared fixtures: people by role, the demo plant under a private topic root, isolation.
+
+Tests run against the real PostgreSQL (pytest-django's test_<name> database), Mosquitto and
+Redis. Each test session publishes under its own MQTT topic root and uses its own channel-layer
+prefix, so a simulator or worker running on the same machine cannot interfere.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+# Set before Django reads its settings: a private topic root and channel-layer prefix.
+SESSION_ID = uuid.uuid4().hex[:8]
+os.environ.setdefault("MQTT_TOPIC_ROOT", f"test/{SESSION_ID}/")
+os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"test-{SESSION_ID}")
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+
+import pytest  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
+
+from plant.demo import load_demo_plant  # noqa: E402
+from plant.models import Plant  # noqa: E402
+
+ROLES = ["viewer", "operator", "supervisor", "admin"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: pytest.FixtureRequest) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def topic_root() -> str:
+    """A topic root of this test alone, so messages of other tests never reach it."""
+    return f"{settings.MQTT_TOPIC_ROOT}{uuid.uuid4().hex[:8]}/"
+
+
+@pytest.fixture
+def demo_plant(db: None, topic_root: str) -> Plant:
+    """The demo bottling plant, its topics under this test's own root."""
+    return load_demo_plant(topic_root=topic_root)
+
+
+@pytest.fixture
+def users_by_role(db: None, demo_plant: Plant) -> dict[str, User]:
+    """One member of the demo plant per role; the admin is also staff (Django admin access)."""
+    users = {}
+    for role in ROLES:
+        user = User.objects.create_user(username=f"{role}-user", password="pw")
+        user.groups.add(Group.objects.get(name=role))
+        user.is_staff = role == "admin"
+        user.save()
+        demo_plant.members.add(user)
+        users[role] = user
+    return users
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """A supervisor of another plant: sees nothing of the demo plant."""
+    user = User.objects.create_user(username="outsider", password="pw")
+    user.groups.add(Group.objects.get(name="supervisor"))
+    return user
