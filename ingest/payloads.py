@@ -136,6 +136,8 @@ def coerce(value: Scalar, data_type: str) -> float | str:
     if data_type == "string":
         if not isinstance(value, str):
             raise PayloadError(f"string tag got {type(value).__name__} {value!r}"[:120])
+        if "\x00" in value or len(value) > 1000:
+            raise PayloadError("string value holds a NUL character or exceeds 1000 characters")
         return value
     if isinstance(value, str):
         raise PayloadError(f"{data_type} tag got a string {value[:40]!r}")

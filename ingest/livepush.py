@@ -1,0 +1,103 @@
+"""Hands committed values to the channel layer for the screens, coalesced, off the hot path.
+
+The worker calls `offer()` after each commit; a daemon thread sends at most one message per
+group every `interval` seconds with the newest value of each changed tag. If Redis is slow or
+down, only this thread waits: the worker never does, and newer values replace older ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from channels.layers import get_channel_layer
+
+from ingest.batch import Row
+from ingest.tagcache import TagCache
+from plant import live
+
+log = logging.getLogger(__name__)
+QUALITY_LABEL: tuple[live.QualityLabel, ...] = ("good", "uncertain", "bad")
+
+
+class LivePublisher:
+    """Coalesces the latest value per tag and sends one `tag.values` per group per interval."""
+
+    def __init__(self, tags: TagCache, interval: float = 0.25) -> None:
+        self.tags = tags
+        self.interval = interval
+        self.pending: dict[int, live.TagValue] = {}
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.failing = False
+        self.thread = threading.Thread(target=self._run, name="livepush", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def offer(self, latest: dict[int, Row], committed_at: float) -> None:
+        """Called by the worker after a commit; cheap, never blocks on Redis."""
+        values = {
+            tag_id: live.TagValue(
+                tag=tag_id,
+                v=value if text is None else text,
+                ts=ts.isoformat(),
+                q=QUALITY_LABEL[q],
+                sent=committed_at,
+            )
+            for tag_id, (_, ts, value, text, q) in latest.items()
+        }
+        with self.lock:
+            self.pending.update(values)
+
+    def take(self) -> dict[str, list[live.TagValue]]:
+        """Group the pending values by every group that shows them, and clear them."""
+        with self.lock:
+            pending, self.pending = self.pending, {}
+        groups: dict[str, list[live.TagValue]] = {}
+        for tag_id, value in pending.items():
+            tag = self.tags.by_id.get(tag_id)
+            if tag is None:
+                continue
+            for group in (
+                live.machine_group(tag.machine_id),
+                live.line_group(tag.line_id),
+                live.plant_group(tag.plant_id),
+            ):
+                groups.setdefault(group, []).append(value)
+        return groups
+
+    def _run(self) -> None:
+        asyncio.run(self._loop())
+
+    async def _loop(self) -> None:
+        layer = get_channel_layer()
+        while not self.stopping:
+            started = time.monotonic()
+            groups = self.take()
+            if groups:
+                await self._send(layer, groups)
+            delay = self.interval - (time.monotonic() - started)
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _send(self, layer: object, groups: dict[str, list[live.TagValue]]) -> None:
+        try:
+            for group, values in groups.items():
+                await asyncio.wait_for(
+                    layer.group_send(group, live.tag_values(values)),  # type: ignore[attr-defined]
+                    timeout=2,
+                )
+        except Exception as exc:  # Redis down or slow: values are superseded, not queued
+            if not self.failing:
+                log.warning("live push paused: channel layer unavailable (%s)", exc)
+            self.failing = True
+            return
+        if self.failing:
+            log.info("live push resumed")
+        self.failing = False

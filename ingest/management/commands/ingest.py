@@ -1,0 +1,57 @@
+"""Subscribe to plant telemetry on MQTT and write it to the historian."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from prometheus_client import start_http_server
+
+from ingest.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Subscribe to plant telemetry on MQTT and write it to the historian."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--client-id",
+            default="scada-ingest",
+            help="MQTT client id. Keep it fixed: the broker keeps our session, and so our "
+            "unacknowledged messages, under this id across restarts.",
+        )
+        parser.add_argument(
+            "--share-group",
+            default="",
+            help="Join the MQTT 5 shared subscription $share/<group>/… so several workers "
+            "(each with its own --client-id) split the load.",
+        )
+        parser.add_argument("--batch-size", type=int, default=10_000)
+        parser.add_argument(
+            "--metrics-port", type=int, default=9108, help="Prometheus /metrics port; 0: off."
+        )
+        parser.add_argument("--metrics-addr", default="127.0.0.1")
+
+    def handle(self, *args: Any, client_id: str, share_group: str, batch_size: int,
+               metrics_port: int, metrics_addr: str, **options: Any) -> None:  # fmt: skip
+        logging.getLogger("ingest").setLevel(logging.INFO)
+        worker = Worker(
+            client_id=client_id,
+            topic_root=settings.MQTT_TOPIC_ROOT,
+            share_group=share_group,
+            batch_size=batch_size,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+        signal.signal(signal.SIGINT, lambda *_: worker.stop())
+        if metrics_port:
+            start_http_server(metrics_port, addr=metrics_addr)
+        metrics_at = f", metrics on http://{metrics_addr}:{metrics_port}/metrics"
+        self.stdout.write(
+            f"ingest: {worker.subscription} on {worker.address.host}:{worker.address.port} "
+            f"as {client_id}{metrics_at if metrics_port else ''}"
+        )
+        worker.run()
+        self.stdout.write("ingest: stopped after committing the batch in hand")

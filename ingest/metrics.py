@@ -1,0 +1,24 @@
+"""Prometheus metrics of the ingest worker, served on /metrics by prometheus-client."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECEIVED = Counter("scada_ingest_received", "MQTT messages received")
+STORED = Counter("scada_ingest_samples_stored", "Samples inserted into the historian")
+REJECTED = Counter("scada_ingest_rejected", "Messages or values refused, kept with a reason")
+DEDUPLICATED = Counter("scada_ingest_deduplicated", "Samples already stored (redeliveries)")
+FILTERED = Counter("scada_ingest_deadband_filtered", "Values inside the historian deadband")
+RECONNECTS = Counter("scada_ingest_reconnects", "Connections to the broker after the first")
+DB_ERRORS = Counter("scada_ingest_db_errors", "Batches that failed to commit and were retried")
+BATCH_SECONDS = Histogram(
+    "scada_ingest_batch_seconds",
+    "Time to store and commit one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_SIZE = Histogram(
+    "scada_ingest_batch_messages", "Messages per batch", buckets=(1, 10, 100, 1000, 5000, 20000)
+)
+LAG = Gauge("scada_ingest_lag_seconds", "Now minus the newest stored sample's time")
+BUFFER = Gauge("scada_ingest_buffer_messages", "Messages received and not yet acknowledged")
+CONNECTED = Gauge("scada_ingest_broker_connected", "1 while connected to the broker")

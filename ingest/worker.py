@@ -1,0 +1,277 @@
+"""The ingest worker: MQTT telemetry into the historian, acknowledged only once committed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+import paho.mqtt.client as mqtt
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest import metrics
+from ingest.batch import Deadband, Decoded, Message, decode_messages
+from ingest.livepush import LivePublisher
+from ingest.mqtt import SET_SUFFIX, make_client
+from ingest.store import Stored, store
+from ingest.tagcache import TagCache
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of worker downtime
+RECEIVE_MAXIMUM = 50_000  # unacknowledged messages in flight: our bounded buffer
+TAG_REFRESH_S = 2.0
+CONTROL_PREFIX = "_sim/"  # the simulator's control topics: not telemetry
+
+
+class Worker:
+    """Moves telemetry from MQTT into the historian without losing a message.
+
+    QoS 1, a fixed client id and a persistent session make the broker keep every message we
+    have not acknowledged. We acknowledge a message only after its batch has committed, so a
+    crash of the worker, the broker or the database costs a redelivery, never a loss. MQTT 5's
+    Receive Maximum bounds what we hold: beyond it, the broker queues for us.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client_id: str = "scada-ingest",
+        topic_root: str = "",
+        share_group: str = "",
+        batch_size: int = 10_000,
+        receive_maximum: int = RECEIVE_MAXIMUM,
+        live_interval: float = 0.25,
+    ) -> None:
+        self.topic_root = topic_root
+        self.topic_filter = f"{topic_root}#"
+        self.subscription = (
+            f"$share/{share_group}/{self.topic_filter}" if share_group else self.topic_filter
+        )
+        self.batch_size = batch_size
+        self.receive_maximum = receive_maximum
+        self.inbox: deque[Message] = deque()
+        self.arrived = threading.Event()
+        self.pending: list[Message] = []  # received, not yet committed (kept across retries)
+        self.generation = 0
+        self.connected_once = False
+        self.stopping = False
+        self.retry_at = 0.0
+        self.backoff = 0.5
+        self.tags = TagCache()
+        self.deadband = Deadband()
+        self.next_refresh = 0.0
+        self.live = LivePublisher(self.tags, interval=live_interval)
+        self.client, self.address = make_client(client_id, url=url, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- paho's network thread: only fills the inbox -------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: mqtt.ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        self.generation += 1
+        metrics.CONNECTED.set(1)
+        if self.connected_once:
+            metrics.RECONNECTS.inc()
+        self.connected_once = True
+        resumed = "resumed session" if flags.session_present else "new session"
+        log.info("connected to %s:%s (%s)", self.address.host, self.address.port, resumed)
+        client.subscribe(self.subscription, qos=1)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: mqtt.ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        metrics.CONNECTED.set(0)
+        if not self.stopping:
+            log.warning("lost the broker (%s): reconnecting with backoff", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        was_empty = not self.inbox
+        self.inbox.append(
+            Message(msg.topic, msg.payload, time.time(), msg.mid, msg.qos, self.generation)
+        )
+        if was_empty:
+            self.arrived.set()
+
+    # --- the main thread --------------------------------------------------------------------
+
+    def connect(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.ReceiveMaximum = self.receive_maximum
+        self.client.connect_async(
+            self.address.host,
+            self.address.port,
+            keepalive=30,
+            clean_start=False,
+            properties=properties,
+        )
+        self.client.loop_start()
+        self.live.start()
+
+    def run(self) -> None:
+        self.connect()
+        try:
+            while not self.stopping:
+                self.run_once()
+            self.run_once(timeout=0)  # commit and acknowledge what is in hand
+        finally:
+            self.live.stop()
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.arrived.set()
+
+    def run_once(self, timeout: float = 0.1) -> int:
+        """Store, acknowledge and hand over one batch; return how many messages it held."""
+        self._refresh_tags()
+        if not self.pending:
+            if not self.inbox and timeout:
+                self.arrived.wait(timeout)
+            self.arrived.clear()
+            self.pending = self._drain()
+        elif time.monotonic() < self.retry_at:
+            self.arrived.wait(min(timeout, self.retry_at - time.monotonic()))
+            return 0
+        metrics.BUFFER.set(len(self.pending) + len(self.inbox))
+        if not self.pending:
+            return 0
+        return self._commit(self.pending)
+
+    def _drain(self) -> list[Message]:
+        inbox, batch = self.inbox, []
+        for _ in range(min(len(inbox), self.batch_size)):
+            message = inbox.popleft()
+            if message.topic.endswith(SET_SUFFIX) or message.topic.startswith(
+                self.topic_root + CONTROL_PREFIX
+            ):
+                self.client.ack(message.mid, message.qos)  # commands, not telemetry
+                continue
+            batch.append(message)
+        return batch
+
+    def _commit(self, batch: list[Message]) -> int:
+        started = time.monotonic()
+        decoded = decode_messages(batch, self.tags, self.deadband)
+        try:
+            stored = self._store(batch, decoded)
+        except (OperationalError, InterfaceError) as exc:
+            self._db_down(exc)
+            return 0
+        self.deadband.commit()
+        self.pending = []
+        self._ack(batch)
+        self._account(batch, decoded, stored, started)
+        self.live.offer(decoded.latest, time.time())
+        return len(batch)
+
+    def _store(self, batch: list[Message], decoded: Decoded) -> Stored:
+        try:
+            return store(decoded)
+        except (OperationalError, InterfaceError):
+            self.deadband.rollback()
+            raise
+        except DatabaseError as exc:
+            # The database refused the batch's content (not its connection): store what it
+            # accepts message by message, and keep each refusal with its reason.
+            self.deadband.rollback()
+            log.warning("batch refused by the database (%s): storing one by one", exc)
+            return _store_one_by_one(batch, self.tags, self.deadband)
+
+    def _db_down(self, exc: Exception) -> None:
+        metrics.DB_ERRORS.inc()
+        log.warning(
+            "database unavailable (%s): holding %d messages unacknowledged, retry in %.1fs",
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            len(self.pending),
+            self.backoff,
+        )
+        close_old_connections()
+        from django.db import connection
+
+        connection.close_if_unusable_or_obsolete()
+        connection.close()
+        self.retry_at = time.monotonic() + self.backoff
+        self.backoff = min(self.backoff * 2, 30.0)
+
+    def _ack(self, batch: list[Message]) -> None:
+        if self.backoff > 0.5:
+            log.info("database back: caught up %d messages", len(batch))
+        self.backoff = 0.5
+        generation = self.generation
+        for message in batch:
+            # A message from an earlier connection is re-sent by the broker; acking its id
+            # on this connection would acknowledge a different message.
+            if message.qos and message.generation == generation:
+                self.client.ack(message.mid, message.qos)
+
+    def _account(
+        self, batch: list[Message], decoded: Decoded, stored: Stored, started: float
+    ) -> None:
+        metrics.RECEIVED.inc(len(batch))
+        metrics.STORED.inc(stored.inserted)
+        metrics.DEDUPLICATED.inc(stored.duplicates)
+        metrics.REJECTED.inc(stored.rejected)
+        metrics.FILTERED.inc(decoded.filtered)
+        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+        if decoded.newest:
+            metrics.LAG.set(max(0.0, time.time() - decoded.newest))
+
+    def _refresh_tags(self) -> None:
+        now = time.monotonic()
+        if now < self.next_refresh:
+            return
+        self.next_refresh = now + TAG_REFRESH_S
+        try:
+            if self.tags.refresh():
+                log.info("tag table loaded: %d tags", len(self.tags.by_id))
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("cannot read the tag table (%s): keeping the last one", exc)
+            from django.db import connection
+
+            connection.close()
+
+
+def _store_one_by_one(batch: list[Message], tags: TagCache, deadband: Deadband) -> Stored:
+    inserted = duplicates = rejected = 0
+    for message in batch:
+        decoded = decode_messages([message], tags, deadband)
+        try:
+            result = store(decoded)
+            deadband.commit()
+        except (OperationalError, InterfaceError):
+            raise
+        except DatabaseError as exc:
+            deadband.rollback()
+            decoded = Decoded()
+            from ingest.batch import _reject
+
+            _reject(decoded, message, f"database refused it: {str(exc).splitlines()[0]}")
+            result = store(decoded)
+        inserted += result.inserted
+        duplicates += result.duplicates
+        rejected += result.rejected
+    return Stored(inserted, duplicates, rejected)

@@ -1,0 +1,61 @@
+"""Messages pushed to browsers over the channel layer, and the groups they go to.
+
+A page joins the group of what it shows. hmi.consumers handles each `type` in a method named
+after it, with dots replaced by underscores. Messages carry plain values, never model
+instances: they cross Redis as msgpack.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+QualityLabel = Literal["good", "uncertain", "bad"]
+
+
+def plant_group(plant_id: int) -> str:
+    return f"plant.{plant_id}"
+
+
+def line_group(line_id: int) -> str:
+    return f"line.{line_id}"
+
+
+def machine_group(machine_id: int) -> str:
+    return f"machine.{machine_id}"
+
+
+def group_name(kind: str, pk: int) -> str:
+    return {"plant": plant_group, "line": line_group, "machine": machine_group}[kind](pk)
+
+
+class TagValue(TypedDict):
+    tag: int
+    v: float | str | None  # numbers and bools as float (bools 0/1), state tags as text
+    ts: str  # ISO-8601, UTC: the time the device gave the value
+    q: QualityLabel
+    sent: float  # epoch seconds when the worker committed it (latency measurement)
+
+
+class TagValues(TypedDict):
+    type: Literal["tag.values"]
+    values: list[TagValue]
+
+
+def tag_values(values: list[TagValue]) -> TagValues:
+    return {"type": "tag.values", "values": values}
+
+
+LiveMessage = TagValues
+
+
+def send(group: str, message: LiveMessage) -> None:
+    """Send from sync code (actions). Consumers await the layer directly."""
+    async_to_sync(get_channel_layer().group_send)(group, message)
+
+
+def send_on_commit(group: str, message: LiveMessage) -> None:
+    transaction.on_commit(lambda: send(group, message))
