@@ -40,6 +40,11 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scada")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# "auto": use TimescaleDB for the historian when `CREATE EXTENSION timescaledb` works;
+# "off": plain PostgreSQL even where the extension exists.
+TIMESCALEDB = os.environ.get("TIMESCALEDB", "auto")
+if TIMESCALEDB not in ("auto", "off"):
+    raise ImproperlyConfigured(f"TIMESCALEDB must be 'auto' or 'off', not {TIMESCALEDB!r}")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883")
 if urlsplit(MQTT_URL).scheme not in ("mqtt", "mqtts"):

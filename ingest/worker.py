@@ -46,6 +46,7 @@ class Worker:
         batch_size: int = 10_000,
         receive_maximum: int = RECEIVE_MAXIMUM,
         live_interval: float = 0.25,
+        session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self.topic_root = topic_root
         self.topic_filter = f"{topic_root}#"
@@ -54,6 +55,7 @@ class Worker:
         )
         self.batch_size = batch_size
         self.receive_maximum = receive_maximum
+        self.session_expiry_s = session_expiry_s
         self.inbox: deque[Message] = deque()
         self.arrived = threading.Event()
         self.pending: list[Message] = []  # received, not yet committed (kept across retries)
@@ -70,6 +72,8 @@ class Worker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.subscribed = threading.Event()  # tests and benchmarks wait on it
 
     # --- paho's network thread: only fills the inbox -------------------------------------
 
@@ -117,7 +121,7 @@ class Worker:
 
     def connect(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.SessionExpiryInterval = self.session_expiry_s
         properties.ReceiveMaximum = self.receive_maximum
         self.client.connect_async(
             self.address.host,
@@ -136,13 +140,17 @@ class Worker:
                 self.run_once()
             self.run_once(timeout=0)  # commit and acknowledge what is in hand
         finally:
-            self.live.stop()
-            self.client.disconnect()
-            self.client.loop_stop()
+            self.close()
 
     def stop(self) -> None:
         self.stopping = True
         self.arrived.set()
+
+    def close(self) -> None:
+        """Leave without committing what is in hand (tests use it to play a crash)."""
+        self.live.stop()
+        self.client.disconnect()
+        self.client.loop_stop()
 
     def run_once(self, timeout: float = 0.1) -> int:
         """Store, acknowledge and hand over one batch; return how many messages it held."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -22,6 +23,9 @@ def try_create_extension(connection: BaseDatabaseWrapper) -> bool:
 
     A savepoint keeps the surrounding migration transaction usable after a refusal.
     """
+    if settings.TIMESCALEDB == "off":
+        log.info("TIMESCALEDB=off: using plain PostgreSQL")
+        return False
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
         if cursor.fetchone() is None:
