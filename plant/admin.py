@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from urllib.parse import urlencode
 
-from plant.models import Line, Machine, Plant, Tag
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from plant.models import Line, Machine, Plant, RejectedMessage, Tag, UnknownTopic
 
 
 class LineInline(admin.TabularInline):
@@ -81,3 +86,50 @@ class TagAdmin(admin.ModelAdmin):
             "writable", "setpoint_min", "setpoint_max", "max_step", "readback_tolerance",
         ]}),
     ]  # fmt: skip
+
+
+@admin.register(RejectedMessage)
+class RejectedMessageAdmin(admin.ModelAdmin):
+    """Messages the ingest worker refused, with the reason: read-only evidence."""
+
+    list_display = ["received_at", "topic", "reason", "payload_size"]
+    list_filter = ["received_at"]
+    search_fields = ["topic", "reason"]
+    date_hierarchy = "received_at"
+    readonly_fields = ["received_at", "topic", "reason", "payload_preview", "payload_size"]
+    exclude = ["payload"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(UnknownTopic)
+class UnknownTopicAdmin(admin.ModelAdmin):
+    """Topics that carry telemetry but match no tag; one click starts a tag for one."""
+
+    list_display = ["topic", "message_count", "first_seen_at", "last_seen_at", "make_tag"]
+    search_fields = ["topic"]
+    readonly_fields = ["topic", "message_count", "first_seen_at", "last_seen_at", "payload"]
+    exclude = ["last_payload"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="Last payload")
+    def payload(self, obj: UnknownTopic) -> str:
+        return bytes(obj.last_payload).decode("utf-8", errors="backslashreplace")
+
+    @admin.display(description="")
+    def make_tag(self, obj: UnknownTopic) -> str:
+        url = (
+            reverse("admin:plant_tag_add")
+            + "?"
+            + urlencode({"topic": obj.topic, "key": obj.topic.rpartition("/")[2][:64]})
+        )
+        return format_html('<a class="button" href="{}">Create tag</a>', url)

@@ -84,8 +84,21 @@ def test_a_machine_batch_stores_every_value_under_its_tag(worker: Worker) -> Non
     filler = tag("fill_level").machine
     topic = tag("fill_level").topic.rpartition("/")[0]
     ts = 1_790_000_000_000
-    send((topic, json.dumps({"ts": ts, "values": {"tank_level": 55.5, "bottles_filled": 10,
-                                                   "fill_level": {"v": 499.0, "q": "bad"}}})))  # fmt: skip
+    send(
+        (
+            topic,
+            json.dumps(
+                {
+                    "ts": ts,
+                    "values": {
+                        "tank_level": 55.5,
+                        "bottles_filled": 10,
+                        "fill_level": {"v": 499.0, "q": "bad"},
+                    },
+                }
+            ),
+        )
+    )
     run_until(lambda: Sample.objects.filter(tag__machine=filler).count() == 3, worker.run_once)
     assert samples("tank_level")[0].value == 55.5
     assert samples("fill_level")[0].quality == 2
@@ -96,8 +109,10 @@ def test_a_machine_batch_stores_every_value_under_its_tag(worker: Worker) -> Non
 
 def test_the_latest_value_follows_the_newest_sample(worker: Worker) -> None:
     topic = tag("tank_level").topic
-    send((topic, json.dumps({"v": 40, "ts": 1_790_000_002_000})),
-         (topic, json.dumps({"v": 30, "ts": 1_790_000_001_000})))  # fmt: skip
+    send(
+        (topic, json.dumps({"v": 40, "ts": 1_790_000_002_000})),
+        (topic, json.dumps({"v": 30, "ts": 1_790_000_001_000})),
+    )
     run_until(lambda: len(samples("tank_level")) == 2, worker.run_once)
     latest = LatestValue.objects.get(tag=tag("tank_level"))
     assert latest.value == 40  # the older message arrived later; it does not win
@@ -109,9 +124,11 @@ BAD_INPUTS = [
     (b"NaN", "NaN is not a valid value"),
     (b'{"v": "full"}', "float tag got a string"),
     (b"x" * (70 * 1024), "exceeds"),
-    (json.dumps({"v": 1, "ts": (datetime.now(UTC) + timedelta(days=2)).isoformat()}).encode(),
-     "in the future"),
-]  # fmt: skip
+    (
+        json.dumps({"v": 1, "ts": (datetime.now(UTC) + timedelta(days=2)).isoformat()}).encode(),
+        "in the future",
+    ),
+]
 
 
 @pytest.mark.parametrize(("payload", "reason"), BAD_INPUTS)
