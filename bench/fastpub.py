@@ -64,7 +64,10 @@ class FastPublisher:
         out = bytearray()
         sent = 0
         for topic, payload in messages:
-            self.window.acquire()
+            if not self.window.acquire(blocking=False):
+                self.sock.sendall(out)  # the window is full: send what we hold, then wait
+                out.clear()
+                self.window.acquire()
             sent += 1
             packet_id = sent % 65535 + 1
             out += _packet(0x32, _utf8(topic) + struct.pack("!H", packet_id) + payload)

@@ -1,3 +1,5 @@
+"""Pages and fragment endpoints of the HMI; URL names look like hmi:overview."""
+
 from django.urls import path
 
 from hmi import views

@@ -87,7 +87,10 @@ def _insert_samples(rows: list[Row]) -> int:
 
 
 def _copy_rows(table: str, rows: list[Row]) -> None:
+    # COPY goes to psycopg directly; wrap_database_errors turns its errors into Django's
+    # (IntegrityError, OperationalError), which the callers handle.
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.copy(f"COPY {table} {SAMPLE_COLUMNS} FROM STDIN (FORMAT BINARY)") as copy,
     ):
@@ -111,7 +114,7 @@ def _upsert_latest(rows: list[Row]) -> None:
 def _store_rejections(decoded: Decoded) -> None:
     if not decoded.rejected:
         return
-    with connection.cursor() as cursor:
+    with connection.wrap_database_errors, connection.cursor() as cursor:
         with cursor.copy(REJECT_COPY) as copy:
             copy.set_types(["timestamptz", "text", "text", "bytea", "int4"])
             for r in decoded.rejected:

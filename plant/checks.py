@@ -47,7 +47,8 @@ def check_postgresql(databases: Any = None, **kwargs: Any) -> list[Error]:
     try:
         connections["default"].ensure_connection()
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[-1] if lines else type(exc).__name__
         return [service_error("PostgreSQL", where, reason, "DATABASE_URL", "scada.E001")]
     return []
 

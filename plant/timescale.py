@@ -31,6 +31,14 @@ def try_create_extension(connection: BaseDatabaseWrapper) -> bool:
         if cursor.fetchone() is None:
             log.info("timescaledb is not available on this server: using plain PostgreSQL")
             return False
+        # Without preloading, CREATE EXTENSION ends the whole session, not just the statement.
+        cursor.execute("SHOW shared_preload_libraries")
+        if "timescaledb" not in cursor.fetchone()[0]:
+            log.warning(
+                "timescaledb is installed but not in shared_preload_libraries: "
+                "using plain PostgreSQL"
+            )
+            return False
         cursor.execute("SAVEPOINT timescale_probe")
         try:
             cursor.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")

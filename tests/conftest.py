@@ -21,7 +21,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402
 
 from plant.demo import load_demo_plant  # noqa: E402
-from plant.models import Plant  # noqa: E402
+from plant.models import Plant, Tag  # noqa: E402
 
 ROLES = ["viewer", "operator", "supervisor", "admin"]
 
@@ -63,3 +63,19 @@ def outsider(db: None) -> User:
     user = User.objects.create_user(username="outsider", password="pw")
     user.groups.add(Group.objects.get(name="supervisor"))
     return user
+
+
+@pytest.fixture
+def fill_level(demo_plant: Plant) -> Tag:
+    """The filler's fill level: a float tag in ml, one decimal, normal band 495 to 505."""
+    return Tag.objects.get(machine__line__plant=demo_plant, key="fill_level")
+
+
+@pytest.fixture
+def committed_db(transactional_db: None, django_db_serialized_rollback: None) -> None:
+    """Database access whose writes are committed, so other processes (daphne) can see them.
+
+    Each such test starts from the migrations' data (content types, permissions, the role
+    groups), restored by serialized rollback: the flush after a transactional test empties the
+    tables, and Django recreates only content types and permissions, never the groups.
+    """

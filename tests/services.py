@@ -16,12 +16,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKER_LIMITS = """
-max_queued_messages 0
-max_queued_bytes 0
-max_inflight_messages 0
-persistent_client_expiration 7d
-"""
+SHIPPED_CONF = ROOT / "config" / "mosquitto" / "mosquitto.conf"
+LIMITS = (
+    "max_queued_messages",
+    "max_queued_bytes",
+    "max_inflight_messages",
+    "persistent_client_expiration",
+)
+
+
+def shipped_limits() -> str:
+    """The queue limits of the broker configuration we ship, so tests see what production sees."""
+    lines = SHIPPED_CONF.read_text().splitlines()
+    return "\n".join(line for line in lines if line.split(" ")[0] in LIMITS) + "\n"
 
 
 def free_port() -> int:
@@ -47,10 +54,14 @@ class Broker:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="scada-mosq-"))
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to the 'mosquitto' user: without this it could
+            # not write its persistence file, and a restart would forget every session.
+            shutil.chown(self.dir, "mosquitto")
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {self.dir}/\nautosave_interval 1\n{BROKER_LIMITS}"
+            f"persistence_location {self.dir}/\nautosave_interval 1\n{shipped_limits()}"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -85,9 +96,80 @@ def fresh_database(name: str, timescaledb: str = "auto") -> str:
     """Drop and create a database, migrate it, and return its URL."""
     for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
         subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True,
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql],
+            check=True,
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
     env = {**os.environ, "DATABASE_URL": database_url(name), "TIMESCALEDB": timescaledb}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     return database_url(name)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """initdb and pg_ctl refuse to run as root; run them as the postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster on a spare port, to stop and start under load."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="scada-pg-"))
+        self.data = self.dir / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.dir / "log"),
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def close(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,22 @@
+# An index of the project's commands, not a program: the logic lives in .ci/setup, manage.py
+# commands and pyproject.toml. Pass extra arguments with ARGS, e.g. `make test ARGS="-k alarm"`.
+PY := .venv/bin/python
+
+.PHONY: run test lint bench
+
+run:  ## set up this machine, then serve the HMI with the ingest worker, simulator and demo plant
+	bash .ci/setup
+	$(PY) manage.py run $(ARGS)
+
+test:  ## set up this machine, then run the whole test suite on the real services
+	bash .ci/setup
+	$(PY) -m pytest $(ARGS)
+
+lint:  ## what CI checks before the tests
+	bash .ci/setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	$(PY) manage.py check && $(PY) manage.py makemigrations --check --dry-run
+
+bench:  ## print the figures of every bench/*.py script
+	bash .ci/setup
+	for script in bench/*.py; do [ -e "$$script" ] || continue; $(PY) "$$script" || exit 1; done
