@@ -1,4 +1,7 @@
-"""Pages and fragment endpoints of the HMI; URL names look like hmi:overview."""
+"""Pages and fragment endpoints of the HMI; URL names look like hmi:overview.
+
+Each concern keeps its views in its own module and its routes in its own block below.
+"""
 
 from django.urls import path
 
@@ -6,5 +9,9 @@ from hmi import views
 
 app_name = "hmi"
 urlpatterns = [
+    # Live screens
     path("", views.overview, name="overview"),
+    # Setpoint writes and audit
+    # Historian: trends, history API, export
+    # Alarms
 ]
