@@ -64,8 +64,10 @@ class Deadband:
         self.pending: dict[int, tuple[float | str | None, float, int]] = {}
 
     def keep(self, tag: TagInfo, value: float | str | None, at: float, quality: int) -> bool:
+        if tag.deadband <= 0:
+            return True  # every sample is history; nothing to remember
         ref = self.pending.get(tag.id) or self.last.get(tag.id)
-        if ref is not None and tag.deadband > 0:
+        if ref is not None:
             ref_value, ref_at, ref_quality = ref
             same_band = (
                 quality == ref_quality

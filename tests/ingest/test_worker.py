@@ -192,3 +192,24 @@ def test_a_worker_that_dies_before_acknowledging_gets_the_messages_again(
         assert [s.value for s in samples("tank_level")] == list(range(20))
     finally:
         second.close()
+
+
+def test_committed_messages_are_acknowledged_and_never_come_back(
+    demo_plant: Plant, topic_root: str
+) -> None:
+    client_id = f"test-{uuid.uuid4().hex[:8]}"
+    first = make_worker(topic_root, client_id)
+    topic = tag("tank_level").topic
+    send(*[(topic, str(i)) for i in range(30)])  # bare values: a redelivery would add rows
+    run_until(lambda: len(samples("tank_level")) == 30, first.run_once)
+    run_until(lambda: not first.client._out_packet)  # the acknowledgements left the socket
+    first.client.loop_stop()  # a crash right after the commit and the acknowledgement
+    first.client.socket().close()
+    second = make_worker(topic_root, client_id)
+    try:
+        marker = tag("h2s").topic
+        send((marker, "1"))  # arrives after anything the broker would have re-sent
+        run_until(lambda: samples("h2s"), second.run_once)
+        assert len(samples("tank_level")) == 30
+    finally:
+        second.close()
