@@ -131,7 +131,8 @@ def main() -> None:
     root = "bench/bench/l/"
     create_tags(dsn, args.tags, root)
     env = {**os.environ, "DATABASE_URL": dsn, "MQTT_URL": broker.url,
-           "MQTT_TOPIC_ROOT": "bench/", "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "MQTT_TOPIC_ROOT": "bench/", "LOG_LEVEL": "WARNING",
+           "DEBUG": "false", "SECRET_KEY": "bench-only", "ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
     machines = max(1, args.tags // 50)
     expected = args.messages * args.batch
     try:

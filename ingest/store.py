@@ -59,11 +59,15 @@ class Stored:
     rejected: int
 
 
-def store(decoded: Decoded) -> Stored:
-    """Store samples, latest values and rejections of one batch in one transaction."""
+def store(decoded: Decoded, latest: list[Row] | None = None) -> Stored:
+    """Store samples, latest values and rejections of one batch in one transaction.
+
+    `latest` are the newest values to keep current for the screens (by default the batch's
+    own); the worker passes several batches' worth at once, a few times a second.
+    """
     with transaction.atomic():
         inserted = _insert_samples(decoded.rows)
-        _upsert_latest(list(decoded.latest.values()))
+        _upsert_latest(list(decoded.latest.values()) if latest is None else latest)
         _store_rejections(decoded)
     return Stored(inserted, len(decoded.rows) - inserted, len(decoded.rejected))
 

@@ -14,7 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest import metrics
-from ingest.batch import Deadband, Decoded, Message, decode_messages
+from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.livepush import LivePublisher
 from ingest.mqtt import SET_SUFFIX, make_client
 from ingest.store import Stored, store
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of worker downtime
 RECEIVE_MAXIMUM = 50_000  # unacknowledged messages in flight: our bounded buffer
 TAG_REFRESH_S = 2.0
+# Each tag's latest value is written at most this often. Writing it with every batch cost more
+# than the samples themselves at 1,000 tags; history is complete either way, and the screens
+# get their values from the live push.
+LATEST_INTERVAL_S = 0.25
 CONTROL_PREFIX = "_sim/"  # the simulator's control topics: not telemetry
 
 
@@ -68,6 +72,8 @@ class Worker:
         self.tags = TagCache()
         self.deadband = Deadband()
         self.next_refresh = 0.0
+        self.latest: dict[int, Row] = {}  # newest value per tag not yet written to the table
+        self.latest_due = 0.0
         self.live = LivePublisher(self.tags, interval=live_interval)
         self.client, self.address = make_client(client_id, url=url, manual_ack=True)
         self.client.on_connect = self._on_connect
@@ -140,6 +146,7 @@ class Worker:
             while not self.stopping:
                 self.run_once()
             self.run_once(timeout=0)  # commit and acknowledge what is in hand
+            self._flush_latest(force=True)
         finally:
             self.close()
 
@@ -166,8 +173,20 @@ class Worker:
             return 0
         metrics.BUFFER.set(len(self.pending) + len(self.inbox))
         if not self.pending:
+            self._flush_latest()
             return 0
         return self._commit(self.pending)
+
+    def _flush_latest(self, force: bool = False) -> None:
+        """Write held latest values when due and no batch is coming to carry them."""
+        if not self.latest or (not force and time.monotonic() < self.latest_due):
+            return
+        if force:
+            self.latest_due = 0.0
+        try:
+            self._store([], Decoded())
+        except DatabaseError as exc:
+            log.warning("cannot write latest values (%s): will retry", exc)
 
     def _drain(self) -> list[Message]:
         inbox, batch = self.inbox, []
@@ -197,8 +216,11 @@ class Worker:
         return len(batch)
 
     def _store(self, batch: list[Message], decoded: Decoded) -> Stored:
+        merge_latest(self.latest, decoded.latest)
+        now = time.monotonic()
+        latest = list(self.latest.values()) if now >= self.latest_due else []
         try:
-            return store(decoded)
+            stored = store(decoded, latest)
         except (OperationalError, InterfaceError):
             self.deadband.rollback()
             raise
@@ -208,6 +230,10 @@ class Worker:
             self.deadband.rollback()
             log.warning("batch refused by the database (%s): storing one by one", exc)
             return _store_one_by_one(batch, self.tags, self.deadband)
+        if latest:
+            self.latest.clear()
+            self.latest_due = now + LATEST_INTERVAL_S
+        return stored
 
     def _db_down(self, exc: Exception) -> None:
         metrics.DB_ERRORS.inc()
@@ -261,6 +287,14 @@ class Worker:
             from django.db import connection
 
             connection.close()
+
+
+def merge_latest(into: dict[int, Row], rows: dict[int, Row]) -> None:
+    """Keep the newer of two values per tag (messages may arrive out of time order)."""
+    for tag_id, row in rows.items():
+        held = into.get(tag_id)
+        if held is None or held[1] <= row[1]:
+            into[tag_id] = row
 
 
 PUBACK = struct.Struct("!BBH")
