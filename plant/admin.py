@@ -9,7 +9,16 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from plant.models import Line, Machine, Plant, RejectedMessage, Tag, UnknownTopic
+from plant.models import (
+    ControlLoop,
+    Line,
+    Machine,
+    Plant,
+    RejectedMessage,
+    SetpointWrite,
+    Tag,
+    UnknownTopic,
+)
 
 
 class LineInline(admin.TabularInline):
@@ -133,3 +142,36 @@ class UnknownTopicAdmin(admin.ModelAdmin):
             + urlencode({"topic": obj.topic, "key": obj.topic.rpartition("/")[2][:64]})
         )
         return format_html('<a class="button" href="{}">Create tag</a>', url)
+
+
+@admin.register(SetpointWrite)
+class SetpointWriteAdmin(admin.ModelAdmin):
+    """The audit trail of setpoint writes: readable here, never added, edited or deleted."""
+
+    list_display = ["requested_at", "tag", "value", "old_value", "user", "state", "finished_at"]
+    list_filter = ["state", "tag__machine__line__plant"]
+    search_fields = ["tag__key", "user__username", "reason"]
+    date_hierarchy = "requested_at"
+    list_select_related = ["tag__machine__line__plant", "user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ControlLoop)
+class ControlLoopAdmin(admin.ModelAdmin):
+    """Admins tune loops here; operators switch their mode on the faceplate (plant.actions)."""
+
+    list_display = ["name", "pv_tag", "output_tag", "mode", "output", "note"]
+    raw_id_fields = ["pv_tag", "sp_tag", "output_tag"]
+    # The mode and the output change only through plant.actions, which journal them.
+    readonly_fields = ["mode", "output", "output_at", "note", "changed_at", "runner", "lease_until"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -101,13 +101,16 @@ def to_manual(state: State) -> State:
 
 
 def pv_problem(*, quality_good: bool, age_s: float | None, stale_after_s: float) -> str:
-    """Why the measurement cannot be used for control, or "" when it can."""
+    """Why the measurement cannot be used for control, or "" when it can.
+
+    The reason reads after the measurement's name: "fill level" + " is stale (9 s old)".
+    """
     if age_s is None:
-        return "no measurement received"
+        return "has no value"
     if not quality_good:
-        return "measurement has bad quality"
+        return "has bad quality"
     if age_s > stale_after_s:
-        return f"measurement is stale ({age_s:.0f} s old)"
+        return f"is stale ({age_s:.0f} s old)"
     return ""
 
 

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from plant.models import Line, Machine, Plant, Tag
+from plant.models import ControlLoop, Line, Machine, Plant, Tag
 from plant.roles import ROLES
 
 PLANT_SLUG = "bottling"
@@ -136,7 +136,28 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
                     Tag.objects.filter(machine=machine, key=spec.key).update(
                         setpoint_tag=Tag.objects.get(machine=machine, key=spec.setpoint_key)
                     )
+    _load_fill_level_loop(plant)
     return plant
+
+
+def _load_fill_level_loop(plant: Plant) -> ControlLoop:
+    """The filler's supervisory loop: trims the flow-rate setpoint to hold the fill level.
+
+    Tuned on the simulator (bench/fill_level_step.py); it starts in manual, as a plant's loop
+    does after a restart, until an operator switches it to auto. Running this again leaves
+    its mode and tuning as they are.
+    """
+    filler = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant,
+                                                  machine__slug="filler")}  # fmt: skip
+    loop, _ = ControlLoop.objects.get_or_create(
+        output_tag=filler["flow_rate_sp"],
+        defaults={"name": "fill-level loop", "pv_tag": filler["fill_level"],
+                  "sp_tag": filler["fill_level_sp"], "kp": 0.05, "ti_s": 3.0, "filter_s": 1.0,
+                  "output_min": 40.0, "output_max": 60.0, "max_rate": 2.0,
+                  "write_deadband": 0.05, "pv_stale_s": 5.0},
+    )  # fmt: skip
+    loop.full_clean()
+    return loop
 
 
 def _load_tag(machine: Machine, spec: TagSpec, topic: str) -> Tag:

@@ -49,7 +49,38 @@ def tag_values(values: list[TagValue]) -> TagValues:
     return {"type": "tag.values", "values": values}
 
 
-LiveMessage = TagValues
+class SetpointChanged(TypedDict):
+    """A setpoint write moved to another state; pushed to every page showing its tag."""
+
+    type: Literal["setpoint.changed"]
+    write: int
+    tag: int
+    state: str  # SetpointWrite.State value: pending, sent, confirmed, failed, timed_out, expired
+    state_label: str
+    final: bool
+    value: str  # the requested value, formatted with the tag's precision and unit
+    old_value: str
+    readback: str  # "" until the device reported one
+    by: str  # a username, or "system"
+    reason: str
+    detail: str
+    requested_at: str  # ISO-8601, UTC
+    finished_at: str  # ISO-8601, UTC; "" while open
+
+
+class LoopChanged(TypedDict):
+    """A control loop changed mode or wrote a new output; pushed to pages showing its tags."""
+
+    type: Literal["loop.changed"]
+    loop: int
+    name: str
+    mode: Literal["auto", "manual"]
+    output: str  # the last output written, formatted with the output tag's unit; "" if none
+    note: str
+    at: str  # ISO-8601, UTC
+
+
+LiveMessage = TagValues | SetpointChanged | LoopChanged
 
 
 def send(group: str, message: LiveMessage) -> None:
@@ -59,3 +90,8 @@ def send(group: str, message: LiveMessage) -> None:
 
 def send_on_commit(group: str, message: LiveMessage) -> None:
     transaction.on_commit(lambda: send(group, message))
+
+
+def tag_groups(machine_id: int, line_id: int, plant_id: int) -> list[str]:
+    """Every group whose pages show a tag of this machine."""
+    return [machine_group(machine_id), line_group(line_id), plant_group(plant_id)]

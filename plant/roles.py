@@ -8,14 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-VIEW = ["plant.view_plant", "plant.view_line", "plant.view_machine", "plant.view_tag"]
+VIEW = [
+    "plant.view_plant",
+    "plant.view_line",
+    "plant.view_machine",
+    "plant.view_tag",
+    "plant.view_setpointwrite",  # the audit trail of writes
+    "plant.view_controlloop",
+]
 OPERATE = ["plant.write_setpoint"]
 SUPERVISE = ["plant.acknowledge_alarm", "plant.shelve_alarm"]
 CONFIGURE = [
     f"plant.{action}_{model}"
     for model in ("plant", "line", "machine", "tag")
     for action in ("add", "change", "delete")
-] + ["plant.view_rejectedmessage", "plant.view_unknowntopic", "plant.delete_unknowntopic"]
+] + [
+    "plant.view_rejectedmessage",
+    "plant.view_unknowntopic",
+    "plant.delete_unknowntopic",
+    "plant.add_controlloop",  # loops are configured (tuned) by admins, and never deleted
+    "plant.change_controlloop",
+]
 
 ROLES: dict[str, list[str]] = {
     "viewer": VIEW,
@@ -42,7 +55,11 @@ def sync_roles(apps: Any, schema_editor: Any = None) -> None:
         wanted = []
         for dotted in codenames:
             app_label, codename = dotted.split(".")
-            wanted.append(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            permission = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            # The permissions of a model a later migration creates do not exist yet; that
+            # migration runs this again and grants them.
+            if permission is not None:
+                wanted.append(permission)
         group.permissions.set(wanted)

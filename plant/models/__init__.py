@@ -2,8 +2,13 @@
 
 from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.history import LatestValue, Quality, RejectedMessage, Sample, UnknownTopic
+from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
+from plant.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
+    "ControlLoop",
+    "ControlLoopEvent",
     "LatestValue",
     "Line",
     "Machine",
@@ -11,6 +16,7 @@ __all__ = [
     "Quality",
     "RejectedMessage",
     "Sample",
+    "SetpointWrite",
     "Tag",
     "UnknownTopic",
 ]

@@ -150,9 +150,9 @@ def test_switching_from_auto_to_manual_holds_the_output(
     ("quality_good", "age_s", "problem"),
     [
         (True, 1.0, ""),
-        (False, 1.0, "measurement has bad quality"),
-        (True, 9.0, "measurement is stale (9 s old)"),
-        (True, None, "no measurement received"),
+        (False, 1.0, "has bad quality"),
+        (True, 9.0, "is stale (9 s old)"),
+        (True, None, "has no value"),
     ],
 )
 def test_a_bad_or_stale_measurement_drops_the_loop_to_manual(

@@ -1,0 +1,190 @@
+"""The only code that changes shared state: each do_* validates, writes in one transaction,
+journals, and publishes to the screens once the transaction has committed.
+
+Existing rows move with conditional UPDATEs (`filter(state=old).update(state=new)`) and a
+row-count check, so when two actors race (two writers, a readback and a timeout) exactly one
+wins and the loser learns it from the return value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from plant import live, setpoints
+from plant.models import ControlLoop, ControlLoopEvent, LatestValue, SetpointWrite, Tag
+from plant.setpoints import Person
+
+State = SetpointWrite.State
+OPEN = (State.PENDING, State.SENT)
+
+
+@transaction.atomic
+def do_request_setpoint(
+    tag: Tag, value: float, *, by: Person | None, reason: str = "",
+    expires_in_s: float = setpoints.WRITE_EXPIRY_S,
+) -> SetpointWrite:  # fmt: skip
+    """Queue a write to a device with its audit record, once every check passes.
+
+    Raises PermissionDenied (the caller may not write here) or ValidationError (the write
+    breaks a rule); then nothing is stored and nothing is sent. `by=None` is the system.
+    """
+    if by is not None:
+        setpoints.check_write_permission(by, tag)
+    # Lock the tag's row: two writes to one tag are checked (step, rate) one after the other.
+    tag = Tag.objects.select_for_update(of=("self",)).select_related("machine__line").get(pk=tag.pk)
+    current = LatestValue.objects.filter(tag=tag).first()
+    last_at = (
+        SetpointWrite.objects.filter(tag=tag).order_by("-requested_at").values_list(
+            "requested_at", flat=True
+        ).first()
+    )  # fmt: skip
+    now = timezone.now()
+    setpoints.check_setpoint(tag, value, current=current, last_at=last_at, by=by, now=now)
+    write = SetpointWrite.objects.create(
+        tag=tag,
+        value=value,
+        old_value=current.value if current else None,
+        user=by if by is not None and by.is_authenticated else None,
+        reason=reason[:200],
+        requested_at=now,
+        expires_at=setpoints.expiry(now, expires_in_s),
+    )
+    _publish(write)
+    return write
+
+
+def do_claim_setpoint(write_id: int, *, now: datetime) -> bool:
+    """Take a pending write to publish it; False if another writer has it or it expired."""
+    return bool(
+        SetpointWrite.objects.filter(
+            pk=write_id, state=State.PENDING, claimed_at=None, expires_at__gt=now
+        ).update(claimed_at=now)
+    )
+
+
+def do_mark_setpoint_sent(write_id: int, *, now: datetime) -> bool:
+    """The broker acknowledged the write (PUBACK): it is on its way to the device."""
+    return _move(write_id, [State.PENDING], State.SENT, sent_at=now)
+
+
+def do_confirm_setpoint(write_id: int, readback: float, *, now: datetime) -> bool:
+    """The device read back the requested value (within the tag's tolerance)."""
+    return _move(
+        write_id, OPEN, State.CONFIRMED, finished_at=now, readback=readback,
+        detail="the device read back the requested value",
+    )  # fmt: skip
+
+
+def do_fail_setpoint(
+    write_id: int, *, detail: str, now: datetime, readback: float | None = None
+) -> bool:
+    """The device reported another value, or the broker refused the write."""
+    return _move(
+        write_id, OPEN, State.FAILED, finished_at=now, readback=readback, detail=detail[:200]
+    )
+
+
+def do_time_out_setpoint(write_id: int, *, now: datetime) -> bool:
+    """The write was sent but the device did not read it back in time."""
+    detail = f"no readback within {setpoints.READBACK_TIMEOUT_S:g} s of sending"
+    return _move(write_id, [State.SENT], State.TIMED_OUT, finished_at=now, detail=detail)
+
+
+def do_expire_setpoint(write_id: int, *, now: datetime) -> bool:
+    """The write could not be handed to the broker before its expiry: it will never be sent."""
+    return _move(
+        write_id, [State.PENDING], State.EXPIRED, finished_at=now, extra=Q(expires_at__lte=now),
+        detail="not handed to the broker before its expiry (broker unreachable?); never sent",
+    )  # fmt: skip
+
+
+def _move(
+    write_id: int, from_states: list[str] | tuple[str, ...], to_state: str,
+    extra: Q | None = None, **fields: object,
+) -> bool:  # fmt: skip
+    with transaction.atomic():
+        rows = SetpointWrite.objects.filter(pk=write_id, state__in=from_states)
+        if extra is not None:
+            rows = rows.filter(extra)
+        if not rows.update(state=to_state, **fields):
+            return False
+        write = SetpointWrite.objects.select_related("tag__machine__line", "user").get(pk=write_id)
+        _publish(write)
+    return True
+
+
+def _publish(write: SetpointWrite) -> None:
+    message = setpoints.setpoint_changed(write)
+    for group in setpoints.groups_of(write.tag):
+        live.send_on_commit(group, message)
+
+
+@transaction.atomic
+def do_set_loop_mode(
+    loop: ControlLoop, mode: str, *, by: Person | None, reason: str = "",
+    now: datetime | None = None,
+) -> bool:  # fmt: skip
+    """Switch a loop between auto and manual and journal it; False if it already was.
+
+    A person needs the right to write its output. Auto needs a usable measurement now;
+    the system (by=None) drops a loop to manual when the measurement goes bad or stale.
+    """
+    now = now or timezone.now()
+    if by is not None:
+        setpoints.check_write_permission(by, loop.output_tag)
+    if mode == ControlLoop.Mode.AUTO:
+        check_loop_can_run(loop, now)
+    old = ControlLoop.Mode.AUTO if mode == ControlLoop.Mode.MANUAL else ControlLoop.Mode.MANUAL
+    note = reason or f"switched to {mode} by {by.get_username() if by else 'the system'}"
+    if not ControlLoop.objects.filter(pk=loop.pk, mode=old).update(
+        mode=mode, changed_at=now, note=note[:200]
+    ):
+        return False
+    user = by if by is not None and by.is_authenticated else None
+    ControlLoopEvent.objects.create(
+        loop=loop, at=now, from_mode=old, to_mode=mode, user=user, reason=note[:200]
+    )
+    _publish_loop(loop.pk)
+    return True
+
+
+def check_loop_can_run(loop: ControlLoop, now: datetime) -> None:
+    """Raise ValidationError if the loop's measurement or setpoint is unusable right now."""
+    # A setpoint is published on change and as a slow heartbeat, so it is stale only later.
+    sp_stale_s = max(loop.pv_stale_s, loop.sp_tag.expected_interval_s)
+    for tag_id, what, stale_s in (
+        (loop.pv_tag_id, "measurement", loop.pv_stale_s),
+        (loop.sp_tag_id, "setpoint", sp_stale_s),
+    ):
+        latest = LatestValue.objects.filter(tag_id=tag_id).first()
+        problem = setpoints.value_problem(latest, now, stale_s)
+        if problem:
+            raise ValidationError(f"Cannot switch to auto: the {what} {problem}.")
+
+
+def do_record_loop_output(loop_id: int, output: float, *, now: datetime) -> None:
+    """Remember the output a loop just wrote, for its faceplate."""
+    ControlLoop.objects.filter(pk=loop_id).update(output=output, output_at=now)
+    _publish_loop(loop_id)
+
+
+def do_lease_loop(loop_id: int, runner: str, *, now: datetime, lease_s: float) -> bool:
+    """Take or renew the right to run a loop; False while another runner holds it."""
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(runner=runner)
+    return bool(
+        ControlLoop.objects.filter(free, pk=loop_id).update(
+            runner=runner, lease_until=now + timedelta(seconds=lease_s)
+        )
+    )
+
+
+def _publish_loop(loop_id: int) -> None:
+    loop = ControlLoop.objects.select_related("output_tag__machine__line").get(pk=loop_id)
+    message = setpoints.loop_changed(loop)
+    for group in setpoints.groups_of(loop.output_tag):
+        live.send_on_commit(group, message)
