@@ -50,6 +50,7 @@ class Decoded:
     rejected: list[Rejection] = field(default_factory=list)
     filtered: int = 0  # inside the historian deadband: live value only
     newest: float = 0.0  # epoch seconds of the newest sample time, for the lag metric
+    oldest: float = float("inf")  # and of the oldest: its wait is the batch's worst latency
 
 
 class Deadband:
@@ -142,7 +143,10 @@ def _add(
     previous = out.latest.get(tag.id)
     if previous is None or previous[1] <= ts:
         out.latest[tag.id] = row
-    out.newest = max(out.newest, at)
+    if at > out.newest:
+        out.newest = at
+    if at < out.oldest:
+        out.oldest = at
     if deadband.keep(tag, stored, at, quality):
         out.rows.append(row)
     else:

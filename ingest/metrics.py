@@ -19,6 +19,12 @@ BATCH_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "scada_ingest_batch_messages", "Messages per batch", buckets=(1, 10, 100, 1000, 5000, 20000)
 )
+COMMIT_LATENCY = Histogram(
+    "scada_ingest_commit_latency_seconds",
+    "Per batch, commit time minus the oldest sample's time: each message's publish-to-stored "
+    "latency is at most this (for devices that timestamp their values)",
+    buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 LAG = Gauge("scada_ingest_lag_seconds", "Now minus the newest stored sample's time")
 BUFFER = Gauge("scada_ingest_buffer_messages", "Messages received and not yet acknowledged")
 CONNECTED = Gauge("scada_ingest_broker_connected", "1 while connected to the broker")

@@ -272,7 +272,9 @@ class Worker:
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
         metrics.BATCH_SIZE.observe(len(batch))
         if decoded.newest:
-            metrics.LAG.set(max(0.0, time.time() - decoded.newest))
+            now = time.time()
+            metrics.LAG.set(max(0.0, now - decoded.newest))
+            metrics.COMMIT_LATENCY.observe(max(0.0, now - decoded.oldest))
 
     def _refresh_tags(self) -> None:
         now = time.monotonic()
