@@ -5,6 +5,7 @@ Defaults point at the local services of a dev box, so nothing needs setting ther
 """
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,6 +31,28 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+INTERVAL_UNITS_S = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800, "month": 2592000}
+
+
+def env_interval(name: str, default: str) -> str | None:
+    """Read an age such as '7 days' or '12 hours' (a PostgreSQL interval); 'off' gives None."""
+    value = os.environ.get(name, default).strip().lower()
+    if value == "off":
+        return None
+    match = re.fullmatch(r"(\d+) ?(minute|hour|day|week|month)s?", value)
+    if not match or int(match[1]) == 0:
+        raise ImproperlyConfigured(
+            f"{name} must look like '7 days', '12 hours' or 'off', not {value!r}"
+        )
+    return f"{int(match[1])} {match[2]}s"
+
+
+def interval_seconds(interval: str) -> int:
+    """The length of an interval from env_interval, in seconds (a month counts as 30 days)."""
+    count, unit = interval.split()
+    return int(count) * INTERVAL_UNITS_S[unit.removesuffix("s")]
+
+
 DEBUG = env_bool("DEBUG", default=True)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY or (not DEBUG and SECRET_KEY == DEV_SECRET_KEY):
@@ -40,11 +63,21 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scada")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# JIT compiles a large aggregate for a second or more to save milliseconds; the historian's
+# plain-PostgreSQL path would pay that on every long trend.
+DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 # "auto": use TimescaleDB for the historian when `CREATE EXTENSION timescaledb` works;
 # "off": plain PostgreSQL even where the extension exists.
 TIMESCALEDB = os.environ.get("TIMESCALEDB", "auto")
 if TIMESCALEDB not in ("auto", "off"):
     raise ImproperlyConfigured(f"TIMESCALEDB must be 'auto' or 'off', not {TIMESCALEDB!r}")
+# With TimescaleDB: compress sample chunks older than this, and drop those older than the
+# retention ("off": keep everything). Applied by every `manage.py migrate`.
+HISTORIAN_COMPRESS_AFTER = env_interval("HISTORIAN_COMPRESS_AFTER", "7 days")
+HISTORIAN_RETENTION = env_interval("HISTORIAN_RETENTION", "off")
+# The aggregates re-read the last 3 days (late data); raw data they may still need must stay.
+if HISTORIAN_RETENTION and interval_seconds(HISTORIAN_RETENTION) < 7 * 86400:
+    raise ImproperlyConfigured("HISTORIAN_RETENTION must be at least 7 days, or 'off'")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883")
 if urlsplit(MQTT_URL).scheme not in ("mqtt", "mqtts"):

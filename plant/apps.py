@@ -1,4 +1,9 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.conf import settings
+from django.db import connections
+from django.db.models.signals import post_migrate
 
 
 class PlantConfig(AppConfig):
@@ -9,3 +14,14 @@ class PlantConfig(AppConfig):
 
     def ready(self) -> None:
         from plant import checks  # noqa: F401  (registers the service checks)
+
+        post_migrate.connect(apply_historian_policies, sender=self)
+
+
+def apply_historian_policies(using: str, **kwargs: Any) -> None:
+    """After every migrate, set the samples' compression and retention from the settings."""
+    from plant.timescale import apply_storage_policies
+
+    apply_storage_policies(
+        connections[using], settings.HISTORIAN_COMPRESS_AFTER, settings.HISTORIAN_RETENTION
+    )
