@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable
 
 
@@ -60,10 +61,18 @@ class FastPublisher:
             for _ in range(n):
                 self.window.release()
 
-    def publish_all(self, messages: Iterable[tuple[str, bytes]]) -> int:
+    def publish_all(self, messages: Iterable[tuple[str, bytes]], rate: float = 0) -> int:
+        """Publish everything; with `rate`, pace to that many messages a second."""
         out = bytearray()
         sent = 0
+        started = time.monotonic()
         for topic, payload in messages:
+            if rate and sent % 100 == 0:
+                self.sock.sendall(out)
+                out.clear()
+                delay = started + sent / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
             if not self.window.acquire(blocking=False):
                 self.sock.sendall(out)  # the window is full: send what we hold, then wait
                 out.clear()

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,11 +61,17 @@ def create_tags(dsn: str, count: int, root: str) -> None:
 
 
 def messages(
-    root: str, first: int, last: int, tags: int, per_msg: int, machines: int
+    root: str, first: int, last: int, tags: int, per_msg: int, machines: int, stamp_now: bool
 ) -> Iterator[tuple[str, bytes]]:
     """Message n: one value of tag n % tags, or a batch of 50 values of machine n % machines."""
     for n in range(first, last):
-        if per_msg == 1:
+        if per_msg == 1 and stamp_now:
+            tag = n % tags  # the time of publishing, so the worker's latency metric is real
+            yield (
+                f"{root}m{tag // 50}/t{tag % 50}",
+                b'{"v":%d.5,"ts":%d}' % (n % 1000, time.time() * 1000),
+            )
+        elif per_msg == 1:
             tag = n % tags
             yield (
                 f"{root}m{tag // 50}/t{tag % 50}",
@@ -78,20 +85,27 @@ def messages(
             )
 
 
-def publish(job: tuple[str, int, int, int, int, int, int]) -> float:
-    """One publisher process: its share of the messages, as fast as QoS 1 allows."""
-    root, port, first, last, tags, per_msg, machines = job
+def publish(job: tuple[str, int, int, int, int, int, int, float]) -> float:
+    """One publisher process: its share of the messages, as fast as QoS 1 allows or paced."""
+    root, port, first, last, tags, per_msg, machines, rate = job
     publisher = FastPublisher(port, f"bench-pub-{first}")
     started = time.perf_counter()
-    publisher.publish_all(messages(root, first, last, tags, per_msg, machines))
+    publisher.publish_all(messages(root, first, last, tags, per_msg, machines, rate > 0), rate)
     return time.perf_counter() - started
 
 
 def start_workers(n: int, env: dict[str, str], root: str) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i in range(n):
-        cmd = [sys.executable, "manage.py", "ingest", "--client-id", f"bench-{i}",
-               "--metrics-port", str(9300 + i)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "manage.py",
+            "ingest",
+            "--client-id",
+            f"bench-{i}",
+            "--metrics-port",
+            str(9300 + i),
+        ]
         if n > 1:
             cmd += ["--share-group", "bench"]
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
@@ -114,7 +128,34 @@ def wait_rows(dsn: str, expected: int, timeout: float) -> tuple[int, float]:
     return rows, time.monotonic()
 
 
-def main() -> None:
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of processes, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def latency_p99(ports: list[int]) -> str:
+    """The bucket holding the 99th percentile of the workers' per-batch commit latency."""
+    buckets: dict[float, float] = {}
+    for port in ports:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        for line in text.splitlines():
+            if line.startswith("scada_ingest_commit_latency_seconds_bucket"):
+                bound = line.split('le="')[1].split('"')[0]
+                key = float("inf") if bound == "+Inf" else float(bound)
+                buckets[key] = buckets.get(key, 0) + float(line.rsplit(" ", 1)[1])
+    total = buckets.get(float("inf"), 0)
+    for bound in sorted(buckets):
+        if total and buckets[bound] >= 0.99 * total:
+            return f"p99 <= {bound * 1000:.0f} ms over {total:.0f} batches"
+    return "no batches"
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=600_000)
     parser.add_argument("--batch", type=int, default=1, help="values per message (1 or 50)")
@@ -122,17 +163,37 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--mode", choices=["live", "backlog"], default="live")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="steady messages/s (one publisher, stamped with the publish time); "
+        "0: as fast as possible",
+    )
     parser.add_argument("--timescaledb", choices=["auto", "off"], default="auto")
     args = parser.parse_args()
+    if args.rate:
+        args.publishers, args.mode = 1, "live"
+    return args
 
+
+def main() -> None:
+    args = parse_args()
     broker = Broker()
     broker.start()
     dsn = fresh_database("scada_bench", args.timescaledb)
     root = "bench/bench/l/"
     create_tags(dsn, args.tags, root)
-    env = {**os.environ, "DATABASE_URL": dsn, "MQTT_URL": broker.url,
-           "MQTT_TOPIC_ROOT": "bench/", "LOG_LEVEL": "WARNING",
-           "DEBUG": "false", "SECRET_KEY": "bench-only", "ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "MQTT_URL": broker.url,
+        "MQTT_TOPIC_ROOT": "bench/",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
     machines = max(1, args.tags // 50)
     expected = args.messages * args.batch
     try:
@@ -143,26 +204,48 @@ def main() -> None:
                 w.terminate()
                 w.wait()
         share = args.messages // args.publishers
-        jobs = [(root, broker.port, i * share, (i + 1) * share if i < args.publishers - 1
-                 else args.messages, args.tags, args.batch, machines)
-                for i in range(args.publishers)]  # fmt: skip
+        jobs = [
+            (
+                root,
+                broker.port,
+                i * share,
+                (i + 1) * share if i < args.publishers - 1 else args.messages,
+                args.tags,
+                args.batch,
+                machines,
+                args.rate,
+            )
+            for i in range(args.publishers)
+        ]
         started = time.monotonic()
+        cpu_before = cpu_seconds([w.pid for w in workers]) if args.mode == "live" else 0.0
         with multiprocessing.Pool(args.publishers) as pool:
             publish_s = max(pool.map(publish, jobs))
-        print(f"published {args.messages} messages ({expected} samples) in {publish_s:.1f}s "
-              f"= {expected / publish_s:,.0f} samples/s offered")  # fmt: skip
+        print(
+            f"published {args.messages} messages ({expected} samples) in {publish_s:.1f}s "
+            f"= {expected / publish_s:,.0f} samples/s offered"
+        )
         if args.mode == "backlog":
             started = time.monotonic()
             workers = start_workers(args.workers, env, root)
         rows, finished = wait_rows(dsn, expected, timeout=600)
         elapsed = finished - started
+        cpu = cpu_seconds([w.pid for w in workers]) - cpu_before
         time.sleep(2)
         final = count_rows(dsn)
-        print(f"mode={args.mode} workers={args.workers} batch={args.batch} "
-              f"timescaledb={args.timescaledb}")  # fmt: skip
-        print(f"stored {final} of {expected} samples in {elapsed:.1f}s = "
-              f"{rows / elapsed:,.0f} samples/s; lost {max(0, expected - final)}, "
-              f"duplicated {max(0, final - expected)}")  # fmt: skip
+        print(
+            f"mode={args.mode} workers={args.workers} batch={args.batch} rate={args.rate:.0f} "
+            f"timescaledb={args.timescaledb} tags={args.tags}"
+        )
+        print(
+            f"stored {final} of {expected} samples in {elapsed:.1f}s = "
+            f"{rows / elapsed:,.0f} samples/s; lost {max(0, expected - final)}, "
+            f"duplicated {max(0, final - expected)}"
+        )
+        print(
+            f"ingest CPU: {cpu / elapsed:.2f} cores; publish-to-commit "
+            f"{latency_p99([9300 + i for i in range(args.workers)])}"
+        )
         for w in workers:
             w.terminate()
             w.wait(30)
