@@ -19,6 +19,7 @@ from ingest.livepush import LivePublisher
 from ingest.mqtt import SET_SUFFIX, make_client
 from ingest.store import Stored, store
 from ingest.tagcache import TagCache
+from ingest.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Worker:
         self.latest: dict[int, Row] = {}  # newest value per tag not yet written to the table
         self.latest_due = 0.0
         self.live = LivePublisher(self.tags, interval=live_interval)
+        self.writer = Writer(url, client_id=client_id)  # setpoint writes and control loops
         self.client, self.address = make_client(client_id, url=url, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -139,6 +141,7 @@ class Worker:
         )
         self.client.loop_start()
         self.live.start()
+        self.writer.connect()
 
     def run(self) -> None:
         self.connect()
@@ -157,12 +160,14 @@ class Worker:
     def close(self) -> None:
         """Leave without committing what is in hand (tests use it to play a crash)."""
         self.live.stop()
+        self.writer.close()
         self.client.disconnect()
         self.client.loop_stop()
 
     def run_once(self, timeout: float = 0.1) -> int:
         """Store, acknowledge and hand over one batch; return how many messages it held."""
         self._refresh_tags()
+        self.writer.step()  # throttled inside: a few outbox reads a second
         if not self.pending:
             if not self.inbox and timeout:
                 self.arrived.wait(timeout)
@@ -213,6 +218,7 @@ class Worker:
         self._ack(batch)
         self._account(batch, decoded, stored, started)
         self.live.offer(decoded.latest, time.time())
+        self.writer.on_values(decoded.latest)  # readbacks of setpoint writes
         return len(batch)
 
     def _store(self, batch: list[Message], decoded: Decoded) -> Stored:

@@ -1,0 +1,265 @@
+"""The setpoint writer: sends queued writes to devices and matches the devices' readbacks.
+
+It runs inside the ingest worker (ingest/worker.py calls `step()` on every turn of its loop
+and `on_values()` after every committed batch), with an MQTT client of its own:
+
+- A pending write is claimed with a conditional UPDATE, published at QoS 1 on
+  `<tag topic>/set` with its id and expiry (also as the MQTT 5 message expiry), and marked
+  sent when the broker acknowledges it (PUBACK).
+- It is published only while connected, and a message paho still holds when the connection
+  drops is discarded on reconnect, never resent: a write that could not be handed over
+  before its expiry is marked expired and is never sent later.
+- The readback is the device publishing the value on the tag's own topic. A value within the
+  tag's readback tolerance confirms the write; another value that is still the latest
+  `FAIL_GRACE_S` after sending fails it (a heartbeat of the old value may cross the write);
+  nothing before `READBACK_TIMEOUT_S` times it out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import paho.mqtt.client as mqtt
+from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.batch import Row
+from ingest.control_loop import LoopRunner
+from ingest.mqtt import make_client, set_topic
+from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
+from plant import actions
+from plant.models import SetpointWrite, Tag
+from plant.setpoints import READBACK_TIMEOUT_S, fmt
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.1  # how often the outbox is read: the latency from a click to the publish
+FAIL_GRACE_S = 1.0
+CLOCK_SLACK = timedelta(seconds=1)  # device clocks drift; older values are not readbacks
+STALE_CLAIM = timedelta(seconds=30)  # a claim this far past expiry belongs to a dead writer
+BATCH = 50
+BAD = 2
+State = SetpointWrite.State
+
+
+@dataclass
+class Awaited:
+    """A write whose readback we wait for: published here, or sent by any writer."""
+
+    write_id: int
+    tag_id: int
+    value: float
+    tolerance: float
+    claimed_at: datetime
+    sent_at: datetime | None = None
+    differing: float | None = None  # the latest other value the device reported
+
+
+class Writer:
+    """Publishes the setpoint outbox and resolves each write against the device's readback."""
+
+    def __init__(
+        self, url: str | None = None, *, client_id: str = "scada-ingest",
+        readback_timeout_s: float = READBACK_TIMEOUT_S, loops: bool = True,
+    ) -> None:  # fmt: skip
+        self.client, self.address = make_client(f"{client_id}-writer", url=url)
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.events: queue.SimpleQueue[tuple[str, int, str]] = queue.SimpleQueue()
+        self.in_flight: dict[int, int] = {}  # MQTT message id → write id, until PUBACK
+        self.dropped: set[int] = set()  # writes whose message was discarded on a reconnect
+        self.awaited: dict[int, Awaited] = {}
+        self.timeout = timedelta(seconds=readback_timeout_s)
+        self.next_poll = 0.0
+        self.db_down = False
+        self.loops = LoopRunner(client_id) if loops else None
+
+    def connect(self) -> None:
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.loop_start()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # --- paho's network thread: only queues events --------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
+                    reason: mqtt.ReasonCode, properties: object) -> None:  # fmt: skip
+        # paho would resend what was in flight when the connection dropped; a write must not
+        # reach a device late, so it goes, and its write expires instead.
+        for message in client.drop_out_messages():
+            self.events.put(("dropped", message.mid, ""))
+        if not reason.is_failure:
+            log.info("setpoint writer connected to %s:%s", self.address.host, self.address.port)
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
+                    reason: mqtt.ReasonCode, properties: object) -> None:  # fmt: skip
+        self.events.put(("refused" if reason.is_failure else "acked", mid, str(reason)))
+
+    # --- the worker's thread --------------------------------------------------------------
+
+    def step(self, now: datetime | None = None) -> None:
+        """Expire, time out, publish and mark sent what is due; cheap when nothing is."""
+        if time.monotonic() < self.next_poll:
+            return
+        self.next_poll = time.monotonic() + POLL_S
+        now = now or timezone.now()
+        try:
+            self._take_events(now)
+            self._expire(now)
+            self._resolve_overdue(now)
+            self._send_pending(now)
+            self._refresh_awaited()
+            if self.loops is not None:
+                self.loops.step(now)
+        except (OperationalError, InterfaceError) as exc:
+            self._on_db_error(exc)
+            return
+        if self.db_down:
+            log.info("setpoint writer: database back")
+        self.db_down = False
+
+    def on_values(self, latest: dict[int, Row], now: datetime | None = None) -> None:
+        """Match the newest committed value of each tag against the writes awaiting it."""
+        now = now or timezone.now()
+        try:
+            self._take_events(now)
+            for awaited in list(self.awaited.values()):
+                row = latest.get(awaited.tag_id)
+                if row is not None:
+                    self._match(awaited, row, now)
+        except (OperationalError, InterfaceError) as exc:
+            self._on_db_error(exc)
+
+    def _match(self, awaited: Awaited, row: Row, now: datetime) -> None:
+        _, at, value, _, quality = row
+        if value is None or quality == BAD or at < awaited.claimed_at - CLOCK_SLACK:
+            return
+        if abs(value - awaited.value) <= awaited.tolerance + 1e-9:
+            actions.do_confirm_setpoint(awaited.write_id, value, now=now)
+            self.awaited.pop(awaited.write_id, None)
+        else:
+            awaited.differing = value
+
+    def _take_events(self, now: datetime) -> None:
+        while True:
+            try:
+                kind, mid, reason = self.events.get_nowait()
+            except queue.Empty:
+                return
+            write_id = self.in_flight.pop(mid, None)
+            if write_id is None:
+                continue
+            if kind == "acked" and actions.do_mark_setpoint_sent(write_id, now=now):
+                if write_id in self.awaited:
+                    self.awaited[write_id].sent_at = now
+            elif kind == "refused":
+                actions.do_fail_setpoint(
+                    write_id, detail=f"the broker refused it: {reason}", now=now
+                )
+            elif kind == "dropped":
+                self.dropped.add(write_id)
+                log.warning(
+                    "write %s: connection lost before the broker had it; not resent", write_id
+                )
+
+    def _expire(self, now: datetime) -> None:
+        due = SetpointWrite.objects.filter(state=State.PENDING, expires_at__lte=now)
+        for write_id, claimed_at, expires_at in due.values_list("pk", "claimed_at", "expires_at"):
+            if write_id in self.in_flight.values():
+                continue  # the broker has it or will answer; its PUBACK decides
+            theirs = claimed_at and write_id not in self.dropped and now - expires_at < STALE_CLAIM
+            if not theirs and actions.do_expire_setpoint(write_id, now=now):
+                self.dropped.discard(write_id)
+                self.awaited.pop(write_id, None)
+                log.warning("write %s expired before it could be sent; it never will be", write_id)
+
+    def _resolve_overdue(self, now: datetime) -> None:
+        for awaited in list(self.awaited.values()):
+            sent_at = awaited.sent_at
+            if sent_at is None:
+                continue
+            if awaited.differing is not None and now - sent_at >= timedelta(seconds=FAIL_GRACE_S):
+                self._fail_differing(awaited, now)
+            elif now - sent_at >= self.timeout:
+                actions.do_time_out_setpoint(awaited.write_id, now=now)
+                self.awaited.pop(awaited.write_id, None)
+
+    def _fail_differing(self, awaited: Awaited, now: datetime) -> None:
+        assert awaited.differing is not None
+        tag = Tag.objects.get(pk=awaited.tag_id)
+        detail = (
+            f"the device read back {fmt(tag, awaited.differing)}, not {fmt(tag, awaited.value)}"
+        )
+        actions.do_fail_setpoint(
+            awaited.write_id, detail=detail, readback=awaited.differing, now=now
+        )
+        self.awaited.pop(awaited.write_id, None)
+
+    def _send_pending(self, now: datetime) -> None:
+        if not self.client.is_connected():
+            return  # left pending: sent once we are back, or expired if that is too late
+        due = (
+            SetpointWrite.objects.filter(state=State.PENDING, claimed_at=None, expires_at__gt=now)
+            .select_related("tag")
+            .order_by("requested_at")[:BATCH]
+        )
+        for write in due:
+            if actions.do_claim_setpoint(write.pk, now=now):
+                self._publish(write, now)
+
+    def _publish(self, write: SetpointWrite, now: datetime) -> None:
+        tag = write.tag
+        command = SetpointCommand(typed(write.value, tag.data_type), str(write.command_id),
+                                  now, write.expires_at)  # fmt: skip
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.MessageExpiryInterval = max(
+            1, math.ceil((write.expires_at - now).total_seconds())
+        )
+        info = self.client.publish(
+            set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties
+        )
+        self.in_flight[info.mid] = write.pk
+        self.awaited[write.pk] = Awaited(write.pk, tag.pk, write.value, tag.readback_tolerance, now)
+        log.info("write %s: %s ← %s (by %s)", write.pk, tag.topic, command.value,
+                 write.user_id or "system")  # fmt: skip
+
+    def _refresh_awaited(self) -> None:
+        """Await every sent write, whoever sent it: the readback may reach another worker."""
+        sent = SetpointWrite.objects.filter(state=State.SENT).values_list(
+            "pk", "tag_id", "value", "tag__readback_tolerance", "claimed_at", "sent_at"
+        )
+        open_ids = set()
+        for write_id, tag_id, value, tolerance, claimed_at, sent_at in sent:
+            open_ids.add(write_id)
+            if write_id not in self.awaited:
+                self.awaited[write_id] = Awaited(write_id, tag_id, value, tolerance,
+                                                 claimed_at or sent_at, sent_at)  # fmt: skip
+        in_flight = set(self.in_flight.values())
+        for write_id in list(self.awaited):
+            if write_id not in open_ids and write_id not in in_flight:
+                del self.awaited[write_id]  # finished, here or by another worker
+
+    def _on_db_error(self, exc: Exception) -> None:
+        if not self.db_down:
+            log.warning("setpoint writer paused: database unavailable (%s)", exc)
+        self.db_down = True
+        self.next_poll = time.monotonic() + 1.0
+        connection.close()
+
+
+def typed(value: float, data_type: str) -> Scalar:
+    """The stored value in the tag's own JSON type: true/false, an integer or a number."""
+    if data_type == Tag.DataType.BOOL:
+        return bool(value)
+    if data_type == Tag.DataType.INT:
+        return int(value)
+    return value

@@ -1,0 +1,153 @@
+"""The fill-level loop in the ingest worker: it writes through the audited path in the name of
+the system, transfers bumplessly, drops to manual on a bad or stale measurement, and with the
+simulated filler follows a setpoint step."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from ingest.control_loop import LoopRunner
+from ingest.worker import Worker
+from plant import actions
+from plant.models import ControlLoop, ControlLoopEvent, Plant, Quality, Sample, SetpointWrite
+from tests.builders import record_value
+from tests.devices import connected_worker, running_simulator
+from tests.waiting import run_until
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def loop(demo_plant: Plant) -> ControlLoop:
+    return fresh(ControlLoop.objects.get(output_tag__machine__line__plant=demo_plant))
+
+
+def fresh(loop: ControlLoop) -> ControlLoop:
+    return ControlLoop.objects.select_related("pv_tag", "sp_tag", "output_tag__machine__line").get(
+        pk=loop.pk
+    )
+
+
+def at_rest(loop: ControlLoop, pv: float = 500.0) -> None:
+    record_value(loop.pv_tag, pv)
+    record_value(loop.sp_tag, 500.0)
+    record_value(loop.output_tag, 50.0)
+
+
+def run(runner: LoopRunner, loop: ControlLoop, seconds: int, start: float = 0.0) -> None:
+    """Step one loop once per simulated second (the runner's clock is the argument)."""
+    for second in range(seconds):
+        runner.step_loop(fresh(loop), timezone.now(), start + second)
+
+
+def system_writes() -> list[SetpointWrite]:
+    return list(SetpointWrite.objects.filter(user=None).order_by("requested_at"))
+
+
+def test_switching_to_auto_at_rest_writes_nothing(
+    loop: ControlLoop, users_by_role: dict[str, User]
+) -> None:
+    at_rest(loop)
+    runner = LoopRunner()
+    run(runner, loop, 3)  # manual: the runner follows the output the device holds
+    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    run(runner, loop, 3, start=3)
+    assert system_writes() == []  # bumpless: no jump in the flow-rate setpoint
+
+
+def test_in_auto_an_error_trims_the_flow_rate_setpoint_in_the_name_of_the_system(
+    loop: ControlLoop, users_by_role: dict[str, User]
+) -> None:
+    at_rest(loop)
+    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    record_value(loop.pv_tag, 497.0)  # 3 ml under the setpoint: more flow
+    run(LoopRunner(), loop, 3)
+    writes = system_writes()
+    assert writes and all(w.tag_id == loop.output_tag_id for w in writes)
+    assert 50.0 < writes[-1].value <= 50.0 + 3 * loop.max_rate
+    assert writes[0].reason == "fill-level loop: 497.0 ml against 500.0 ml"
+    assert fresh(loop).output == writes[-1].value
+
+
+@pytest.mark.parametrize(
+    ("quality", "age_s", "why"),
+    [(Quality.BAD, 0, "has bad quality"), (Quality.GOOD, 30, "is stale (30 s old)")],
+)
+def test_a_bad_or_stale_measurement_drops_the_loop_to_manual_and_journals_it(
+    loop: ControlLoop, users_by_role: dict[str, User], quality: int, age_s: float, why: str
+) -> None:
+    at_rest(loop)
+    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    record_value(loop.pv_tag, 470.0, quality=quality, age_s=age_s)
+    run(LoopRunner(), loop, 2)
+    assert fresh(loop).mode == "manual"
+    event = ControlLoopEvent.objects.filter(to_mode="manual").get()
+    assert event.user is None
+    assert event.reason == f"dropped to manual: Fill level per bottle {why}"
+    assert system_writes() == []  # nothing acted on the bad value
+
+
+def test_only_one_of_two_workers_runs_a_loop(
+    loop: ControlLoop, users_by_role: dict[str, User]
+) -> None:
+    at_rest(loop, pv=497.0)
+    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    first, second = LoopRunner("worker-a"), LoopRunner("worker-b")
+    first.step(timezone.now())
+    second.step(timezone.now())
+    assert fresh(loop).runner == first.runner
+    assert len(system_writes()) == 1
+
+
+@pytest.fixture
+def worker(demo_plant: Plant, topic_root: str) -> Iterator[Worker]:
+    worker = connected_worker(topic_root)
+    yield worker
+    worker.close()
+
+
+def fill_levels(loop: ControlLoop, since: timedelta) -> list[float]:
+    samples = Sample.objects.filter(tag=loop.pv_tag, time__gte=timezone.now() - since)
+    return [s.value for s in samples.order_by("time") if s.value is not None]
+
+
+def test_with_the_simulated_filler_a_setpoint_step_is_followed_and_settles(
+    worker: Worker, demo_plant: Plant, loop: ControlLoop, users_by_role: dict[str, User]
+) -> None:
+    operator = users_by_role["operator"]
+    with running_simulator(demo_plant.slug):
+        # The devices' values reach the historian; then the operator hands the loop over.
+        run_until(lambda: len(fill_levels(loop, timedelta(seconds=5))) > 5, worker.run_once)
+        run_until(lambda: can_run(loop), worker.run_once)
+        actions.do_set_loop_mode(loop, "auto", by=operator)
+        step = actions.do_request_setpoint(loop.sp_tag, 505, by=operator, reason="step test")
+        # Settled: the last three seconds of fill level average within 1 ml of the target.
+        run_until(
+            lambda: settled(fill_levels(loop, timedelta(seconds=3)), 505.0, 1.0),
+            worker.run_once,
+            timeout=60,
+        )
+    step.refresh_from_db()
+    assert step.state == SetpointWrite.State.CONFIRMED
+    trims = system_writes()
+    assert trims and all(w.tag_id == loop.output_tag_id for w in trims)
+    assert any(w.state == SetpointWrite.State.CONFIRMED for w in trims)
+
+
+def can_run(loop: ControlLoop) -> bool:
+    try:
+        actions.check_loop_can_run(loop, timezone.now())
+    except ValidationError:
+        return False
+    return True
+
+
+def settled(values: list[float], target: float, band: float) -> bool:
+    return len(values) >= 5 and abs(statistics.fmean(values) - target) <= band
