@@ -1,0 +1,182 @@
+"""Both historian paths give the same answers: TimescaleDB's continuous aggregates, and
+`date_bin` over plain PostgreSQL's samples table.
+
+Two fresh databases on the same server, one migrated with TimescaleDB and one with
+TIMESCALEDB=off, get the same samples; the aggregates are refreshed as their policy would.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.postgresql.base import DatabaseWrapper
+
+from plant.historian import Bucket, History, history, source_for
+from plant.models import Tag
+from plant.timescale import aggregates_available, extension_installed
+from tests.history_data import Row, copy_rows
+from tests.services import database_url, fresh_database
+
+pytestmark = pytest.mark.django_db
+NO_TIMESCALE = "timescaledb extension not available on this PostgreSQL"
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; two days of data follow
+TAG = Tag(pk=1, data_type=Tag.DataType.FLOAT)
+LATE = Tag(pk=2, data_type=Tag.DataType.FLOAT)  # written to while the tests run
+
+
+def samples() -> Iterator[Row]:
+    """Two days of a noisy sine every 10 s, with spikes, bad values, nulls and a 3-hour gap."""
+    noise = random.Random(7)
+    for i in range(2 * 8640):
+        at = START + timedelta(seconds=10 * i + noise.randint(0, 9))
+        if START + timedelta(hours=20) <= at < START + timedelta(hours=23):
+            continue  # the gap
+        value = 50 + 20 * math.sin(i / 300) + noise.random()
+        quality = 2 if i % 997 == 0 else 1 if i % 101 == 0 else 0
+        if i % 1009 == 0:
+            value *= 3  # a spike
+        yield (TAG.pk, at, None if i % 499 == 0 else value, None, quality)
+
+
+def open_database(name: str, timescaledb: str) -> BaseDatabaseWrapper:
+    fresh_database(name, timescaledb)
+    with psycopg.connect(database_url(name), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO plant_plant (name, slug, time_zone, description) "
+            "VALUES ('P', 'p', 'UTC', '')"
+        )
+    wrapper = DatabaseWrapper({**connection.settings_dict, "NAME": name}, alias=name)
+    copy_rows(samples(), wrapper)
+    return wrapper
+
+
+def refresh(name: str) -> None:
+    """What the refresh policies do, at once, for every bucket up to now."""
+    with psycopg.connect(database_url(name), autocommit=True) as conn:
+        for view in ("sample_1m", "sample_1h"):
+            conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, now())")
+
+
+@pytest.fixture(scope="module")
+def paths(django_db_blocker: pytest.FixtureRequest) -> Iterator[dict[str, BaseDatabaseWrapper]]:
+    """{"timescale": ..., "plain": ...}: connections to the two databases, same samples."""
+    base = connection.settings_dict["NAME"].removeprefix("test_")
+    names = {"timescale": f"{base}_paths_ts", "plain": f"{base}_paths_plain"}
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        wrappers = {
+            "timescale": open_database(names["timescale"], "auto"),
+            "plain": open_database(names["plain"], "off"),
+        }
+        if extension_installed(wrappers["timescale"]):
+            refresh(names["timescale"])
+        yield wrappers
+        for wrapper in wrappers.values():
+            wrapper.close()
+    for name in names.values():
+        with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def timescale(paths: dict[str, BaseDatabaseWrapper]) -> BaseDatabaseWrapper:
+    if not extension_installed(paths["timescale"]):
+        pytest.skip(NO_TIMESCALE)
+    return paths["timescale"]
+
+
+def same(left: list[Bucket], right: list[Bucket]) -> None:
+    """Equal buckets; averages may differ in the last bits (sums in another order)."""
+    assert [(b.time, b.min, b.max, b.count) for b in left] == [
+        (b.time, b.min, b.max, b.count) for b in right
+    ]
+    assert [b.avg for b in left] == pytest.approx([b.avg for b in right], rel=1e-12)
+
+
+def read(wrapper: BaseDatabaseWrapper, start: datetime, end: datetime, **how: int) -> History:
+    return history(TAG, start, end, connection=wrapper, **how)
+
+
+def test_the_plain_database_has_no_aggregates(paths: dict[str, BaseDatabaseWrapper]) -> None:
+    assert not aggregates_available(paths["plain"])
+    assert source_for(3600, paths["plain"]) == "samples"
+
+
+def test_long_ranges_read_the_aggregates(timescale: BaseDatabaseWrapper) -> None:
+    assert aggregates_available(timescale)
+    assert read(timescale, START, START + timedelta(days=2), points=1000).source == "sample_1m"
+    assert read(timescale, START, START + timedelta(days=2), points=40).source == "sample_1h"
+    assert source_for(90, timescale) == "samples"
+
+
+@pytest.mark.parametrize("width", [5, 30, 60, 120, 900, 3600, 7200, 5 * 3600, 86400])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (START, START + timedelta(days=2)),
+        (START + timedelta(hours=3, seconds=17), START + timedelta(hours=30, minutes=1)),
+        (START + timedelta(hours=19), START + timedelta(hours=24)),  # around the gap
+    ],
+)
+def test_both_paths_give_the_same_buckets(
+    timescale: BaseDatabaseWrapper,
+    paths: dict[str, BaseDatabaseWrapper],
+    width: int,
+    start: datetime,
+    end: datetime,
+) -> None:
+    ours, theirs = (
+        read(timescale, start, end, bucket_s=width),
+        read(paths["plain"], start, end, bucket_s=width),
+    )
+    assert (ours.start, ours.end) == (theirs.start, theirs.end)
+    assert ours.buckets, "the range holds data"
+    same(ours.buckets, theirs.buckets)
+
+
+def test_both_paths_give_the_same_raw_samples(
+    timescale: BaseDatabaseWrapper, paths: dict[str, BaseDatabaseWrapper]
+) -> None:
+    start, end = START + timedelta(hours=1), START + timedelta(hours=2)
+    ours, theirs = read(timescale, start, end), read(paths["plain"], start, end)
+    assert ours.source == theirs.source == "raw"
+    assert ours.samples == theirs.samples
+    assert len(ours.samples) == 360
+
+
+def test_a_fresh_tail_shows_at_once_and_late_data_after_the_next_refresh(
+    timescale: BaseDatabaseWrapper, paths: dict[str, BaseDatabaseWrapper]
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    tail = [(LATE.pk, now - timedelta(seconds=s), 42.0 + s, None, 0) for s in range(1, 600)]
+    late = [(LATE.pk, START + timedelta(hours=21, seconds=s), 7.0, None, 0) for s in range(60)]
+    for wrapper in paths.values():
+        copy_rows(tail + late, wrapper)
+    # The tail is newer than anything materialised: the real-time part reads it raw.
+    recent = (now - timedelta(hours=1), now)
+    ours, theirs = late_read(timescale, *recent), late_read(paths["plain"], *recent)
+    assert sum(b.count for b in theirs.buckets) == 599
+    same(ours.buckets, theirs.buckets)
+    # Values that arrive for an already materialised hour show once a refresh covers it.
+    old = (START + timedelta(hours=20), START + timedelta(hours=23))
+    assert late_read(timescale, *old).buckets == []
+    refresh(timescale.settings_dict["NAME"])
+    ours, theirs = late_read(timescale, *old), late_read(paths["plain"], *old)
+    assert [b.count for b in theirs.buckets] == [60]
+    same(ours.buckets, theirs.buckets)
+
+
+def late_read(wrapper: BaseDatabaseWrapper, start: datetime, end: datetime) -> History:
+    return history(
+        LATE,
+        start,
+        end,
+        bucket_s=3600 if end - start > timedelta(hours=1) else 60,
+        connection=wrapper,
+    )
