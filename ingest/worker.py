@@ -14,6 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest import metrics
+from ingest.alarms import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.livepush import LivePublisher
 from ingest.mqtt import SET_SUFFIX, make_client
@@ -76,6 +77,7 @@ class Worker:
         self.latest: dict[int, Row] = {}  # newest value per tag not yet written to the table
         self.latest_due = 0.0
         self.live = LivePublisher(self.tags, interval=live_interval)
+        self.alarms = AlarmEngine()  # alarm conditions, in memory; changes via the actions
         self.writer = Writer(url, client_id=client_id)  # setpoint writes and control loops
         self.client, self.address = make_client(client_id, url=url, manual_ack=True)
         self.client.on_connect = self._on_connect
@@ -167,6 +169,7 @@ class Worker:
     def run_once(self, timeout: float = 0.1) -> int:
         """Store, acknowledge and hand over one batch; return how many messages it held."""
         self._refresh_tags()
+        self.alarms.step()  # throttled inside: definition reloads, delays, comm loss, shelves
         self.writer.step()  # throttled inside: a few outbox reads a second
         if not self.pending:
             if not self.inbox and timeout:
@@ -218,6 +221,7 @@ class Worker:
         self._ack(batch)
         self._account(batch, decoded, stored, started)
         self.live.offer(decoded.latest, time.time())
+        self.alarms.evaluate(decoded)  # may request emergency writes: before the writer
         self.writer.on_values(decoded.latest)  # readbacks of setpoint writes
         return len(batch)
 

@@ -165,10 +165,10 @@ def _debounce(
     if at - since < delay:
         return replace(status, pending_since=since), []
     status = replace(status, active=raw, pending_since=None)
-    return _follow_condition(status, at, value)
+    return follow_condition(status, at, value)
 
 
-def _follow_condition(status: Status, at: float, value: float | None) -> Result:
+def follow_condition(status: Status, at: float, value: float | None) -> Result:
     """The condition just changed to `status.active`: move the state if it shows it."""
     old = status.state
     if status.active and old in (State.NORMAL, State.RTN_UNACK):
@@ -180,6 +180,21 @@ def _follow_condition(status: Status, at: float, value: float | None) -> Result:
     else:
         return status, []  # shelved or suppressed: remembered, not annunciated
     return replace(status, state=new), [Transition(at, old, new, event, value)]
+
+
+def set_condition(status: Status, active: bool, at: float, value: float | None) -> Result:
+    """Apply a debounced condition decided elsewhere (the engine) to a stored state."""
+    status = replace(status, last_value=value)
+    if active == status.active:
+        return status, []
+    return follow_condition(replace(status, active=active, pending_since=None), at, value)
+
+
+def expire(status: Status, at: float) -> tuple[Status, Transition]:
+    """A shelf whose time is up returns the alarm (by the system)."""
+    if status.state != State.SHELVED or status.shelved_until is None or at < status.shelved_until:
+        raise IllegalTransition("the alarm is not on a shelf that has ended")
+    return _leave(status, at, "expire", None, "")
 
 
 # --- what people (and the configuration) do ------------------------------------------------

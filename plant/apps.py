@@ -13,7 +13,7 @@ class PlantConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from plant import checks  # noqa: F401  (registers the service checks)
+        from plant import alarm_admin, checks  # noqa: F401  (registers admin pages, checks)
 
         post_migrate.connect(apply_historian_policies, sender=self)
 

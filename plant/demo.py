@@ -14,7 +14,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from plant.models import ControlLoop, Line, Machine, Plant, Tag
+from plant.models import (
+    Alarm,
+    AlarmDefinition,
+    ControlLoop,
+    EmergencyAction,
+    Line,
+    Machine,
+    Plant,
+    Tag,
+)
 from plant.roles import ROLES
 
 PLANT_SLUG = "bottling"
@@ -137,7 +146,46 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
                         setpoint_tag=Tag.objects.get(machine=machine, key=spec.setpoint_key)
                     )
     _load_fill_level_loop(plant)
+    _load_alarms(plant)
     return plant
+
+
+# (tag key, kind, limit, deadband, on delay s, priority, emergency, message, response)
+DEMO_ALARMS = [
+    ("methane", "hh", 20.0, 1.0, 0.0, "critical", True, "Methane high-high: gas leak",
+     "Leave the gas area. Ventilation starts and the isolation valve closes on their own; "
+     "confirm both, then call the gas response team."),
+    ("methane", "h", 10.0, 1.0, 0.0, "high", False, "Methane high",
+     "Check the gas area for a leak; be ready to evacuate."),
+    ("methane", "comm_loss", 15.0, 0.0, 0.0, "high", False, "Gas detector not reporting",
+     "Gas is not monitored: send a technician with a portable detector."),
+    ("h2s", "hh", 10.0, 0.5, 0.0, "critical", True, "H2S high-high: toxic gas",
+     "Leave the gas area with breathing protection; ventilation starts on its own."),
+    ("fill_level", "deviation", 5.0, 1.0, 5.0, "medium", False, "Fill level off setpoint",
+     "Check the filler valve and the fill-level loop."),
+    ("vibration_rms", "h", 7.1, 0.3, 2.0, "high", False, "Pump vibration high (ISO 10816)",
+     "Plan a bearing inspection; stop the pump if it keeps rising."),
+]  # fmt: skip
+# The gas area's emergency response: ventilation on, isolation valve closed.
+DEMO_EMERGENCY_ACTIONS = [("gas", "fan", 1.0), ("gas", "valve_open", 0.0)]
+
+
+def _load_alarms(plant: Plant) -> None:
+    """The demo alarms and the gas area's emergency actions; running it again changes nothing."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant)}
+    for key, kind, limit, band, on_delay, priority, emergency, message, response in DEMO_ALARMS:
+        definition, _ = AlarmDefinition.objects.update_or_create(
+            tag=tags[key], kind=kind,
+            defaults={"limit": limit, "deadband": band, "on_delay_s": on_delay,
+                      "priority": priority, "runs_emergency_actions": emergency,
+                      "message": message, "response": response},
+        )  # fmt: skip
+        Alarm.objects.get_or_create(definition=definition)
+    for position, (line_slug, key, value) in enumerate(DEMO_EMERGENCY_ACTIONS):
+        EmergencyAction.objects.update_or_create(
+            line=Line.objects.get(plant=plant, slug=line_slug), tag=tags[key],
+            defaults={"value": value, "position": position},
+        )  # fmt: skip
 
 
 def _load_fill_level_loop(plant: Plant) -> ControlLoop:

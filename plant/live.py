@@ -80,7 +80,24 @@ class LoopChanged(TypedDict):
     at: str  # ISO-8601, UTC
 
 
-LiveMessage = TagValues | SetpointChanged | LoopChanged
+class AlarmChanged(TypedDict):
+    """An alarm changed state; pushed to its plant's group, so every page of the plant hears it."""
+
+    type: Literal["alarm.changed"]
+    alarm: int
+    plant: int
+    tag: int
+    from_state: str  # plant.alarming.State values
+    to_state: str
+    event: str  # activate, clear, acknowledge, shelve, unshelve, expire, suppress, restore
+    priority: str  # critical, high, medium, low
+    emergency: bool  # an emergency alarm (gas): the full-screen banner until acknowledged
+    message: str
+    by: str  # a username, or "system"
+    at: str  # ISO-8601, UTC
+
+
+LiveMessage = TagValues | SetpointChanged | LoopChanged | AlarmChanged
 
 
 def send(group: str, message: LiveMessage) -> None:

@@ -15,6 +15,9 @@ VIEW = [
     "plant.view_tag",
     "plant.view_setpointwrite",  # the audit trail of writes
     "plant.view_controlloop",
+    "plant.view_alarm",  # everyone sees alarms; only supervisors acknowledge and shelve
+    "plant.view_alarmjournalentry",
+    "plant.view_alarmdefinition",
 ]
 OPERATE = ["plant.write_setpoint"]
 SUPERVISE = ["plant.acknowledge_alarm", "plant.shelve_alarm"]
@@ -28,6 +31,12 @@ CONFIGURE = [
     "plant.delete_unknowntopic",
     "plant.add_controlloop",  # loops are configured (tuned) by admins, and never deleted
     "plant.change_controlloop",
+    "plant.add_alarmdefinition",  # taken out of service (disabled), never deleted: the journal
+    "plant.change_alarmdefinition",  # refers to them
+    "plant.view_emergencyaction",
+    "plant.add_emergencyaction",
+    "plant.change_emergencyaction",
+    "plant.delete_emergencyaction",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -1,14 +1,19 @@
 """The plant's models, one module per concept."""
 
+from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
 from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.history import LatestValue, Quality, RejectedMessage, Sample, UnknownTopic
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.tokens import ApiToken
 
 __all__ = [
+    "Alarm",
+    "AlarmDefinition",
+    "AlarmJournalEntry",
     "ApiToken",
     "ControlLoop",
     "ControlLoopEvent",
+    "EmergencyAction",
     "LatestValue",
     "Line",
     "Machine",

@@ -1,0 +1,175 @@
+"""The alarm engine: evaluates every committed sample against the alarm definitions.
+
+It runs inside the ingest worker (ingest/worker.py calls `evaluate()` after every committed
+batch and `step()` on every turn of its loop). The condition of each alarm (deadband, on- and
+off-delay, rate, communication loss) is decided here, in memory, with plant.alarming; only a
+change of condition touches the database, through plant.alarm_actions, which owns the state.
+The definitions are reloaded when an admin changes one (a fingerprint poll, as the tag cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
+
+from ingest.batch import Decoded, Row
+from plant import alarm_actions, alarming
+from plant.models import Alarm, AlarmDefinition
+
+log = logging.getLogger(__name__)
+
+RELOAD_S = 2.0  # how soon an admin's change of a definition takes effect
+TICK_S = 0.25  # delays, shelf expiry and communication loss are checked this often
+BAD = 2
+FINGERPRINT_SQL = """
+    SELECT md5(coalesce(string_agg(concat_ws('|', d.id, d.updated_at, a.id), ',' ORDER BY d.id),
+                        ''))
+    FROM plant_alarmdefinition d LEFT JOIN plant_alarm a ON a.definition_id = d.id
+"""
+
+
+@dataclass(slots=True)
+class Rule:
+    """One definition, with the condition as the engine last decided it.
+
+    Out-of-service alarms are evaluated too: their condition is stored, not annunciated, so
+    returning to service shows at once whether the process is in alarm.
+    """
+
+    alarm_id: int
+    tag_id: int
+    setpoint_tag_id: int | None
+    definition: alarming.Definition
+    emergency: bool
+    status: alarming.Status
+
+
+class AlarmEngine:
+    """Decides alarm conditions in memory and persists each change through the actions."""
+
+    def __init__(self) -> None:
+        self.rules: dict[int, list[Rule]] = {}  # by tag id
+        self.values: dict[int, float] = {}  # the latest value per tag (deviation setpoints)
+        self.fingerprint = ""
+        self.next_reload = 0.0
+        self.next_tick = 0.0
+
+    def step(self, now: datetime | None = None) -> None:
+        """Reload changed definitions and let time pass; cheap when nothing is due."""
+        clock = time.monotonic()
+        try:
+            if clock >= self.next_reload:
+                self.next_reload = clock + RELOAD_S
+                self.reload(now)
+            if clock >= self.next_tick:
+                self.next_tick = clock + TICK_S
+                self.tick(now or timezone.now())
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("alarm engine paused: database unavailable (%s)", exc)
+            connection.close()
+
+    def reload(self, now: datetime | None = None) -> bool:
+        """Reload the definitions if an admin changed them; True when it did."""
+        with connection.cursor() as cursor:
+            cursor.execute(FINGERPRINT_SQL)
+            fingerprint = cursor.fetchone()[0]
+        if fingerprint == self.fingerprint:
+            return False
+        now = now or timezone.now()
+        definitions = list(AlarmDefinition.objects.select_related("tag"))
+        Alarm.objects.bulk_create(
+            [Alarm(definition=d) for d in definitions], ignore_conflicts=True
+        )  # a definition an admin just added gets its (normal) alarm row
+        alarms = {a.definition_id: a for a in Alarm.objects.all()}
+        for definition in definitions:
+            alarm_actions.do_sync_alarm_service(alarms[definition.pk].pk, now=now)
+        self.rules = self._rules(definitions, alarms, now)
+        self.fingerprint = fingerprint
+        log.info("alarm definitions loaded: %d", len(definitions))
+        return True
+
+    def _rules(
+        self, definitions: list[AlarmDefinition], alarms: dict[int, Alarm], now: datetime
+    ) -> dict[int, list[Rule]]:
+        held = {rule.alarm_id: rule for rules in self.rules.values() for rule in rules}
+        rules: dict[int, list[Rule]] = {}
+        for definition in definitions:
+            alarm = alarms[definition.pk]
+            old = held.get(alarm.pk)
+            # A restart starts from the stored condition; comm loss counts from now.
+            status = alarming.Status(active=alarm.active, last_at=now.timestamp())
+            if old is not None and old.definition == definition.rule():
+                status = old.status
+            rule = Rule(alarm.pk, definition.tag_id, definition.tag.setpoint_tag_id,
+                        definition.rule(), definition.runs_emergency_actions, status)  # fmt: skip
+            rules.setdefault(definition.tag_id, []).append(rule)
+        return rules
+
+    def evaluate(self, decoded: Decoded, now: datetime | None = None) -> None:
+        """Evaluate the batch's samples of alarmed tags, oldest first."""
+        if not self.rules:
+            return
+        now = now or timezone.now()
+        for tag_id, _, value, _, quality in decoded.latest.values():
+            if value is not None and quality != BAD:
+                self.values[tag_id] = value
+        try:
+            for row in _samples_of(decoded, self.rules):
+                self._evaluate_row(row, now)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("alarm evaluation skipped: database unavailable (%s)", exc)
+            connection.close()
+
+    def _evaluate_row(self, row: Row, now: datetime) -> None:
+        tag_id, at, value, _, quality = row
+        if value is None or quality == BAD:
+            return  # a bad value says nothing about the process; comm loss covers silence
+        for rule in self.rules.get(tag_id, []):
+            sample_at = now if rule.definition.kind == alarming.Kind.COMM_LOSS else at
+            setpoint = self.values.get(rule.setpoint_tag_id) if rule.setpoint_tag_id else None
+            status, _ = alarming.evaluate(
+                rule.definition, rule.status, value, sample_at.timestamp(), setpoint
+            )
+            self._decide(rule, status, value, sample_at)
+
+    def tick(self, now: datetime) -> None:
+        """Delays that matured, communication lost, shelves whose time is up."""
+        for rules in self.rules.values():
+            for rule in rules:
+                status, _ = alarming.tick(rule.definition, rule.status, now.timestamp())
+                self._decide(rule, status, rule.status.last_value, now)
+        due = Alarm.objects.filter(state=alarming.State.SHELVED, shelved_until__lte=now)
+        for alarm_id in due.values_list("pk", flat=True):
+            alarm_actions.do_expire_shelf(alarm_id, now=now)
+
+    def _decide(
+        self, rule: Rule, status: alarming.Status, value: float | None, at: datetime
+    ) -> None:
+        """Keep the new condition; persist it first if it changed (kept only if that worked)."""
+        if status.active != rule.status.active:
+            record = alarm_actions.do_set_alarm_condition(
+                rule.alarm_id, status.active, value=value, at=at
+            )
+            if record is not None and record.event == "activate" and rule.emergency:
+                self._emergency(rule)
+        # The engine tracks the condition only; the stored state belongs to the actions.
+        rule.status = replace(status, state=alarming.State.NORMAL, shelved_until=None)
+
+    def _emergency(self, rule: Rule) -> None:
+        alarm = Alarm.objects.select_related("definition__tag__machine").get(pk=rule.alarm_id)
+        writes = alarm_actions.do_run_emergency_actions(alarm)
+        log.warning("emergency: %s: %d writes requested", alarm.definition.message, len(writes))
+
+
+def _samples_of(decoded: Decoded, rules: dict[int, list[Rule]]) -> list[Row]:
+    """Every stored sample and newest value of the alarmed tags, oldest first, once each."""
+    rows = {row[:2]: row for row in decoded.rows if row[0] in rules}
+    for row in decoded.latest.values():
+        if row[0] in rules:
+            rows.setdefault(row[:2], row)
+    return sorted(rows.values(), key=lambda row: row[1])

@@ -1,0 +1,208 @@
+"""The only code that changes alarms: each do_* applies a rule of plant.alarming, moves the
+alarm with a conditional UPDATE, journals the change, and pushes `alarm.changed` on commit.
+
+The UPDATE matches only if the alarm is still in the state the rule started from, so when two
+supervisors acknowledge at once, or a supervisor and the engine race, exactly one wins and
+exactly one journal entry is written; the loser learns it from the return value.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from plant import actions, alarming, live
+from plant.models import Alarm, AlarmJournalEntry, EmergencyAction, SetpointWrite
+from plant.queries import visible_plants
+from plant.setpoints import Person
+
+log = logging.getLogger(__name__)
+
+ACK_PERMISSION = "plant.acknowledge_alarm"
+SHELVE_PERMISSION = "plant.shelve_alarm"
+MAX_SHELVE_S = 24 * 3600  # a shelf is temporary by definition (ISA-18.2); a day at most
+
+
+def check_alarm_permission(user: Person, alarm: Alarm, permission: str) -> None:
+    """Raise PermissionDenied unless the user holds `permission` in the alarm's plant."""
+    if not user.is_active or not user.has_perm(permission):
+        raise PermissionDenied("Only supervisors acknowledge and shelve alarms.")
+    if not visible_plants(user).filter(pk=plant_id(alarm)).exists():
+        raise PermissionDenied("This alarm belongs to another plant.")
+
+
+def plant_id(alarm: Alarm) -> int:
+    return int(alarm.definition.tag.machine.line.plant_id)
+
+
+def status_of(alarm: Alarm) -> alarming.Status:
+    """The stored alarm as the pure state machine sees it."""
+    return alarming.Status(
+        state=alarming.State(alarm.state),
+        active=alarm.active,
+        shelved_until=alarm.shelved_until.timestamp() if alarm.shelved_until else None,
+        last_value=alarm.value,
+    )
+
+
+def _load(alarm_id: int) -> Alarm:
+    return Alarm.objects.select_related("definition__tag__machine__line").get(pk=alarm_id)
+
+
+@transaction.atomic
+def do_acknowledge_alarm(alarm: Alarm, *, by: Person, comment: str = "") -> bool:
+    """Acknowledge one alarm; False if it needs none (any more): someone else was first."""
+    check_alarm_permission(by, alarm, ACK_PERMISSION)
+    alarm = _load(alarm.pk)
+    try:
+        status, record = alarming.acknowledge(status_of(alarm), _now(), by.get_username(), comment)
+    except alarming.IllegalTransition:
+        return False
+    return _apply(alarm, status, record, by=by)
+
+
+def do_acknowledge_all(alarms: QuerySet[Alarm], *, by: Person, comment: str = "") -> int:
+    """Acknowledge every unacknowledged alarm of `alarms`; return how many this call did."""
+    waiting = alarms.filter(state__in=[alarming.State.UNACK, alarming.State.RTN_UNACK])
+    done = 0
+    for alarm in waiting.select_related("definition__tag__machine__line"):
+        done += do_acknowledge_alarm(alarm, by=by, comment=comment)
+    return done
+
+
+@transaction.atomic
+def do_shelve_alarm(alarm: Alarm, *, by: Person, reason: str, duration_s: float) -> bool:
+    """Shelve an alarm for a while, with a reason; it returns on its own when the time is up."""
+    check_alarm_permission(by, alarm, SHELVE_PERMISSION)
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the alarm is shelved."})
+    if not 0 < duration_s <= MAX_SHELVE_S:
+        raise ValidationError({"duration_s": "Shelve for between a minute and 24 hours."})
+    alarm = _load(alarm.pk)
+    now = _now()
+    try:
+        status, record = alarming.shelve(
+            status_of(alarm), now, now + duration_s, by.get_username(), reason[:200]
+        )
+    except alarming.IllegalTransition:
+        return False
+    return _apply(alarm, status, record, by=by, shelve_reason=reason[:200])
+
+
+@transaction.atomic
+def do_unshelve_alarm(alarm: Alarm, *, by: Person, comment: str = "") -> bool:
+    """Return a shelved alarm before its time."""
+    check_alarm_permission(by, alarm, SHELVE_PERMISSION)
+    alarm = _load(alarm.pk)
+    try:
+        status, record = alarming.unshelve(status_of(alarm), _now(), by.get_username(), comment)
+    except alarming.IllegalTransition:
+        return False
+    return _apply(alarm, status, record, by=by)
+
+
+@transaction.atomic
+def do_set_alarm_condition(
+    alarm_id: int, active: bool, *, value: float | None, at: datetime
+) -> alarming.Transition | None:
+    """The engine decided the alarm's condition changed (by the system); journal what shows."""
+    alarm = _load(alarm_id)
+    status, records = alarming.set_condition(status_of(alarm), active, at.timestamp(), value)
+    if not records:
+        # Shelved or out of service: the condition is remembered for the return, not shown.
+        Alarm.objects.filter(pk=alarm_id, state=alarm.state).update(active=active, value=value)
+        return None
+    return records[0] if _apply(alarm, status, records[0], by=None) else None
+
+
+@transaction.atomic
+def do_expire_shelf(alarm_id: int, *, now: datetime) -> bool:
+    """A shelf's time is up: the alarm returns (unack if still active, else normal)."""
+    alarm = _load(alarm_id)
+    try:
+        status, record = alarming.expire(status_of(alarm), now.timestamp())
+    except alarming.IllegalTransition:
+        return False
+    return _apply(alarm, status, record, by=None)
+
+
+@transaction.atomic
+def do_sync_alarm_service(alarm_id: int, *, now: datetime) -> bool:
+    """Follow the definition's `enabled`: take the alarm out of service, or back into it."""
+    alarm = _load(alarm_id)
+    status, enabled = status_of(alarm), alarm.definition.enabled
+    suppressed = status.state == alarming.State.SUPPRESSED
+    if enabled != suppressed:
+        return False
+    change = alarming.restore if enabled else alarming.suppress
+    status, record = change(status, now.timestamp(), None, "definition changed by an admin")
+    return _apply(alarm, status, record, by=None)
+
+
+def _apply(
+    alarm: Alarm, status: alarming.Status, record: alarming.Transition, *, by: Person | None,
+    shelve_reason: str = "",
+) -> bool:  # fmt: skip
+    """Move the row if it is still where the rule started; journal and push if it moved."""
+    at = datetime.fromtimestamp(record.at, UTC)
+    fields: dict[str, object] = {
+        "state": status.state.value, "active": status.active, "value": status.last_value,
+        "changed_at": at, "shelved_until": _when(status.shelved_until),
+        "shelve_reason": shelve_reason,
+    }  # fmt: skip
+    if record.event == "activate" or (record.to_state == alarming.State.UNACK and status.active):
+        fields["activated_at"] = at
+    if not Alarm.objects.filter(pk=alarm.pk, state=record.from_state).update(**fields):
+        return False
+    user = by if by is not None and by.is_authenticated else None
+    definition = alarm.definition
+    AlarmJournalEntry.objects.create(
+        alarm=alarm, tag_id=definition.tag_id, at=at, value=record.value,
+        from_state=record.from_state, to_state=record.to_state, event=record.event,
+        priority=definition.priority, message=definition.message, user=user,
+        comment=record.comment[:200],
+    )  # fmt: skip
+    message = _changed(alarm, record, at, user.get_username() if user else "system")
+    live.send_on_commit(live.plant_group(message["plant"]), message)
+    return True
+
+
+def _changed(alarm: Alarm, record: alarming.Transition, at: datetime, by: str) -> live.AlarmChanged:
+    definition = alarm.definition
+    return live.AlarmChanged(
+        type="alarm.changed", alarm=alarm.pk, plant=plant_id(alarm), tag=definition.tag_id,
+        from_state=record.from_state.value, to_state=record.to_state.value, event=record.event,
+        priority=definition.priority, emergency=definition.runs_emergency_actions,
+        message=definition.message, by=by, at=at.isoformat(),
+    )  # fmt: skip
+
+
+def do_run_emergency_actions(alarm: Alarm) -> list[SetpointWrite]:
+    """Write the emergency actions of the alarm's area now, in the name of the system.
+
+    Each goes through the audited setpoint path (plant.actions), which records its
+    confirmation or failure; a write that path refuses is logged and the others still go.
+    """
+    writes = []
+    line_id = alarm.definition.tag.machine.line_id
+    reason = f"emergency: {alarm.definition.message}"
+    for action in EmergencyAction.objects.filter(line_id=line_id).select_related("tag"):
+        try:
+            writes.append(actions.do_request_setpoint(action.tag, action.value, by=None,
+                                                      reason=reason))  # fmt: skip
+        except ValidationError as exc:
+            log.error("emergency action %s refused: %s", action, "; ".join(exc.messages))
+    return writes
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
+def _now() -> float:
+    return timezone.now().timestamp()

@@ -1,0 +1,51 @@
+"""Admin pages for alarms: admins configure definitions and emergency actions; the alarm state
+and the journal are read-only here (they change only through plant.alarm_actions)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from plant.models import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
+
+
+@admin.register(AlarmDefinition)
+class AlarmDefinitionAdmin(admin.ModelAdmin):
+    list_display = ["tag", "kind", "limit", "deadband", "priority", "enabled", "message"]
+    list_filter = ["priority", "kind", "enabled", "tag__machine__line__plant"]
+    search_fields = ["message", "tag__key", "tag__description"]
+    autocomplete_fields = ["tag"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the journal refers to it: take it out of service instead
+
+
+@admin.register(EmergencyAction)
+class EmergencyActionAdmin(admin.ModelAdmin):
+    list_display = ["line", "tag", "value", "position"]
+    list_filter = ["line__plant"]
+    autocomplete_fields = ["tag"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Alarm)
+class AlarmAdmin(ReadOnlyAdmin):
+    list_display = ["definition", "state", "active", "value", "changed_at", "shelved_until"]
+    list_filter = ["state", "definition__priority"]
+
+
+@admin.register(AlarmJournalEntry)
+class AlarmJournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "tag", "from_state", "to_state", "event", "value", "user", "comment"]
+    list_filter = ["event", "priority", "to_state"]
+    date_hierarchy = "at"

@@ -1,0 +1,115 @@
+"""The alarm engine inside the ingest worker, on the real broker and database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import paho.mqtt.publish as publish
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from ingest.alarms import AlarmEngine
+from ingest.mqtt import parse_url
+from ingest.worker import Worker
+from plant.models import Alarm, AlarmDefinition, AlarmJournalEntry, Plant, SetpointWrite, Tag
+from tests.devices import connected_worker, recording, running_simulator
+from tests.waiting import run_until
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def worker(demo_plant: Plant, topic_root: str) -> Iterator[Worker]:
+    worker = connected_worker(topic_root)
+    run_until(worker.writer.client.is_connected, worker.run_once)
+    yield worker
+    worker.close()
+
+
+def tag(key: str) -> Tag:
+    return Tag.objects.get(key=key)
+
+
+def send(key: str, value: float) -> None:
+    address = parse_url(settings.MQTT_URL)
+    publish.single(tag(key).topic, json.dumps({"v": value}), qos=1, hostname=address.host,
+                   port=address.port)  # fmt: skip
+
+
+def alarm(key: str, kind: str) -> Alarm:
+    return Alarm.objects.get(definition__tag__key=key, definition__kind=kind)
+
+
+def test_methane_above_its_limits_raises_both_alarms_and_the_emergency_writes(
+    worker: Worker, topic_root: str
+) -> None:
+    with recording(topic_root) as recorder:
+        send("methane", 45.0)
+        run_until(lambda: alarm("methane", "hh").state == "unack", worker.run_once)
+        run_until(lambda: len(recorder.seen()) >= 2, worker.run_once)
+    assert alarm("methane", "h").state == "unack"
+    entry = AlarmJournalEntry.objects.get(alarm=alarm("methane", "hh"))
+    assert (entry.event, entry.value, entry.user) == ("activate", 45.0, None)
+    seen = {topic: command.value for topic, command in recorder.seen()}
+    assert seen == {f"{tag('fan').topic}/set": True, f"{tag('valve_open').topic}/set": False}
+    assert set(SetpointWrite.objects.values_list("user", flat=True)) == {None}  # the system
+
+
+def test_the_gas_leak_is_answered_and_the_simulator_confirms_the_writes(
+    worker: Worker, demo_plant: Plant
+) -> None:
+    with running_simulator(demo_plant.slug, faults=["gas_leak"]):
+        run_until(lambda: alarm("methane", "hh").state == "unack", worker.run_once, timeout=30)
+        run_until(
+            lambda: SetpointWrite.objects.filter(state="confirmed").count() == 2,
+            worker.run_once, timeout=10,
+        )  # fmt: skip
+    writes = {w.tag.key: w for w in SetpointWrite.objects.select_related("tag")}
+    assert (writes["fan"].readback, writes["valve_open"].readback) == (1.0, 0.0)
+    assert writes["fan"].reason.startswith("emergency: Methane high-high")
+
+
+def test_a_value_within_the_deadband_does_not_clear_and_one_below_does(worker: Worker) -> None:
+    send("vibration_rms", 8.0)
+    # The vibration alarm has an on-delay of 2 s: it waits for the condition to last.
+    run_until(lambda: alarm("vibration_rms", "h").state == "unack", worker.run_once, timeout=6)
+    send("vibration_rms", 6.9)  # 7.1 - 0.3 deadband = 6.8
+    for _ in range(10):
+        worker.run_once(timeout=0.05)
+    assert alarm("vibration_rms", "h").state == "unack"
+    send("vibration_rms", 6.0)
+    run_until(lambda: alarm("vibration_rms", "h").state == "rtn_unack", worker.run_once)
+
+
+def test_a_changed_definition_applies_without_a_restart(worker: Worker) -> None:
+    definition = AlarmDefinition.objects.get(tag__key="h2s", kind="hh")
+    definition.enabled = False
+    definition.save()
+    run_until(lambda: alarm("h2s", "hh").state == "suppressed", worker.run_once, timeout=6)
+    send("h2s", 30.0)
+    for _ in range(10):
+        worker.run_once(timeout=0.05)
+    assert alarm("h2s", "hh").state == "suppressed"  # out of service: no annunciation
+    definition.enabled = True
+    definition.save()
+    # Back in service with its condition active: it returns unacknowledged.
+    run_until(lambda: alarm("h2s", "hh").state == "unack", worker.run_once, timeout=6)
+
+
+def test_the_state_survives_a_restart_and_communication_loss_is_timed(demo_plant: Plant) -> None:
+    engine = AlarmEngine()
+    engine.reload()
+    now = timezone.now()
+    comm = alarm("methane", "comm_loss")
+    engine.tick(now + timedelta(seconds=10))
+    assert alarm("methane", "comm_loss").state == "normal"
+    engine.tick(now + timedelta(seconds=16))
+    assert alarm("methane", "comm_loss").state == "unack"
+    restarted = AlarmEngine()
+    restarted.reload()
+    (rule,) = [r for r in restarted.rules[comm.definition.tag_id] if r.alarm_id == comm.pk]
+    assert rule.status.active  # loaded from the database, so it is not raised a second time
+    assert AlarmJournalEntry.objects.filter(alarm=comm).count() == 1
