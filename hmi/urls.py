@@ -5,13 +5,21 @@ Each concern keeps its views in its own module and its routes in its own block b
 
 from django.urls import path
 
-from hmi import views
+from hmi import setpoint_audit, setpoints, views
 
 app_name = "hmi"
 urlpatterns = [
     # Live screens
     path("", views.overview, name="overview"),
     # Setpoint writes and audit
+    path("tags/<int:pk>/setpoint/", setpoints.setpoint_panel, name="setpoint_panel"),
+    path("tags/<int:pk>/setpoint/form/", setpoints.setpoint_form, name="setpoint_form"),
+    path("tags/<int:pk>/setpoint/review/", setpoints.review_setpoint, name="review_setpoint"),
+    path("tags/<int:pk>/setpoint/write/", setpoints.write_setpoint, name="write_setpoint"),
+    path("setpoint-writes/<int:pk>/", setpoints.setpoint_status, name="setpoint_status"),
+    path("loops/<int:pk>/mode/", setpoints.set_loop_mode, name="set_loop_mode"),
+    path("audit/setpoints/", setpoint_audit.setpoint_audit, name="setpoint_audit"),
+    path("audit/setpoints.csv", setpoint_audit.setpoint_audit_csv, name="setpoint_audit_csv"),
     # Historian: trends, history API, export
     # Alarms
 ]

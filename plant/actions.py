@@ -36,7 +36,11 @@ def do_request_setpoint(
     if by is not None:
         setpoints.check_write_permission(by, tag)
     # Lock the tag's row: two writes to one tag are checked (step, rate) one after the other.
-    tag = Tag.objects.select_for_update(of=("self",)).select_related("machine__line").get(pk=tag.pk)
+    tag = (
+        Tag.objects.select_for_update(of=("self",))
+        .select_related("machine__line__plant")
+        .get(pk=tag.pk)
+    )
     current = LatestValue.objects.filter(tag=tag).first()
     last_at = (
         SetpointWrite.objects.filter(tag=tag).order_by("-requested_at").values_list(
@@ -113,7 +117,9 @@ def _move(
             rows = rows.filter(extra)
         if not rows.update(state=to_state, **fields):
             return False
-        write = SetpointWrite.objects.select_related("tag__machine__line", "user").get(pk=write_id)
+        write = SetpointWrite.objects.select_related("tag__machine__line__plant", "user").get(
+            pk=write_id
+        )
         _publish(write)
     return True
 

@@ -9,6 +9,7 @@ the fragments that show them, so a state looks the same at page load and after a
 from __future__ import annotations
 
 import math
+import zoneinfo
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -145,7 +146,11 @@ def expiry(now: datetime, expires_in_s: float = WRITE_EXPIRY_S) -> datetime:
 
 
 def setpoint_changed(write: SetpointWrite) -> live.SetpointChanged:
-    """The live message (and fragment input) of a write; its tag and user are preloaded."""
+    """The live message (and fragment input) of a write.
+
+    Preload its user and tag__machine__line__plant: the message names the user, and shows
+    the time in the plant's zone.
+    """
     tag = write.tag
     return live.SetpointChanged(
         type="setpoint.changed",
@@ -162,7 +167,13 @@ def setpoint_changed(write: SetpointWrite) -> live.SetpointChanged:
         detail=write.detail,
         requested_at=write.requested_at.isoformat(),
         finished_at=_iso(write.finished_at),
+        time_text=_local_time(write.finished_at or write.sent_at or write.requested_at, tag),
     )
+
+
+def _local_time(at: datetime, tag: Tag) -> str:
+    """A time of day in the plant's own zone, as screens show it."""
+    return at.astimezone(zoneinfo.ZoneInfo(tag.machine.line.plant.time_zone)).strftime("%H:%M:%S")
 
 
 def loop_changed(loop: ControlLoop) -> live.LoopChanged:
@@ -170,6 +181,7 @@ def loop_changed(loop: ControlLoop) -> live.LoopChanged:
     return live.LoopChanged(
         type="loop.changed",
         loop=loop.pk,
+        tags=[loop.pv_tag_id, loop.sp_tag_id, loop.output_tag_id],
         name=loop.name,
         mode="auto" if loop.mode == ControlLoop.Mode.AUTO else "manual",
         output=fmt(loop.output_tag, loop.output) if loop.output is not None else "",
