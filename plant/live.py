@@ -66,6 +66,7 @@ class SetpointChanged(TypedDict):
     detail: str
     requested_at: str  # ISO-8601, UTC
     finished_at: str  # ISO-8601, UTC; "" while open
+    time_text: str  # the time of the latest state change, in the plant's zone, e.g. "14:03:07"
 
 
 class LoopChanged(TypedDict):
@@ -73,6 +74,7 @@ class LoopChanged(TypedDict):
 
     type: Literal["loop.changed"]
     loop: int
+    tags: list[int]  # its measurement, setpoint and output tags: a page showing any shows it
     name: str
     mode: Literal["auto", "manual"]
     output: str  # the last output written, formatted with the output tag's unit; "" if none
