@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of worker downtime
 RECEIVE_MAXIMUM = 50_000  # unacknowledged messages in flight: our bounded buffer
 TAG_REFRESH_S = 2.0
+# A batch also ends at this many payload bytes, so gateway messages of 50 values each make
+# batches of tens of thousands of samples, not hundreds of thousands.
+BATCH_BYTES = 512 * 1024
 # Each tag's latest value is written at most this often. Writing it with every batch cost more
 # than the samples themselves at 1,000 tags; history is complete either way, and the screens
 # get their values from the live push.
@@ -197,9 +200,12 @@ class Worker:
             log.warning("cannot write latest values (%s): will retry", exc)
 
     def _drain(self) -> list[Message]:
-        inbox, batch = self.inbox, []
+        inbox, batch, size = self.inbox, [], 0
         for _ in range(min(len(inbox), self.batch_size)):
+            if size > BATCH_BYTES:
+                break
             message = inbox.popleft()
+            size += len(message.payload)
             if message.topic.endswith(SET_SUFFIX) or message.topic.startswith(
                 self.topic_root + CONTROL_PREFIX
             ):
