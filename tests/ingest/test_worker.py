@@ -213,3 +213,36 @@ def test_committed_messages_are_acknowledged_and_never_come_back(
         assert len(samples("tank_level")) == 30
     finally:
         second.close()
+
+
+def test_workers_on_a_shared_subscription_split_the_load(
+    demo_plant: Plant, topic_root: str
+) -> None:
+    group = uuid.uuid4().hex[:8]
+    workers = [
+        Worker(
+            client_id=f"test-{group}-{i}",
+            topic_root=topic_root,
+            share_group=group,
+            session_expiry_s=120,
+        )
+        for i in range(2)
+    ]
+    for worker in workers:
+        worker.connect()
+        assert worker.subscribed.wait(5)
+    assert workers[0].subscription == f"$share/{group}/{topic_root}#"
+    try:
+        topic = tag("tank_level").topic
+        send(*[(topic, json.dumps({"v": i, "ts": 1_790_000_000_000 + i})) for i in range(100)])
+        counts = [0, 0]
+
+        def step() -> None:
+            for i, worker in enumerate(workers):
+                counts[i] += worker.run_once(timeout=0.02)
+
+        run_until(lambda: len(samples("tank_level")) == 100, step)
+        assert all(counts) and sum(counts) == 100  # each took a share, none twice
+    finally:
+        for worker in workers:
+            worker.close()
