@@ -5,7 +5,7 @@ Each concern keeps its views in its own module and its routes in its own block b
 
 from django.urls import path
 
-from hmi import setpoint_audit, setpoints, views
+from hmi import alarms, setpoint_audit, setpoints, views
 
 app_name = "hmi"
 urlpatterns = [
@@ -22,4 +22,12 @@ urlpatterns = [
     path("audit/setpoints.csv", setpoint_audit.setpoint_audit_csv, name="setpoint_audit_csv"),
     # Historian: trends, history API, export
     # Alarms
+    path("alarms/", alarms.alarm_summary, name="alarm_summary"),
+    path("alarms/banner/", alarms.alarm_banner, name="alarm_banner"),
+    path("alarms/history/", alarms.alarm_history, name="alarm_history"),
+    path("alarms/kpis/", alarms.alarm_kpis_page, name="alarm_kpis"),
+    path("alarms/acknowledge-all/", alarms.acknowledge_all, name="acknowledge_all"),
+    path("alarms/<int:pk>/acknowledge/", alarms.acknowledge_alarm, name="acknowledge_alarm"),
+    path("alarms/<int:pk>/shelve/", alarms.shelve_alarm, name="shelve_alarm"),
+    path("alarms/<int:pk>/unshelve/", alarms.unshelve_alarm, name="unshelve_alarm"),
 ]

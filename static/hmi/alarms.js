@@ -1,0 +1,99 @@
+/* The alarm banner of every page: fetched on load and whenever an alarm of a visible plant
+ * changes (an alarm.changed push on the plant's socket), with an audible alert for new
+ * critical and high alarms that the user can silence for a while. */
+(function () {
+  "use strict";
+  const banner = document.getElementById("alarm-banner");
+  if (!banner || !banner.dataset.src) return;
+  const SILENCE_KEY = "scada.alarmSilencedUntil";
+  const SILENCE_MINUTES = 5;
+  const REPEAT_MS = 10000;
+  const sockets = {};
+  const heard = new Set();
+  let alerting = [];
+  let audio = null;
+  let pending = null;
+
+  function silenced() {
+    return Date.now() < Number(localStorage.getItem(SILENCE_KEY) || 0);
+  }
+
+  /* Three short tones from WebAudio: no sound file, works offline. */
+  function beep() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      for (let i = 0; i < 3; i++) {
+        const osc = audio.createOscillator();
+        const gain = audio.createGain();
+        osc.frequency.value = 880;
+        gain.gain.value = 0.2;
+        osc.connect(gain).connect(audio.destination);
+        const at = audio.currentTime + i * 0.3;
+        osc.start(at);
+        osc.stop(at + 0.18);
+      }
+      document.body.dataset.alarmBeeps = String(Number(document.body.dataset.alarmBeeps || 0) + 1);
+    } catch (error) {
+      /* No audio (a browser policy before any click): the banner still shows. */
+    }
+  }
+
+  function showSilence(bar) {
+    const button = bar.querySelector(".alarm-silence");
+    if (!button || !alerting.length) return;
+    button.hidden = false;
+    button.textContent = silenced() ? "Alarm sound silenced" : `Silence ${SILENCE_MINUTES} min`;
+    button.onclick = function () {
+      localStorage.setItem(SILENCE_KEY, String(Date.now() + SILENCE_MINUTES * 60000));
+      button.textContent = "Alarm sound silenced";
+    };
+  }
+
+  function alert(bar) {
+    alerting = (bar.dataset.alerting || "").split(" ").filter(Boolean);
+    const fresh = alerting.filter((id) => !heard.has(id));
+    alerting.forEach((id) => heard.add(id));
+    showSilence(bar);
+    if (fresh.length && !silenced()) beep();
+  }
+
+  async function refresh() {
+    const here = location.pathname + location.search;
+    const response = await fetch(`${banner.dataset.src}?next=${encodeURIComponent(here)}`, {
+      credentials: "same-origin",
+    });
+    if (!response.ok || response.redirected) return;
+    const focused = banner.contains(document.activeElement) && document.activeElement.value;
+    if (focused) return; /* someone is typing an acknowledgement comment: keep it */
+    banner.innerHTML = await response.text();
+    const bar = banner.querySelector(".alarm-bar");
+    if (!bar) return;
+    connect((bar.dataset.plants || "").split(" ").filter(Boolean));
+    alert(bar);
+  }
+
+  function schedule() {
+    if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 30);
+  }
+
+  function connect(plantIds) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    plantIds.forEach((id) => {
+      if (sockets[id]) return;
+      const socket = new WebSocket(`${scheme}://${location.host}/ws/plant/${id}/`);
+      sockets[id] = socket;
+      socket.onmessage = (event) => {
+        if (String(event.data).includes('id="alarm-signal"')) schedule();
+      };
+      socket.onopen = schedule; /* catch up on what changed while it was away */
+      socket.onclose = () => {
+        delete sockets[id];
+        setTimeout(() => connect([id]), 2000);
+      };
+    });
+  }
+
+  refresh();
+  setInterval(() => { if (alerting.length && !silenced()) beep(); }, REPEAT_MS);
+  setInterval(refresh, 30000); /* a safety net; pushes do the real work */
+})();
