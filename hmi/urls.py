@@ -5,7 +5,7 @@ Each concern keeps its views in its own module and its routes in its own block b
 
 from django.urls import path
 
-from hmi import alarms, setpoint_audit, setpoints, views
+from hmi import alarms, history, setpoint_audit, setpoints, views
 
 app_name = "hmi"
 urlpatterns = [
@@ -21,6 +21,11 @@ urlpatterns = [
     path("audit/setpoints/", setpoint_audit.setpoint_audit, name="setpoint_audit"),
     path("audit/setpoints.csv", setpoint_audit.setpoint_audit_csv, name="setpoint_audit_csv"),
     # Historian: trends, history API, export
+    path("trend/", history.trend, name="trend"),
+    path("history/export.csv", history.export_csv, name="history_export"),
+    path("api/history/", history.history_api, name="history_api"),
+    path("api/current/", history.current_api, name="current_api"),
+    path("api/markers/", history.markers_api, name="markers_api"),
     # Alarms
     path("alarms/", alarms.alarm_summary, name="alarm_summary"),
     path("alarms/banner/", alarms.alarm_banner, name="alarm_banner"),

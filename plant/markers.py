@@ -98,6 +98,12 @@ def describe_setpoint_write(write: models.Model) -> str:
     return f"setpoint → {value:g} ({state}) by {who}" if value is not None else str(write)
 
 
+def describe_alarm_event(entry: models.Model) -> str:
+    event, message = getattr(entry, "event", ""), getattr(entry, "message", "")
+    priority = getattr(entry, "priority", "")
+    return f"{event} {priority}: {message}".strip() if event else str(entry)
+
+
 SOURCES: list[MarkerSource] = [
     MarkerSource(
         "setpoint",
@@ -111,6 +117,7 @@ SOURCES: list[MarkerSource] = [
         "AlarmJournalEntry",
         time_fields=("at", "time", "occurred_at", "created_at"),
         tag_paths=("tag", "alarm__tag", "alarm__definition__tag", "definition__tag"),
+        describe=describe_alarm_event,
     ),
 ]
 
