@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import paho.mqtt.publish as publish
 import pytest
@@ -246,3 +247,23 @@ def test_workers_on_a_shared_subscription_split_the_load(
     finally:
         for worker in workers:
             worker.close()
+
+
+def test_the_worker_stores_on_while_redis_is_down(
+    demo_plant: Plant, topic_root: str, settings: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},  # nothing listens there
+        }
+    }
+    worker = make_worker(topic_root, f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        topic = tag("tank_level").topic
+        for i in range(3):  # several batches, each handed to the (failing) live push
+            send((topic, json.dumps({"v": i, "ts": 1_790_000_000_000 + i})))
+            run_until(lambda i=i: len(samples("tank_level")) == i + 1, worker.run_once)
+        run_until(lambda: worker.live.failing, timeout=10)  # the push noticed, the worker did not
+    finally:
+        worker.close()
