@@ -140,9 +140,11 @@ def history(
         points = points or DEFAULT_POINTS
         # Reading one sample more than allowed tells whether the raw values fit.
         samples = raw_samples(tag.pk, start, end, limit=points + 1, connection=connection)
-        if len(samples) <= points:
+        if len(samples) <= points and not _dropped(tag, samples, connection):
             return History(tag.pk, start, end, None, "raw", samples=samples)
         bucket_s = bucket_for(start, end, points)
+        if not samples:
+            bucket_s = max(bucket_s, min(AGGREGATES.values()))
     if tag.data_type == Tag.DataType.STRING:
         raise HistoryError(
             f"tag {tag.pk} holds text, which cannot be bucketed: "
@@ -152,6 +154,12 @@ def history(
     source = source_for(bucket_s, connection)
     rows = buckets(tag.pk, first, last, bucket_s, source=source, connection=connection)
     return History(tag.pk, first, last, bucket_s, source, buckets=rows)
+
+
+def _dropped(tag: Tag, samples: list[RawSample], connection: BaseDatabaseWrapper) -> bool:
+    """True when no raw values came back but the aggregates may still hold the range: the
+    retention policy drops old samples, never the aggregates' buckets."""
+    return not samples and tag.data_type != Tag.DataType.STRING and aggregates_available(connection)
 
 
 def raw_samples(

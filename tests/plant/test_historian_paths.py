@@ -180,3 +180,18 @@ def late_read(wrapper: BaseDatabaseWrapper, start: datetime, end: datetime) -> H
         bucket_s=3600 if end - start > timedelta(hours=1) else 60,
         connection=wrapper,
     )
+
+
+def test_a_range_whose_raw_samples_were_dropped_still_comes_from_the_aggregates(
+    timescale: BaseDatabaseWrapper, paths: dict[str, BaseDatabaseWrapper]
+) -> None:
+    # Last in this module: it drops the first day's raw samples, as a retention policy would.
+    with psycopg.connect(database_url(timescale.settings_dict["NAME"]), autocommit=True) as conn:
+        conn.execute(
+            "SELECT drop_chunks('plant_sample', older_than => %s)", [START + timedelta(days=1)]
+        )
+    hour = (START + timedelta(hours=1), START + timedelta(hours=2))
+    kept = read(timescale, *hour)
+    assert (kept.source, kept.bucket_s, len(kept.buckets)) == ("sample_1m", 60, 60)
+    same(kept.buckets, read(paths["plain"], *hour, bucket_s=60).buckets)
+    assert read(paths["plain"], *hour).source == "raw"  # plain PostgreSQL still has them raw
