@@ -10,24 +10,6 @@
 (function () {
   "use strict";
 
-  /* The tag picker's search: keep the tags whose plant, line, machine or name match every word. */
-  const search = document.getElementById("tag-search");
-  if (search) {
-    search.addEventListener("input", () => {
-      const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
-      document.querySelectorAll(".tag-group").forEach((group) => {
-        let shown = 0;
-        group.querySelectorAll(".tag-choice").forEach((choice) => {
-          const text = `${group.dataset.search} ${choice.dataset.search}`.toLowerCase();
-          const match = words.every((word) => text.includes(word));
-          choice.hidden = !match;
-          if (match) shown += 1;
-        });
-        group.hidden = shown === 0;
-      });
-    });
-  }
-
   const configElement = document.getElementById("trend-config");
   const chartElement = document.getElementById("trend-chart");
   if (!configElement || !chartElement) return;
@@ -230,10 +212,13 @@
     if (plot && plot.signature === signature) {
       plot.setData(data, false);
     } else {
-      if (plot) plot.destroy();
+      if (plot) {
+        plot.stopGestures();
+        plot.destroy();
+      }
       plot = new uPlot(options(chartElement.clientWidth), data, chartElement);
       plot.signature = signature;
-      watchGestures(plot);
+      plot.stopGestures = window.trendGestures(plot, { zoomAround, panBy });
     }
     plot.setScale("x", { min: view.start, max: view.end });
     buildLegend();
@@ -273,53 +258,6 @@
 
   function panBy(seconds) {
     preview(plot.scales.x.min + seconds, plot.scales.x.max + seconds);
-  }
-
-  function secondsPerPixel() {
-    return (plot.scales.x.max - plot.scales.x.min) / plot.over.clientWidth;
-  }
-
-  /* Wheel zoom, Shift+drag pan with the mouse; one-finger pan and pinch zoom by touch. */
-  function watchGestures(u) {
-    const over = u.over;
-    over.addEventListener("wheel", (event) => {
-      event.preventDefault();
-      const center = u.posToVal(event.offsetX, "x");
-      zoomAround(center, event.deltaY < 0 ? 0.8 : 1.25);
-    }, { passive: false });
-
-    let dragFrom = null;
-    // Capture on the parent, so a Shift+drag never starts uPlot's own zoom selection.
-    u.root.addEventListener("mousedown", (event) => {
-      if (!event.shiftKey) return;
-      event.stopPropagation();
-      event.preventDefault();
-      dragFrom = event.clientX;
-    }, true);
-    window.addEventListener("mousemove", (event) => {
-      if (dragFrom === null) return;
-      panBy((dragFrom - event.clientX) * secondsPerPixel());
-      dragFrom = event.clientX;
-    });
-    window.addEventListener("mouseup", () => { dragFrom = null; });
-
-    let touches = null;
-    over.addEventListener("touchstart", (event) => { touches = [...event.touches].map((t) => t.clientX); }, { passive: true });
-    over.addEventListener("touchmove", (event) => {
-      if (!touches) return;
-      event.preventDefault();
-      const now = [...event.touches].map((t) => t.clientX);
-      if (now.length === 1 && touches.length === 1) {
-        panBy((touches[0] - now[0]) * secondsPerPixel());
-      } else if (now.length === 2 && touches.length === 2) {
-        const before = Math.abs(touches[1] - touches[0]) || 1;
-        const after = Math.abs(now[1] - now[0]) || 1;
-        const left = over.getBoundingClientRect().left;
-        zoomAround(u.posToVal((now[0] + now[1]) / 2 - left, "x"), before / after);
-      }
-      touches = now;
-    }, { passive: false });
-    over.addEventListener("touchend", () => { touches = null; });
   }
 
   function format(value, precision) {

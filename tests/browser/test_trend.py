@@ -78,6 +78,10 @@ def wait_for_load(page: Page, after: int) -> int:
     return int(chart.get_attribute("data-loads") or 0)
 
 
+def chart_span(page: Page) -> float:
+    return float(page.evaluate("trend.view.end - trend.view.start"))
+
+
 def test_a_trend_redraws_with_data_when_the_range_changes(
     chosen_tags: list[int], page: Page, server_url: str, artifacts: Path
 ) -> None:
@@ -112,8 +116,27 @@ def test_a_trend_redraws_with_data_when_the_range_changes(
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 2 / 3, y, steps=5)
     page.mouse.up()
-    wait_for_load(page, loads)
+    loads = wait_for_load(page, loads)
     expect(chart).to_have_attribute("data-range", "custom")
     expect(page.get_by_role("button", name="Custom")).to_have_attribute("aria-pressed", "true")
     page.screenshot(path=artifacts / "trend-zoomed.png", full_page=True)
+
+    # The wheel zooms out around the pointer, and Shift+drag pans; each asks again.
+    span = chart_span(page)
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.wheel(0, 200)
+    loads = wait_for_load(page, loads)
+    assert chart_span(page) == pytest.approx(span * 1.25, rel=0.01)
+    before = page.evaluate("trend.view.start")
+    page.keyboard.down("Shift")
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 3 / 4, y, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    wait_for_load(page, loads)
+    assert page.evaluate("trend.view.start") < before  # dragged right: earlier times
+
+    page.get_by_label("Search tags").fill("filler tank")
+    expect(page.locator(".tag-choice:visible")).to_have_count(1)
+    expect(page.locator(".tag-choice:visible")).to_contain_text("Product tank level")
     assert failures == []
