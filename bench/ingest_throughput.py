@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -179,6 +180,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the clean-up below
     broker = Broker()
     broker.start()
     dsn = fresh_database("scada_bench", args.timescaledb)
@@ -196,6 +198,7 @@ def main() -> None:
     }
     machines = max(1, args.tags // 50)
     expected = args.messages * args.batch
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         workers = start_workers(args.workers, env, root)
         time.sleep(2)  # let each worker connect and subscribe (a persistent session)
@@ -246,10 +249,10 @@ def main() -> None:
             f"ingest CPU: {cpu / elapsed:.2f} cores; publish-to-commit "
             f"{latency_p99([9300 + i for i in range(args.workers)])}"
         )
+    finally:
         for w in workers:
             w.terminate()
             w.wait(30)
-    finally:
         broker.close()
 
 
