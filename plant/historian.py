@@ -26,26 +26,29 @@ from plant.timescale import AGGREGATES, aggregates_available
 
 # TimescaleDB's time_bucket counts from this Monday too, so both paths cut at the same instants.
 ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800)
 NICE_BUCKETS_S += (21600, 43200, 86400)
 DAY_S = 86400
 DEFAULT_POINTS = 1000
 MAX_POINTS = 10_000
 
+# Times come back as microseconds since 1970: Django's timestamptz loader parses text in
+# Python, which made reading a raw hour take three times as long.
 RAW_SQL = """
-SELECT time, value, text, quality FROM plant_sample
+SELECT (extract(epoch FROM time) * 1000000)::bigint, value, text, quality FROM plant_sample
 WHERE tag_id = %s AND time >= %s AND time < %s ORDER BY time LIMIT %s
 """
 # No ORDER BY: without it PostgreSQL can hash the few groups instead of sorting every row.
 SAMPLES_SQL = """
-SELECT date_bin(%s * INTERVAL '1 second', time, %s) AS bucket,
+SELECT (extract(epoch FROM date_bin(%s * INTERVAL '1 second', time, %s)) * 1000000)::bigint,
        min(value), max(value), avg(value), count(value)
 FROM plant_sample
 WHERE tag_id = %s AND time >= %s AND time < %s AND value IS NOT NULL AND quality < 2
 GROUP BY 1
 """
 AGGREGATE_SQL = """
-SELECT date_bin(%s * INTERVAL '1 second', bucket, %s) AS wide,
+SELECT (extract(epoch FROM date_bin(%s * INTERVAL '1 second', bucket, %s)) * 1000000)::bigint,
        min(min), max(max), sum(sum) / sum(count)::float8, sum(count)::bigint
 FROM {view} WHERE tag_id = %s AND bucket >= %s AND bucket < %s
 GROUP BY 1
@@ -173,7 +176,7 @@ def raw_samples(
     """The first `limit` samples of a tag in [start, end), oldest first."""
     with connection.cursor() as cursor:
         cursor.execute(RAW_SQL, [tag_id, start, end, limit])
-        return [RawSample(*row) for row in cursor.fetchall()]
+        return [RawSample(_instant(us), *rest) for us, *rest in cursor.fetchall()]
 
 
 def buckets(
@@ -194,7 +197,7 @@ def buckets(
         raise ValueError(f"unknown history source {source!r}")
     with connection.cursor() as cursor:
         cursor.execute(sql, [bucket_s, ORIGIN, tag_id, start, end])
-        return [Bucket(*row) for row in sorted(cursor.fetchall())]
+        return [Bucket(_instant(us), *rest) for us, *rest in sorted(cursor.fetchall())]
 
 
 def iter_raw(
@@ -238,6 +241,10 @@ def iter_buckets(
         if rows:
             yield rows
         first = until
+
+
+def _instant(microseconds: int) -> datetime:
+    return EPOCH + timedelta(microseconds=microseconds)
 
 
 def hold_seconds(tag: Tag) -> int:
