@@ -14,8 +14,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from ingest.control_loop import LoopRunner
+from ingest.simulator import PlantModel
 from ingest.worker import Worker
-from plant import actions
+from plant import actions, control
+from plant.demo import FILL_LEVEL_LOOP
 from plant.models import ControlLoop, ControlLoopEvent, Plant, Quality, Sample, SetpointWrite
 from tests.builders import record_value
 from tests.devices import connected_worker, running_simulator
@@ -151,3 +153,31 @@ def can_run(loop: ControlLoop) -> bool:
 
 def settled(values: list[float], target: float, band: float) -> bool:
     return len(values) >= 5 and abs(statistics.fmean(values) - target) <= band
+
+
+def drift_error(controlled: bool) -> float:
+    """The largest fill-level error during a 60 s fill_drift, stepping the plant model fast.
+
+    The controller and tuning are the demo loop's; the loop samples once a second, as the
+    worker runs it, and its output reaches the model's flow-rate setpoint at the next step.
+    """
+    model = PlantModel(seed=3)
+    loop = FILL_LEVEL_LOOP
+    tuning = control.Tuning(loop["kp"], loop["ti_s"], loop["output_min"], loop["output_max"],
+                            loop["max_rate"], loop["filter_s"])  # fmt: skip
+    state = control.State(control.Mode.AUTO, 50.0, 0.0)
+    model.inject("fill_drift", 60)
+    worst = 0.0
+    for _ in range(90):
+        model.step(1.0)
+        worst = max(worst, abs(model.fill_lagged + model.drift - 500.0))
+        if controlled:
+            pv = float(model.values["fill_level"])
+            state = control.step(tuning, state, sp=500.0, pv=pv, dt=1.0)
+            model.write("flow_rate_sp", round(state.output, 2))
+    return worst
+
+
+def test_a_drift_in_fill_level_is_corrected_by_the_loop() -> None:
+    assert drift_error(controlled=False) > 10  # the fault alone: 0.2 ml/s for 60 s
+    assert drift_error(controlled=True) < 3
