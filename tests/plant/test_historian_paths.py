@@ -20,7 +20,7 @@ from django.db.backends.postgresql.base import DatabaseWrapper
 
 from plant.historian import Bucket, History, history, source_for
 from plant.models import Tag
-from plant.timescale import aggregates_available, extension_installed
+from plant.timescale import aggregates_available, apply_storage_policies, extension_installed
 from tests.history_data import Row, copy_rows
 from tests.services import database_url, fresh_database
 
@@ -195,3 +195,35 @@ def test_a_range_whose_raw_samples_were_dropped_still_comes_from_the_aggregates(
     assert (kept.source, kept.bucket_s, len(kept.buckets)) == ("sample_1m", 60, 60)
     same(kept.buckets, read(paths["plain"], *hour, bucket_s=60).buckets)
     assert read(paths["plain"], *hour).source == "raw"  # plain PostgreSQL still has them raw
+
+
+def jobs(wrapper: BaseDatabaseWrapper) -> dict[str, str]:
+    with wrapper.cursor() as cursor:
+        cursor.execute(
+            "SELECT proc_name, coalesce(config->>'compress_after', config->>'drop_after') "
+            "FROM timescaledb_information.jobs WHERE hypertable_name = 'plant_sample'"
+        )
+        return dict(cursor.fetchall())
+
+
+def test_compression_and_retention_follow_the_settings(timescale: BaseDatabaseWrapper) -> None:
+    assert jobs(timescale) == {"policy_compression": "7 days"}  # the defaults
+    assert apply_storage_policies(timescale, "14 days", "3 months")
+    assert jobs(timescale) == {"policy_compression": "14 days", "policy_retention": "3 mons"}
+    assert apply_storage_policies(timescale, None, None)
+    assert jobs(timescale) == {}
+    apply_storage_policies(timescale, "7 days", None)
+    with timescale.cursor() as cursor:
+        cursor.execute(
+            "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates"
+        )
+        assert sorted(cursor.fetchall()) == [("sample_1h", False), ("sample_1m", False)]
+        cursor.execute(
+            "SELECT count(*) FROM timescaledb_information.jobs "
+            "WHERE proc_name = 'policy_refresh_continuous_aggregate'"
+        )
+        assert cursor.fetchone()[0] == 2
+
+
+def test_the_plain_database_has_no_policies_to_apply(paths: dict[str, BaseDatabaseWrapper]) -> None:
+    assert not apply_storage_policies(paths["plain"], "7 days", "3 months")
