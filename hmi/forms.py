@@ -28,13 +28,18 @@ class SetpointForm(forms.Form):
         self.tag = tag
         self.user = user
         self.current = LatestValue.objects.filter(tag=tag).first()
-        if tag.data_type == Tag.DataType.BOOL:
+        attrs = {
+            "id": f"setpoint-value-{tag.pk}",
+            "autocomplete": "off",
+            "aria-describedby": f"setpoint-limits-{tag.pk} setpoint-error-{tag.pk}",
+        }
+        if tag.data_type == Tag.DataType.BOOL:  # a switch: on or off, no limits to describe
             choices = [("1", tag.true_label or "on"), ("0", tag.false_label or "off")]
             self.fields["value"].widget = forms.Select(choices=choices)
-        self.fields["value"].widget.attrs.update(
-            {"id": f"setpoint-value-{tag.pk}", "inputmode": "decimal", "autocomplete": "off",
-             "aria-describedby": f"setpoint-limits-{tag.pk} setpoint-error-{tag.pk}"}
-        )  # fmt: skip
+            attrs["aria-describedby"] = f"setpoint-error-{tag.pk}"
+        else:
+            attrs["inputmode"] = "decimal"
+        self.fields["value"].widget.attrs.update(attrs)
         self.fields["reason"].widget.attrs["id"] = f"setpoint-reason-{tag.pk}"
 
     def clean_value(self) -> float:
