@@ -134,7 +134,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # channels_redis waits for messages with a 5 s blocking read, and redis-py's
+            # default socket timeout is also 5 s: without a longer one, every socket that sees
+            # no message for 5 s dies with "Timeout reading from Redis" and has to reconnect.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
             "capacity": 1000,
             "expiry": 10,

@@ -1,5 +1,9 @@
-"""Websocket routes (the live consumer arrives with the live-screens work)."""
+"""Websocket routes: one live socket per screen (hmi.consumers.LiveConsumer)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, re_path
 
-websocket_urlpatterns: list[URLPattern] = []
+from hmi.consumers import LiveConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    re_path(r"^ws/(?P<kind>plant|line|machine|tag)/(?P<pk>\d+)/$", LiveConsumer.as_asgi()),
+]

@@ -11,6 +11,10 @@ app_name = "hmi"
 urlpatterns = [
     # Live screens
     path("", views.overview, name="overview"),
+    path("plants/<int:pk>/", views.plant_detail, name="plant_detail"),
+    path("lines/<int:pk>/", views.line_detail, name="line_detail"),
+    path("machines/<int:pk>/", views.machine_detail, name="machine_detail"),
+    path("tags/<int:pk>/", views.tag_detail, name="tag_detail"),
     # Setpoint writes and audit
     path("tags/<int:pk>/setpoint/", setpoints.setpoint_panel, name="setpoint_panel"),
     path("tags/<int:pk>/setpoint/form/", setpoints.setpoint_form, name="setpoint_form"),

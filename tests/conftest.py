@@ -79,3 +79,15 @@ def committed_db(transactional_db: None, django_db_serialized_rollback: None) ->
     groups), restored by serialized rollback: the flush after a transactional test empties the
     tables, and Django recreates only content types and permissions, never the groups.
     """
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_channel_layer() -> None:
+    """This session's channel-layer prefix (above) in this process's settings too.
+
+    pytest-django reads the settings before this module runs, so the variable set above
+    reaches only child processes (daphne, `manage.py ingest`). Without this, what an
+    in-process worker or test sends would go to the default prefix, which a child daphne
+    (and any developer's running server) reads instead.
+    """
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ["CHANNEL_LAYER_PREFIX"]

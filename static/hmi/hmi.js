@@ -5,9 +5,20 @@
  *    status 422 (htmx 2 ignores 4xx responses by default).
  * 2. A value that stops arriving turns stale even without a push: every value element carries
  *    data-stale-at, and once that time passes it is marked as the server would mark it.
+ * 3. Live sockets (htmx's ws extension) reconnect with a capped, jittered backoff; on every
+ *    connect the server sends a snapshot of the screen, so a tab resynchronises by itself.
+ *    #live-status says in words whether the page is live, and the page dims while it is not.
+ * 4. A pushed value older than the one shown (data-ts, the device's time) is not swapped in,
+ *    so a late message can never move a value backwards.
+ * 5. Sparklines (#spark-<tag>) take each pushed value of their tag and drop what is older
+ *    than their window.
  */
 (function () {
   "use strict";
+
+  var RECONNECT_MAX_MS = 10000;
+  var sockets = new Map(); // socket element → "connecting" | "open" | "closed"
+  var everOpen = false;
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) {
@@ -17,10 +28,18 @@
         { code: "422", swap: true },
         { code: "[45]..", swap: false, error: true },
       ];
+      htmx.config.wsReconnectDelay = reconnectDelay;
     }
     markStale();
     window.setInterval(markStale, 1000);
+    window.setInterval(redrawSparklines, 5000);
   });
+
+  /* Backoff: 0.5 s, 1 s, 2 s … capped at 10 s, each with jitter so tabs do not return at once. */
+  function reconnectDelay(retryCount) {
+    var ceiling = Math.min(RECONNECT_MAX_MS, 500 * Math.pow(2, retryCount));
+    return ceiling * (0.5 + Math.random() / 2);
+  }
 
   function markStale() {
     var now = Date.now();
@@ -36,5 +55,107 @@
         flag.textContent = "stale";
       }
     });
+  }
+
+  /* Connection state ----------------------------------------------------------------------- */
+
+  function track(event, state) {
+    sockets.set(event.target, state);
+    if (state === "open") {
+      everOpen = true;
+    }
+    showConnection();
+  }
+
+  function showConnection() {
+    var states = Array.from(sockets.values());
+    var live = states.length > 0 && states.every(function (s) { return s === "open"; });
+    var state = live ? "live" : everOpen ? "lost" : "connecting";
+    var text = { live: "live", lost: "connection lost · reconnecting", connecting: "connecting" };
+    var status = document.getElementById("live-status");
+    if (status && status.dataset.state !== state) {
+      status.dataset.state = state;
+      status.querySelector(".live-text").textContent = text[state];
+    }
+    document.body.classList.toggle("is-offline", state !== "live");
+  }
+
+  document.addEventListener("htmx:wsConnecting", function (event) {
+    track(event, "connecting");
+  });
+  document.addEventListener("htmx:wsOpen", function (event) {
+    track(event, "open");
+  });
+  document.addEventListener("htmx:wsClose", function (event) {
+    track(event, "closed");
+    // The extension retries only after abnormal closes; a server that restarts cleanly
+    // (1001 going away, 1000) must be retried too, or the screen would freeze.
+    var code = event.detail.event.code;
+    if ((code === 1000 || code === 1001) && document.body.contains(event.target)) {
+      var wrapper = event.detail.socketWrapper;
+      window.setTimeout(wrapper.reconnect, reconnectDelay(3));
+    }
+  });
+
+  /* Pushed values -------------------------------------------------------------------------- */
+
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var old = event.detail.target;
+    var incoming = event.detail.fragment.firstElementChild;
+    if (!incoming || !incoming.classList.contains("reading")) {
+      return;
+    }
+    if (Number(incoming.dataset.ts || 0) < Number(old.dataset.ts || 0)) {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    extendSparkline(incoming);
+  });
+
+  function sparkOf(reading) {
+    return document.getElementById("spark-" + reading.id.slice("tag-".length));
+  }
+
+  function extendSparkline(reading) {
+    var spark = sparkOf(reading);
+    if (!spark || reading.dataset.v === undefined || reading.classList.contains("is-bad")) {
+      return;
+    }
+    var points = pointsOf(spark);
+    var ts = Number(reading.dataset.ts);
+    if (points.length && points[points.length - 1][0] >= ts) {
+      return;
+    }
+    points.push([ts, Number(reading.dataset.v)]);
+    drawSparkline(spark);
+  }
+
+  function pointsOf(spark) {
+    if (!spark.hmiPoints) {
+      spark.hmiPoints = JSON.parse(spark.dataset.points || "[]");
+    }
+    return spark.hmiPoints;
+  }
+
+  function redrawSparklines() {
+    document.querySelectorAll(".spark").forEach(drawSparkline);
+  }
+
+  /* The same scaling as hmi/templatetags/hmi.py spark_points: a 200 × 40 box, own range. */
+  function drawSparkline(spark) {
+    var windowMs = Number(spark.dataset.windowS) * 1000;
+    var start = Date.now() - windowMs;
+    var points = pointsOf(spark);
+    while (points.length > 1 && points[0][0] < start && points[1][0] <= start) {
+      points.shift();
+    }
+    var values = points.map(function (p) { return p[1]; });
+    var low = Math.min.apply(null, values);
+    var span = Math.max.apply(null, values) - low || 1;
+    var coords = points.map(function (p) {
+      var x = Math.max(0, ((p[0] - start) / windowMs) * 200);
+      return x.toFixed(1) + "," + (38 - ((p[1] - low) / span) * 36).toFixed(1);
+    });
+    spark.querySelector("polyline").setAttribute("points", coords.join(" "));
   }
 })();

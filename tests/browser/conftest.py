@@ -7,15 +7,18 @@ write through `committed_db`, so the server sees their rows.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import paho.mqtt.publish as publish
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -23,7 +26,8 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from plant.models import Plant
+from ingest.mqtt import parse_url
+from plant.models import Plant, Sample, Tag
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -74,38 +78,67 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path)
             return
 
 
+class Daphne:
+    """A daphne child process serving config.asgi against the test database; restartable on
+    the same port, so a test can take the websocket server away and bring it back."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": served_database_url(),
+            # DEBUG serves static files from static/ (WhiteNoise's finders) without collectstatic.
+            "DEBUG": "true",
+        }
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        daphne = Path(sys.executable).parent / "daphne"  # the venv's, beside this Python
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+                cwd=settings.BASE_DIR,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until_listening(self.port, self.process, self.log)
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server (SIGKILL with `kill`: a crash, sockets cut without a goodbye)."""
+        if self.process is None:
+            return
+        self.process.kill() if kill else self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
 @pytest.fixture
-def server_url(committed_db: None, tmp_path: Path) -> Iterator[str]:
-    """The base URL of a daphne child process serving config.asgi against the test database."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": served_database_url(),
-        # DEBUG serves static files from static/ (WhiteNoise's finders) without collectstatic.
-        "DEBUG": "true",
-    }
-    log = tmp_path / "daphne.log"
-    daphne = Path(sys.executable).parent / "daphne"  # the venv's, beside this Python
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+def daphne(committed_db: None, tmp_path: Path) -> Iterator[Daphne]:
+    """A running daphne against the test database (see Daphne)."""
+    server = Daphne(tmp_path / "daphne.log")
+    server.start()
     try:
-        wait_until_listening(port, process, log)
-        yield f"http://127.0.0.1:{port}"
+        yield server
     finally:
         # Stopped before the test's flush, so its database connections do not hold it up.
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
+
+
+@pytest.fixture
+def server_url(daphne: Daphne) -> str:
+    """The base URL of the daphne child process."""
+    return daphne.url
 
 
 @pytest.fixture
@@ -158,3 +191,61 @@ def make_server_user(username: str, role: str, plant: Plant) -> User:
 def operator(committed_db: None, demo_plant: Plant) -> User:
     """An operator of the demo plant who logs in through the login form with PASSWORD."""
     return make_server_user("operator-user", "operator", demo_plant)
+
+
+class Ingest:
+    """A real `manage.py ingest` child process on the test database and this test's topics."""
+
+    def __init__(self, topic_root: str, log: Path) -> None:
+        self.topic_root = topic_root
+        self.log = log
+        env = {
+            **os.environ,
+            "DATABASE_URL": served_database_url(),
+            "MQTT_TOPIC_ROOT": topic_root,
+            # The same channel-layer prefix as daphne's, which inherits this environment too.
+            "CHANNEL_LAYER_PREFIX": os.environ["CHANNEL_LAYER_PREFIX"],
+        }
+        client_id = f"browser-{uuid.uuid4().hex[:8]}"
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "ingest", "--client-id", client_id,
+                 "--metrics-port", "0"],
+                cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def publish(self, tag: Tag, payload: dict[str, object]) -> None:
+        """Publish one value on the tag's topic at QoS 1, as a device would."""
+        address = parse_url(settings.MQTT_URL)
+        publish.single(tag.topic, json.dumps(payload), qos=1, hostname=address.host,
+                       port=address.port)  # fmt: skip
+
+    def wait_until_subscribed(self, probe: Tag, timeout: float = 15) -> None:
+        """Publish to `probe` until the worker stores it: from then on nothing is missed."""
+        deadline = time.monotonic() + timeout
+        while not Sample.objects.filter(tag=probe).exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the ingest worker does not store values:\n{self.log.read_text()}")
+            self.publish(probe, {"v": 1})
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def ingest(
+    committed_db: None, demo_plant: Plant, topic_root: str, tmp_path: Path
+) -> Iterator[Ingest]:
+    """A running ingest worker that already stores what is published under `topic_root`."""
+    worker = Ingest(topic_root, tmp_path / "ingest.log")
+    try:
+        worker.wait_until_subscribed(Tag.objects.get(machine__line__plant=demo_plant, key="energy"))
+        yield worker
+    finally:
+        worker.stop()
