@@ -40,18 +40,23 @@ SELECT (extract(epoch FROM time) * 1000000)::bigint, value, text, quality FROM p
 WHERE tag_id = %s AND time >= %s AND time < %s ORDER BY time LIMIT %s
 """
 # No ORDER BY: without it PostgreSQL can hash the few groups instead of sorting every row.
+# Grouped by date_bin, converted once per bucket: per row, the conversion doubled the time.
 SAMPLES_SQL = """
-SELECT (extract(epoch FROM date_bin(%s * INTERVAL '1 second', time, %s)) * 1000000)::bigint,
-       min(value), max(value), avg(value), count(value)
-FROM plant_sample
-WHERE tag_id = %s AND time >= %s AND time < %s AND value IS NOT NULL AND quality < 2
-GROUP BY 1
+SELECT (extract(epoch FROM bucket) * 1000000)::bigint, low, high, mean, n FROM (
+    SELECT date_bin(%s * INTERVAL '1 second', time, %s) AS bucket,
+           min(value) AS low, max(value) AS high, avg(value) AS mean, count(value) AS n
+    FROM plant_sample
+    WHERE tag_id = %s AND time >= %s AND time < %s AND value IS NOT NULL AND quality < 2
+    GROUP BY 1
+) AS buckets
 """
 AGGREGATE_SQL = """
-SELECT (extract(epoch FROM date_bin(%s * INTERVAL '1 second', bucket, %s)) * 1000000)::bigint,
-       min(min), max(max), sum(sum) / sum(count)::float8, sum(count)::bigint
-FROM {view} WHERE tag_id = %s AND bucket >= %s AND bucket < %s
-GROUP BY 1
+SELECT (extract(epoch FROM wide) * 1000000)::bigint, low, high, mean, n FROM (
+    SELECT date_bin(%s * INTERVAL '1 second', bucket, %s) AS wide, min(min) AS low,
+           max(max) AS high, sum(sum) / sum(count)::float8 AS mean, sum(count)::bigint AS n
+    FROM {view} WHERE tag_id = %s AND bucket >= %s AND bucket < %s
+    GROUP BY 1
+) AS buckets
 """
 
 
