@@ -128,6 +128,8 @@ class Stats:
     closed_early: int = 0  # sockets that ended before the run did
     pushes: dict[int, int] = field(default_factory=dict)  # client → pushes received
     latencies_ms: list[float] = field(default_factory=list)
+    ingest_ms: list[float] = field(default_factory=list)  # publish → commit, from the layer
+    layer_ms: list[float] = field(default_factory=list)  # commit → a plain listener on the layer
     measuring: bool = False
 
 
@@ -172,25 +174,46 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--screen", choices=["machine", "line", "plant"], default="machine")
     parser.add_argument("--duration", type=float, default=30, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=5, help="seconds not measured")
+    parser.add_argument("--ramp", type=float, default=5, help="seconds to open all sockets")
     return parser.parse_args()
 
 
+async def tap(group: str, stats: Stats) -> None:
+    """Listen on the plant's group like a consumer: publish → worker commit (`sent`) per value."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    while True:
+        message = await layer.receive(channel)
+        received_ms = time.time() * 1000
+        if stats.measuring:
+            stats.ingest_ms.extend(v["sent"] * 1000 - parse_ms(v["ts"]) for v in message["values"])
+            stats.layer_ms.extend(received_ms - v["sent"] * 1000 for v in message["values"])
+
+
+def parse_ms(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp() * 1000
+
+
 async def run_clients(
-    args: argparse.Namespace, port: int, targets: list[str], cookie: str
+    args: argparse.Namespace, port: int, targets: list[str], cookie: str, group: str
 ) -> Stats:
     stats = Stats()
     origin = f"http://127.0.0.1:{port}"
-    tasks = [
-        asyncio.create_task(
-            client(n, f"ws://127.0.0.1:{port}{targets[n % len(targets)]}", cookie, origin, stats)
-        )
-        for n in range(args.clients)
-    ]
+    tasks = [asyncio.create_task(tap(group, stats))]
+    for n in range(args.clients):  # connected over --ramp seconds, as browsers would
+        url = f"ws://127.0.0.1:{port}{targets[n % len(targets)]}"
+        tasks.append(asyncio.create_task(client(n, url, cookie, origin, stats)))
+        await asyncio.sleep(args.ramp / args.clients)
     await asyncio.sleep(args.warmup)
     stats.measuring = True
     await asyncio.sleep(args.duration)
     stats.measuring = False
-    still_open = sum(1 for task in tasks if not task.done())
+    still_open = sum(1 for task in tasks[1:] if not task.done())
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -215,12 +238,34 @@ def report(args: argparse.Namespace, stats: Stats, cpu: dict[str, float]) -> Non
             f"p95 {percentile(lat, 95):.0f} ms, p99 {percentile(lat, 99):.0f} ms, "
             f"max {max(lat):.0f} ms, mean {statistics.fmean(lat):.0f} ms"
         )
+    ingest = stats.ingest_ms
+    if ingest:
+        print(
+            f"of which publish -> worker commit (ingest): p50 {percentile(ingest, 50):.0f} ms, "
+            f"p99 {percentile(ingest, 99):.0f} ms over {len(ingest):,} values"
+        )
+    if stats.layer_ms:
+        layer = stats.layer_ms
+        print(
+            f"and worker commit -> a listener on the channel layer: p50 "
+            f"{percentile(layer, 50):.0f} ms, p99 {percentile(layer, 99):.0f} ms"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print("CPU while measured: " + ", ".join(f"{k} {v:.0%}" for k, v in cpu.items()))
 
 
-def setup_django(env: dict[str, str], tags: int, screen: str) -> tuple[list[str], str, list[str]]:
+def setup_django(
+    env: dict[str, str], tags: int, screen: str
+) -> tuple[list[str], str, list[str], str]:
     """Build the plant in the fresh database; return socket paths, a cookie and tag topics."""
-    for name in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS"):
+    for name in (
+        "DATABASE_URL",
+        "DEBUG",
+        "SECRET_KEY",
+        "DJANGO_SETTINGS_MODULE",
+        "ALLOWED_HOSTS",
+        "CHANNEL_LAYER_PREFIX",
+    ):
         os.environ[name] = env[name]
     import django
 
@@ -230,7 +275,7 @@ def setup_django(env: dict[str, str], tags: int, screen: str) -> tuple[list[str]
     machines, lines, plant = build_plant(tags)
     ids = {"machine": machines, "line": lines, "plant": [plant]}[screen]
     topics = list(Tag.objects.order_by("pk").values_list("topic", flat=True))
-    return [f"/ws/{screen}/{pk}/" for pk in ids], session_cookie(), topics
+    return [f"/ws/{screen}/{pk}/" for pk in ids], session_cookie(), topics, f"plant.{plant}"
 
 
 def start_servers(env: dict[str, str], port: int) -> list[subprocess.Popen[bytes]]:
@@ -247,15 +292,20 @@ def start_servers(env: dict[str, str], port: int) -> list[subprocess.Popen[bytes
     ]  # fmt: skip
 
 
-def measure(args: argparse.Namespace, port: int, broker: Broker, targets: list[str],
-            cookie: str, topics: list[str], pids: dict[str, int]) -> None:  # fmt: skip
+Screens = tuple[list[str], str, list[str], str]  # socket paths, cookie, tag topics, plant group
+
+
+def measure(
+    args: argparse.Namespace, port: int, broker: Broker, screens: Screens, pids: dict[str, int]
+) -> None:
     """Publish at the rate while the clients listen; print what they saw."""
-    total = int(args.rate * (args.warmup + args.duration + 5))
+    targets, cookie, topics, group = screens
+    total = int(args.rate * (args.ramp + args.warmup + args.duration + 5))
     with multiprocessing.Pool(1) as pool:
         publisher = pool.apply_async(publish, [(broker.port, topics, total, 0, args.rate)])
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         began = time.monotonic()
-        stats = asyncio.run(run_clients(args, port, targets, cookie))
+        stats = asyncio.run(run_clients(args, port, targets, cookie, group))
         elapsed = time.monotonic() - began
         cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed for name, pid in pids.items()}
         publisher.wait()
@@ -267,14 +317,14 @@ def main() -> None:
     broker = Broker()
     broker.start()
     env = environment(fresh_database(DB_NAME), broker)
-    targets, cookie, topics = setup_django(env, args.tags, args.screen)
+    targets, cookie, topics, group = setup_django(env, args.tags, args.screen)
     port = free_port()
     servers = start_servers(env, port)
     try:
         wait_port(port, timeout=30)
         time.sleep(3)  # the worker connects and subscribes (a new persistent session)
         pids = {"daphne": servers[0].pid, "ingest": servers[1].pid}
-        measure(args, port, broker, targets, cookie, topics, pids)
+        measure(args, port, broker, (targets, cookie, topics, group), pids)
     finally:
         for process in servers:
             process.terminate()
