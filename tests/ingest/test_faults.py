@@ -73,16 +73,18 @@ def worker(postgres: Postgres, broker: Broker) -> Iterator[WorkerProcess]:
         conn.execute("TRUNCATE plant_sample, plant_rejectedmessage")
     process = WorkerProcess(postgres, broker)
     process.start()
-    # A stored probe proves the worker's session and subscription exist before the load.
-    probe = f"{TOPIC_ROOT}bottling/gas/detector/h2s"
-    run_until(
-        lambda: count_rows(postgres, "h2s") > 0,
-        lambda: FastPublisher(broker.port, "probe").publish_all([(probe, b"1")]) and wait(0.2),
-        timeout=90,
-    )
-    yield process
-    if process.proc and process.proc.poll() is None:
-        process.kill(signal.SIGTERM)
+    try:
+        # A stored probe proves the worker's session and subscription exist before the load.
+        probe = f"{TOPIC_ROOT}bottling/gas/detector/h2s"
+        run_until(
+            lambda: count_rows(postgres, "h2s") > 0,
+            lambda: FastPublisher(broker.port, "probe").publish_all([(probe, b"1")]) and wait(0.2),
+            timeout=90,
+        )
+        yield process
+    finally:  # also when the probe failed: no worker may outlive its test
+        if process.proc and process.proc.poll() is None:
+            process.kill(signal.SIGKILL)
 
 
 def wait(seconds: float) -> None:
@@ -123,27 +125,27 @@ def publish_in_background(broker: Broker, n: int) -> threading.Thread:
 def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
     postgres: Postgres, broker: Broker, worker: WorkerProcess
 ) -> None:
-    publisher = publish_in_background(broker, 10_000)
-    run_until(lambda: count_rows(postgres) > 1_000, timeout=120)
+    publisher = publish_in_background(broker, 30_000)
+    run_until(lambda: count_rows(postgres) > 3_000, timeout=120)
     worker.kill(signal.SIGKILL)
     stored_at_kill = count_rows(postgres)
     publisher.join(120)
     worker.start()
-    run_until(lambda: count_rows(postgres) >= 10_000, timeout=240)
-    assert stored_at_kill < 10_000  # the kill did land mid-stream
-    assert count_rows(postgres) == 10_000
+    run_until(lambda: count_rows(postgres) >= 30_000, timeout=240)
+    assert stored_at_kill < 30_000  # the kill did land mid-stream
+    assert count_rows(postgres) == 30_000
 
 
 def test_the_database_stopped_under_load_loses_nothing(
     postgres: Postgres, broker: Broker, worker: WorkerProcess
 ) -> None:
-    publisher = publish_in_background(broker, 10_000)
-    run_until(lambda: count_rows(postgres) > 1_000, timeout=120)
+    publisher = publish_in_background(broker, 30_000)
+    run_until(lambda: count_rows(postgres) > 3_000, timeout=120)
     postgres.stop("immediate")
     publisher.join(120)  # the broker takes all of it meanwhile
     postgres.start()
-    run_until(lambda: count_rows(postgres) >= 10_000, timeout=240)
-    assert count_rows(postgres) == 10_000
+    run_until(lambda: count_rows(postgres) >= 30_000, timeout=240)
+    assert count_rows(postgres) == 30_000
     assert worker.proc is not None and worker.proc.poll() is None  # it rode it out
 
 

@@ -130,7 +130,8 @@ def test_the_journal_cannot_be_edited_or_deleted(active_alarm: Alarm) -> None:
         AlarmJournalEntry.objects.filter(pk=entry.pk).update(comment="rewritten")
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush after an earlier transactional test removed the role groups.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_supervisors_acknowledging_at_once_leave_one_journal_entry(
     demo_plant: Plant,
 ) -> None:
