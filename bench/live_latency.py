@@ -136,7 +136,12 @@ class Stats:
 async def client(n: int, url: str, cookie: str, origin: str, stats: Stats) -> None:
     headers = {"Cookie": cookie, "Origin": origin}
     async with websockets.connect(
-        url, additional_headers=headers, open_timeout=60, max_size=None, ping_interval=None
+        url,
+        additional_headers=headers,
+        open_timeout=60,
+        max_size=None,
+        ping_interval=None,
+        compression=None,
     ) as ws:
         stats.opened += 1
         stats.pushes[n] = 0
@@ -323,7 +328,7 @@ def main() -> None:
     try:
         wait_port(port, timeout=30)
         time.sleep(3)  # the worker connects and subscribes (a new persistent session)
-        pids = {"daphne": servers[0].pid, "ingest": servers[1].pid}
+        pids = {"daphne": servers[0].pid, "ingest": servers[1].pid, "clients": os.getpid()}
         measure(args, port, broker, (targets, cookie, topics, group), pids)
     finally:
         for process in servers:
