@@ -125,9 +125,7 @@ def _move(
 
 
 def _publish(write: SetpointWrite) -> None:
-    message = setpoints.setpoint_changed(write)
-    for group in setpoints.groups_of(write.tag):
-        live.send_on_commit(group, message)
+    live.send_to_groups_on_commit(setpoints.groups_of(write.tag), setpoints.setpoint_changed(write))
 
 
 @transaction.atomic
@@ -191,6 +189,6 @@ def do_lease_loop(loop_id: int, runner: str, *, now: datetime, lease_s: float) -
 
 def _publish_loop(loop_id: int) -> None:
     loop = ControlLoop.objects.select_related("output_tag__machine__line").get(pk=loop_id)
-    message = setpoints.loop_changed(loop)
-    for group in setpoints.groups_of(loop.output_tag):
-        live.send_on_commit(group, message)
+    live.send_to_groups_on_commit(
+        setpoints.groups_of(loop.output_tag), setpoints.loop_changed(loop)
+    )

@@ -243,3 +243,21 @@ def test_only_one_runner_holds_a_loop_until_its_lease_ends(loop: ControlLoop) ->
     assert not actions.do_lease_loop(loop.pk, "worker-b", now=now, lease_s=3)
     assert actions.do_lease_loop(loop.pk, "worker-a", now=now, lease_s=3)  # renewal
     assert actions.do_lease_loop(loop.pk, "worker-b", now=now + timedelta(seconds=4), lease_s=3)
+
+
+def test_a_push_that_fails_does_not_fail_the_write(
+    users_by_role: dict[str, User],
+    fill_level_sp: Tag,
+    settings: Any,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    # A channel layer nobody listens on: the write has committed, so it stands, pushed or not.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    with django_capture_on_commit_callbacks(execute=True) as published:
+        write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+    assert len(published) == 1 and SetpointWrite.objects.filter(pk=write.pk).exists()
