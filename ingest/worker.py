@@ -17,7 +17,7 @@ from ingest import metrics
 from ingest.alarms import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.livepush import LivePublisher
-from ingest.mqtt import SET_SUFFIX, make_client
+from ingest.mqtt import SET_SUFFIX, Publish, make_client
 from ingest.store import Stored, store
 from ingest.tagcache import TagCache
 from ingest.writer import Writer
@@ -70,6 +70,7 @@ class Worker:
         self.arrived = threading.Event()
         self.pending: list[Message] = []  # received, not yet committed (kept across retries)
         self.generation = 0
+        self.last_received_us = 0  # epoch microseconds given to the last message received
         self.connected_once = False
         self.stopping = False
         self.retry_at = 0.0
@@ -86,6 +87,7 @@ class Worker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish_batch = self._on_publishes  # type: ignore[attr-defined]
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.subscribed = threading.Event()  # tests and benchmarks wait on it
 
@@ -124,10 +126,24 @@ class Worker:
             log.warning("lost the broker (%s): reconnecting with backoff", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        """A message paho decoded itself (QoS 0 or 2, or one split across reads)."""
+        self._on_publishes([(msg.topic, msg.payload, msg.mid)], msg.qos)
+
+    def _on_publishes(self, publishes: list[Publish], qos: int = 1) -> None:
+        """Whole QoS 1 PUBLISH packets from the fast path (see FastClient), in arrival order."""
         was_empty = not self.inbox
-        self.inbox.append(
-            Message(msg.topic, msg.payload, time.time(), msg.mid, msg.qos, self.generation)
+        # A value without its own time is stamped with its time of receipt, and (tag, time) is
+        # the samples' key: messages cut from one read get whole microseconds one apart, in
+        # order (the table keeps microseconds), so two values of one tag are both kept.
+        now_us = max(time.time_ns() // 1000, self.last_received_us + 1)
+        generation = self.generation
+        self.inbox.extend(
+            [
+                Message(topic, payload, (now_us + i) / 1e6, mid, qos, generation)
+                for i, (topic, payload, mid) in enumerate(publishes)
+            ]
         )
+        self.last_received_us = now_us + len(publishes) - 1
         if was_empty:
             self.arrived.set()
 
