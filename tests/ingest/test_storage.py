@@ -117,3 +117,15 @@ def test_without_timescaledb_samples_are_a_plain_table_keyed_by_tag_and_time(
             "WHERE tablename = 'plant_sample' AND indexname LIKE '%pkey'"
         ).fetchone()
     assert '(tag_id, "time")' in indexdef
+
+
+def test_samples_keep_no_index_beside_the_key_but_timescaledbs_time_index() -> None:
+    # Every index costs each inserted sample; (tag_id, time) already serves lookups by tag.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'plant_sample' "
+            "AND indexname NOT LIKE '%pkey'"
+        )
+        others = [indexdef for (indexdef,) in cursor.fetchall()]
+    expected = ['"time" DESC'] if extension_installed() else []
+    assert [indexdef.split("(")[-1].rstrip(")") for indexdef in others] == expected
