@@ -1,15 +1,14 @@
 """What each live screen shows, and its pushed fragments, rendered once per group message.
 
 Every browser tab of a screen (say, line 3) has its own LiveConsumer, and all of them in this
-process share one `Screen`: it holds the display specs and last values of the screen's tags,
-and renders each `tag.values` message once, whichever consumer asks first; the others get the
-same HTML from a small cache. So one daphne can feed hundreds of tabs (STYLE: render once per
-group message, not once per socket).
+process share one `Screen` through the screen's `hmi.feeds.Feed`: it holds the display specs
+and last values of the screen's tags, and the feed has it render each `tag.values` message
+once for every tab. So one daphne can feed hundreds of tabs (STYLE: render once per group
+message, not once per socket).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from hmi.readings import reading_html
 from plant import live
 from plant.models import Line, Quality, Tag
 from plant.queries import (
@@ -33,7 +33,6 @@ from plant.queries import (
 # faceplates, radial gauges on the machine and tag screens.
 GAUGE_STYLE = {"plant": "mini", "line": "bar", "machine": "radial", "tag": "radial"}
 SPARK_WINDOW_S = 300  # the sparklines of the machine and tag screens: the last five minutes
-RENDERED_KEPT = 16  # messages whose HTML is kept for consumers still catching up
 QUALITY = {"good": Quality.GOOD, "uncertain": Quality.UNCERTAIN, "bad": Quality.BAD}
 
 
@@ -102,8 +101,6 @@ class Screen:
         self.tags: dict[int, Tag] = {}  # shown, in screen order
         self.held: dict[int, Held] = {}  # shown tags and their setpoint tags
         self.followers: dict[int, list[int]] = {}  # setpoint tag → shown tags it marks
-        self.rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
-        self.tabs = 0
 
     def load(self, snapshot: Snapshot) -> None:
         """Take the tags and latest values from the database; a newer pushed value wins."""
@@ -132,16 +129,9 @@ class Screen:
         return self._render(readings, sparks)
 
     def render_push(self, values: list[live.TagValue]) -> str:
-        """The fragments a `tag.values` message changes ("" if none shown); once per message."""
-        key = tuple((v["tag"], v["ts"], v["q"]) for v in values)
-        html = self.rendered.get(key)
-        if html is None:
-            changed = self._apply(values)
-            html = self._render([self.reading(pk) for pk in changed], [])
-            self.rendered[key] = html
-            if len(self.rendered) > RENDERED_KEPT:
-                self.rendered.popitem(last=False)
-        return html
+        """The fragments a `tag.values` message changes ("" if none shown)."""
+        changed = self._apply(values)
+        return self._render([self.reading(pk) for pk in changed], [])
 
     def _apply(self, values: list[live.TagValue]) -> list[int]:
         """Hold the newer values; return the shown tags to redraw, in screen order."""
@@ -190,6 +180,9 @@ class Screen:
     def _render(self, readings: list[Reading], sparks: list[tuple[Tag, list]]) -> str:
         if not readings and not sparks:
             return ""
+        if not sparks:  # a push: the values alone, without the template engine's overhead
+            with timezone.override(self.time_zone):
+                return "".join(reading_html(reading, self.style) for reading in readings)
         context = {
             "readings": readings,
             "gauge": self.style,
@@ -199,22 +192,3 @@ class Screen:
         }
         with timezone.override(self.time_zone):
             return render_to_string("hmi/fragments/tag_values.html", context)
-
-
-SCREENS: dict[tuple[str, int], Screen] = {}
-
-
-def attach(kind: ScreenKind, pk: int, time_zone: str) -> Screen:
-    """The shared Screen of (kind, pk), created for the first tab that shows it."""
-    screen = SCREENS.get((kind, pk))
-    if screen is None:
-        screen = SCREENS[(kind, pk)] = Screen(kind, pk, time_zone)
-    screen.tabs += 1
-    return screen
-
-
-def detach(screen: Screen) -> None:
-    """Forget a screen once its last tab has gone."""
-    screen.tabs -= 1
-    if screen.tabs <= 0 and SCREENS.get((screen.kind, screen.pk)) is screen:
-        del SCREENS[(screen.kind, screen.pk)]

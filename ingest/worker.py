@@ -16,7 +16,7 @@ from paho.mqtt.properties import Properties
 from ingest import metrics
 from ingest.alarms import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
-from ingest.livepush import LivePublisher
+from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
 from ingest.mqtt import SET_SUFFIX, Publish, make_client
 from ingest.store import Stored, store
 from ingest.tagcache import TagCache
@@ -55,7 +55,7 @@ class Worker:
         share_group: str = "",
         batch_size: int = 10_000,
         receive_maximum: int = RECEIVE_MAXIMUM,
-        live_interval: float = 0.25,
+        live_interval: float = LIVE_PUSH_INTERVAL_S,
         session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self.topic_root = topic_root

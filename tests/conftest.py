@@ -17,6 +17,7 @@ os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"test-{SESSION_ID}")
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 
 import pytest  # noqa: E402
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402
 
@@ -29,6 +30,14 @@ ROLES = ["viewer", "operator", "supervisor", "admin"]
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings: pytest.FixtureRequest) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _channel_layer_of_this_test() -> None:
+    """A new channel-layer instance per test: each async test has an event loop of its own,
+    and channels_redis binds its receive locks to the loop that first used them (a lock left
+    held by a finished test's loop would refuse every later receive)."""
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
 @pytest.fixture

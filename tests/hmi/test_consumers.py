@@ -19,7 +19,7 @@ from django.db import connections
 from django.test import Client
 
 from config.asgi import application
-from hmi import screens
+from hmi import feeds
 from plant import live
 from plant.models import LatestValue, Plant, Quality, Tag
 
@@ -81,7 +81,7 @@ def viewer(users_by_role: dict[str, User]) -> User:
 @pytest.fixture(autouse=True)
 def _no_screens_left() -> Iterator[None]:
     yield
-    assert screens.SCREENS == {}, "a disconnected tab left its screen behind"
+    assert feeds.FEEDS == {}, "a disconnected tab left its screen's feed behind"
 
 
 async def test_a_socket_without_login_is_refused(demo_plant: Plant) -> None:
@@ -161,10 +161,10 @@ async def test_tabs_of_one_screen_share_one_render_of_each_message(
     fill_level = demo_tag("fill_level")
     path = f"/ws/machine/{fill_level.machine_id}/"
     first, second = await opened(path, viewer), await opened(path, viewer)
-    (screen,) = screens.SCREENS.values()
+    (feed,) = feeds.FEEDS.values()  # one subscription for both tabs
+    assert len(feed.tabs) == 2
     await push(live.machine_group(fill_level.machine_id), value(fill_level, 498.0))
     assert await first.receive_from() == await second.receive_from()
-    assert len(screen.rendered) == 1
     await first.disconnect()
     await second.disconnect()
 
@@ -234,4 +234,28 @@ async def test_a_socket_that_waits_longer_than_redis_blocks_still_receives(
     assert await communicator.receive_nothing(timeout=6.5)
     await push(live.machine_group(fill_level.machine_id), value(fill_level, 497.5))
     assert "497.5" in await communicator.receive_from()
+    await communicator.disconnect()
+
+
+async def test_a_tab_keeps_receiving_when_another_tab_of_its_screen_closes(
+    demo_plant: Plant, viewer: User
+) -> None:
+    fill_level = demo_tag("fill_level")
+    path = f"/ws/machine/{fill_level.machine_id}/"
+    first, second = await opened(path, viewer), await opened(path, viewer)
+    await first.disconnect()
+    await push(live.machine_group(fill_level.machine_id), value(fill_level, 496.5))
+    assert "496.5" in await second.receive_from()
+    await second.disconnect()
+
+
+async def test_a_message_of_an_unknown_type_is_skipped_and_the_feed_goes_on(
+    demo_plant: Plant, viewer: User
+) -> None:
+    fill_level = demo_tag("fill_level")
+    group = live.machine_group(fill_level.machine_id)
+    communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
+    await get_channel_layer().group_send(group, {"type": "no.such.type"})
+    await push(group, value(fill_level, 495.5))
+    assert "495.5" in await communicator.receive_from()
     await communicator.disconnect()

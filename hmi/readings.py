@@ -1,0 +1,237 @@
+"""One tag's value as HTML: the reading element and its gauge, drawn by plain Python.
+
+A page (through the `{% reading %}` tag), an htmx response and a websocket push all draw a
+value with `reading_html`, so it looks the same at page load and after a push. It is Python
+rather than a template because a busy screen redraws thousands of values a second: the Django
+templates this replaces took 190-300 µs a value, this takes about 30 (bench/render_readings.py).
+The markup is the contract with hmi.css, hmi.js and the tests; change it here only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.html import escape
+
+from plant.models import Tag
+from plant.queries import Reading
+
+# Radial gauge: a 240° arc open at the bottom, in a 120 by 96 box.
+CX, CY, R = 60.0, 54.0, 42.0
+START_DEG, SWEEP_DEG = 150.0, 240.0
+# Bar gauge: a horizontal track in a 200-wide box.
+BAR_W = 200.0
+# Words that make a state abnormal (drawn inverted with a warning shape).
+FAULT_WORDS = ("fault", "error", "alarm", "trip", "emergency", "estop")
+RUN_WORDS = ("run", "auto", "on", "producing", "filling")
+STOP_WORDS = ("stop", "idle", "off", "ready", "standby", "paused", "manual")
+STYLES = ("mini", "bar", "radial")  # plant tiles, line faceplates, machine and tag screens
+
+
+def polar(fraction: float, radius: float = R) -> tuple[float, float]:
+    """The point at `fraction` of the radial gauge's sweep, `radius` from its centre."""
+    angle = math.radians(START_DEG + SWEEP_DEG * fraction)
+    return round(CX + radius * math.cos(angle), 2), round(CY + radius * math.sin(angle), 2)
+
+
+def arc(start: float, end: float, radius: float = R) -> str:
+    """An SVG path along the gauge's arc from one fraction of the sweep to another."""
+    (x0, y0), (x1, y1) = polar(start, radius), polar(end, radius)
+    large = 1 if SWEEP_DEG * (end - start) > 180 else 0
+    return f"M{x0} {y0}A{radius} {radius} 0 {large} 1 {x1} {y1}"
+
+
+TRACK = arc(0, 1)
+LOW_LABEL = polar(0, R + 11)
+HIGH_LABEL = polar(1, R + 11)
+
+
+def gauge_kind(tag: Tag, style: str) -> str:
+    """Which gauge draws `tag` in a screen of `style` ("" for a bare readout)."""
+    if tag.data_type == Tag.DataType.BOOL:
+        return "onoff"
+    if tag.data_type == Tag.DataType.STRING:
+        return "state"
+    if tag.range_min is None or tag.range_max is None:
+        return ""
+    return "radial" if style == "radial" else "bar"
+
+
+def state_shape(text: str) -> str:
+    """The shape of a state indicator: run, stop, fault or other (never colour alone)."""
+    word = text.lower()
+    for shape, words in (("fault", FAULT_WORDS), ("run", RUN_WORDS), ("stop", STOP_WORDS)):
+        if any(w in word for w in words):
+            return shape
+    return "other"
+
+
+def number(value: float | None) -> str:
+    """A scale label: no trailing zeros, no localisation (SVG wants a plain number)."""
+    return "" if value is None else f"{value:g}"
+
+
+def clock(value: datetime | None) -> str:
+    """A time of day in the active time zone, with the date when it is not today."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    if local.date() == timezone.localtime().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%d %b %H:%M")
+
+
+def reading_html(reading: Reading, style: str) -> str:
+    """The element `tag-<pk>` of one value, drawn as a screen of `style` draws it."""
+    tag, status = reading.tag, reading.status
+    attrs = [f'id="tag-{tag.pk}" class="reading reading-{style} is-{status}"']
+    if reading.ts_ms:
+        attrs.append(f'data-ts="{reading.ts_ms}"')
+    if reading.value is not None:
+        attrs.append(f'data-v="{reading.value!r}"')
+    if status in ("ok", "uncertain") and reading.stale_at is not None:
+        attrs.append(f'data-stale-at="{timezone.localtime(reading.stale_at).isoformat()}"')
+    if reading.time is not None:
+        local = timezone.localtime(reading.time)
+        attrs.append(f'title="{local.strftime("%Y-%m-%d %H:%M:%S")} {escape(local.tzname())}"')
+    else:
+        attrs.append('title="no value received yet"')
+    unit = ""
+    if tag.unit and status != "none" and tag.is_numeric:
+        unit = f' <abbr class="reading-unit">{escape(tag.unit)}</abbr>'
+    since = ""
+    if status != "none":
+        good = f"last good {clock(reading.good_at)}" if reading.good_at else "no good value yet"
+        since = f'<span class="reading-since">{good}</span>'
+    return (
+        f"<div {' '.join(attrs)}>\n"
+        f'  <span class="gauge-face">{gauge_html(reading, style)}\n'
+        f'  <span class="reading-text"><span class="reading-value">{escape(reading.text)}</span>'
+        f"{unit}</span></span>\n"
+        f'  <span class="reading-flag">{reading.flag}</span>\n'
+        f"  {since}\n</div>\n"
+    )
+
+
+def gauge_html(reading: Reading, style: str) -> str:
+    """The SVG gauge or indicator of one reading ("" for a tag without one)."""
+    kind = gauge_kind(reading.tag, style)
+    return GAUGES[kind](reading, style) if kind else ""
+
+
+def _radial(reading: Reading, style: str) -> str:
+    tag = reading.tag
+    parts = [
+        '<svg class="gauge gauge-radial" viewBox="0 0 120 96" aria-hidden="true" '
+        f'focusable="false">\n  <path class="gauge-track" d="{TRACK}"/>'
+    ]
+    band = reading.band
+    if band and band[1] > band[0]:
+        parts.append(f'<path class="gauge-band" d="{arc(*band)}"/>')
+    setpoint = reading.setpoint_position
+    if setpoint is not None:
+        tip, left, right = (
+            polar(setpoint, R + 5),
+            polar(setpoint - 0.025, R + 13),
+            polar(setpoint + 0.025, R + 13),
+        )
+        points = " ".join(f"{x},{y}" for x, y in (tip, left, right))
+        parts.append(f'<polygon class="gauge-setpoint" points="{points}"/>')
+    position = reading.position
+    if position is not None:
+        (x1, y1), (x2, y2) = polar(position, R - 13), polar(position, R + 6)
+        parts.append(f'<line class="gauge-pointer" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"/>')
+    (lx, ly), (hx, hy) = LOW_LABEL, HIGH_LABEL
+    parts.append(
+        f'<text class="gauge-scale" x="{lx}" y="{ly + 4}" text-anchor="middle">'
+        f"{number(tag.range_min)}</text>\n"
+        f'  <text class="gauge-scale" x="{hx}" y="{hy + 4}" text-anchor="middle">'
+        f"{number(tag.range_max)}</text>\n</svg>"
+    )
+    return "\n  ".join(parts)
+
+
+def _bar(reading: Reading, style: str) -> str:
+    band, position = reading.band, reading.position
+    if style == "mini":
+        parts = [
+            '<svg class="gauge gauge-bar gauge-mini" viewBox="0 -1 200 12" '
+            'preserveAspectRatio="none" aria-hidden="true" focusable="false">\n'
+            '  <rect class="gauge-track" x="0" y="3" width="200" height="5"/>'
+        ]
+        if band:
+            parts.append(_bar_rect("gauge-band", band, 3, 5))
+        if position is not None:
+            parts.append(_bar_pointer(position, -1, 12, 3))
+        return "\n  ".join(parts) + "\n</svg>"
+    parts = [
+        '<svg class="gauge gauge-bar" viewBox="-6 0 212 34" aria-hidden="true" '
+        'focusable="false">\n  <rect class="gauge-track" x="0" y="10" width="200" height="10"/>'
+    ]
+    if band:
+        parts.append(_bar_rect("gauge-band", band, 10, 10))
+    setpoint = reading.setpoint_position
+    if setpoint is not None:
+        x = setpoint * BAR_W
+        points = f"{x:.1f},9 {x - 4.5:.1f},1 {x + 4.5:.1f},1"
+        parts.append(f'<polygon class="gauge-setpoint" points="{points}"/>')
+    if position is not None:
+        parts.append(_bar_pointer(position, 6, 18, 4))
+    tag = reading.tag
+    parts.append(
+        f'<text class="gauge-scale" x="0" y="32" text-anchor="start">{number(tag.range_min)}'
+        f'</text>\n  <text class="gauge-scale" x="200" y="32" text-anchor="end">'
+        f"{number(tag.range_max)}</text>\n</svg>"
+    )
+    return "\n  ".join(parts)
+
+
+def _bar_rect(css: str, band: tuple[float, float], y: int, height: int) -> str:
+    x, width = band[0] * BAR_W, (band[1] - band[0]) * BAR_W
+    return f'<rect class="{css}" x="{x:.1f}" y="{y}" width="{width:.1f}" height="{height}"/>'
+
+
+def _bar_pointer(position: float, y: int, height: int, width: int) -> str:
+    x = round(position * BAR_W, 1)
+    return (
+        f'<rect class="gauge-pointer" x="{x:.1f}" y="{y}" width="{width}" height="{height}" '
+        f'transform="translate({-width / 2:g} 0)"/>'
+    )
+
+
+def _onoff(reading: Reading, style: str) -> str:
+    on = reading.value is not None and bool(reading.value)
+    state = "onoff-none" if reading.status == "none" else "onoff-on" if on else "onoff-off"
+    core = '<circle class="onoff-core" cx="10" cy="10" r="3"/>' if on else ""
+    return (
+        f'<svg class="gauge gauge-onoff {state}" viewBox="0 0 20 20" aria-hidden="true" '
+        f'focusable="false">\n  <circle cx="10" cy="10" r="7.5"/>{core}\n</svg>'
+    )
+
+
+STATE_SHAPES = {
+    "run": '<polygon points="5,3 17,10 5,17"/>',
+    "stop": '<rect x="4" y="4" width="12" height="12"/>',
+    "fault": '<polygon points="10,1.5 19,18 1,18"/><rect class="state-mark" x="9" y="7" '
+    'width="2" height="6"/><rect class="state-mark" x="9" y="14.5" width="2" height="2"/>',
+    "other": '<circle cx="10" cy="10" r="6"/>',
+}
+
+
+def _state(reading: Reading, style: str) -> str:
+    shape = state_shape(reading.text) if reading.status != "none" else "other"
+    return (
+        f'<svg class="gauge gauge-state state-{shape}" viewBox="0 0 20 20" aria-hidden="true" '
+        f'focusable="false">\n  {STATE_SHAPES[shape]}\n</svg>'
+    )
+
+
+GAUGES: dict[str, Callable[[Reading, str], str]] = {
+    "radial": _radial,
+    "bar": _bar,
+    "onoff": _onoff,
+    "state": _state,
+}
