@@ -58,7 +58,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.feed is not None:
             feed, self.feed = self.feed, None
-            await feeds.leave(feed, self)
+            feeds.leave(feed, self)
 
     async def send_html(self, html: str) -> None:
         """Send fragments that htmx's ws extension swaps in by id ("" sends nothing)."""

@@ -1,10 +1,13 @@
-"""One channel-layer subscription per open screen and daphne process, fanned out to its tabs.
+"""One channel-layer subscription per daphne process, fanned out to the screens and their tabs.
 
-Each screen open in this process (say, machine 7) has one `Feed`: it joins the screen's group
-with a channel of its own, receives each group message once, renders it once with the shared
-`hmi.screens.Screen`, and sends the same HTML to every tab showing the screen. Tabs do not join
-groups themselves: with 500 tabs that would be 500 copies of every message through Redis, 500
-decodes and 500 trips through Channels' dispatch, each with a hop to its database thread.
+Each screen open in this process (say, machine 7) has one `Feed`, which renders each message
+of the screen's group once, with the shared `hmi.screens.Screen`, and sends the same HTML to
+every tab showing the screen. The feeds share the process's `Hub`: one channel that joins the
+group of every open screen and one receive loop that hands each message to the feeds of the
+group it names (plant.live.group_send addresses every message). Tabs do not join groups
+themselves: with 500 tabs that would be 500 copies of every message through Redis, 500
+decodes and 500 trips through Channels' dispatch, each with a hop to its database thread;
+and one receiver per screen would wake every receiver for every message.
 
 Each message type of plant.live has one handler in HANDLERS, named after it.
 """
@@ -27,9 +30,10 @@ from plant.queries import ScreenKind
 
 log = logging.getLogger(__name__)
 
-# channels_redis forgets a group's members after a day (group_expiry); a feed that lives
-# longer than that renews its membership well before.
+# channels_redis forgets a group's members after a day (group_expiry); the hub renews its
+# memberships well before.
 MEMBERSHIP_REFRESH_S = 3600.0
+CLOSE = "hub.close"  # sent by close_hub to the hub's own channel
 read_alarm_counts = database_sync_to_async(screens.read_alarm_counts, thread_sensitive=False)
 
 
@@ -40,47 +44,27 @@ class Tab(Protocol):
 
 
 class Feed:
-    """The one subscription of a screen in this process, and the tabs it feeds."""
+    """One open screen in this process, and the tabs showing it."""
 
     def __init__(self, screen: screens.Screen, group: str) -> None:
         self.screen = screen
         self.group = group
         self.tabs: dict[Tab, None] = {}  # tabs that have their snapshot, in joining order
         self.users = 0  # tabs joined, including those still reading their snapshot
-        self.channel = ""
-        self.loop = asyncio.get_running_loop()
-        self.started: asyncio.Future[None] = asyncio.ensure_future(self._start())
-        self.tasks: list[asyncio.Task[None]] = []
 
-    async def _start(self) -> None:
-        layer = get_channel_layer()
-        self.channel = await layer.new_channel()
-        await layer.group_add(self.group, self.channel)
-        self.tasks = [
-            asyncio.create_task(self._receive(layer), name=f"feed {self.group}"),
-            asyncio.create_task(self._renew(layer), name=f"feed renewal {self.group}"),
-        ]
-        for task in self.tasks:
-            task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("feed %s stopped: %r", self.group, task.exception())
-
-    async def _receive(self, layer: BaseChannelLayer) -> None:
-        while True:
-            message = await layer.receive(self.channel)
-            handler = HANDLERS.get(message.get("type", ""))
-            if handler is None:
-                log.warning("feed %s: no handler for message type %r", self.group, message)
-                continue
-            try:
-                html = await handler(self.screen, message)
-            except Exception:
-                log.exception("feed %s: could not render a %s message", self.group, message["type"])
-                continue
-            if html:
-                await self.send(html)
+    async def handle(self, message: dict[str, Any]) -> None:
+        """Render a message of the screen's group once and send it to every tab."""
+        handler = HANDLERS.get(message.get("type", ""))
+        if handler is None:
+            log.warning("feed %s: no handler for message type %r", self.group, message)
+            return
+        try:
+            html = await handler(self.screen, message)
+        except Exception:
+            log.exception("feed %s: could not render a %s message", self.group, message["type"])
+            return
+        if html:
+            await self.send(html)
 
     async def send(self, html: str) -> None:
         """Send to every tab; one that fails (its socket just closed) does not stop the rest."""
@@ -90,47 +74,133 @@ class Feed:
             except Exception as exc:
                 log.info("feed %s: a tab did not take a push (%s)", self.group, exc)
 
-    async def _renew(self, layer: BaseChannelLayer) -> None:
+
+class Hub:
+    """This process's one channel: joins every open screen's group, hands out what arrives."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.layer: BaseChannelLayer = get_channel_layer()
+        self.channel = ""
+        self.feeds: dict[str, list[Feed]] = {}  # group -> feeds of the open screens
+        # The last membership change of each group: the next one waits for it, so a quick
+        # leave and rejoin cannot reach Redis in the wrong order.
+        self.changes: dict[str, asyncio.Future[None]] = {}
+        self.started: asyncio.Future[None] = asyncio.ensure_future(self._start())
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def _start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        self.tasks = [
+            asyncio.create_task(self._receive(), name="live hub"),
+            asyncio.create_task(self._renew(), name="live hub renewal"),
+        ]
+        for task in self.tasks:
+            task.add_done_callback(_log_end)
+
+    async def _receive(self) -> None:
+        while True:
+            message = await self.layer.receive(self.channel)
+            if message.get("type") == CLOSE:
+                return
+            for feed in list(self.feeds.get(message.get("group", ""), ())):
+                await feed.handle(message)
+
+    async def _renew(self) -> None:
         while True:
             await asyncio.sleep(MEMBERSHIP_REFRESH_S)
-            with contextlib.suppress(Exception):  # Redis down: the next round tries again
-                await layer.group_add(self.group, self.channel)
+            for group in list(self.feeds):
+                with contextlib.suppress(Exception):  # Redis down: the next round tries again
+                    await self.layer.group_add(group, self.channel)
 
-    async def stop(self) -> None:
-        self.started.cancel()
-        for task in self.tasks:
-            task.cancel()
-        # Wait for them to end: a receive cut off by a closing event loop would leave the
-        # layer's receive bookkeeping behind, and the layer refuses receives from a new loop.
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.channel:
-            with contextlib.suppress(Exception):
-                await get_channel_layer().group_discard(self.group, self.channel)
+    def add(self, feed: Feed) -> None:
+        """Hand the group's messages to this feed too; the first feed of a group joins it."""
+        feeds = self.feeds.setdefault(feed.group, [])
+        feeds.append(feed)
+        if len(feeds) == 1:
+            self._change(feed.group, "group_add")
+
+    def remove(self, feed: Feed) -> None:
+        feeds = self.feeds.get(feed.group, [])
+        if feed in feeds:
+            feeds.remove(feed)
+        if not feeds and self.feeds.pop(feed.group, None) is not None:
+            self._change(feed.group, "group_discard")
+
+    async def heard(self, group: str) -> None:
+        """Return once this process's membership of the group is in Redis."""
+        await asyncio.shield(self.started)
+        await asyncio.shield(self.changes[group])
+
+    def _change(self, group: str, change: str) -> None:
+        before = self.changes.get(group)
+
+        async def in_order() -> None:
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await before
+            await self.started
+            await getattr(self.layer, change)(group, self.channel)
+
+        self.changes[group] = asyncio.ensure_future(in_order())
 
 
+def _log_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped: %r", task.get_name(), task.exception())
+
+
+_hub: Hub | None = None
 FEEDS: dict[tuple[ScreenKind, int], Feed] = {}
 
 
+def hub() -> Hub:
+    """The hub of this process (a new one for a new event loop, as each test has)."""
+    global _hub
+    if _hub is None or _hub.loop is not asyncio.get_running_loop():
+        _hub = Hub()
+        FEEDS.clear()  # feeds of a finished event loop
+    return _hub
+
+
+async def close_hub() -> None:
+    """End this process's hub in its own event loop (tests, whose loops end with each test)."""
+    global _hub
+    the_hub, _hub = _hub, None
+    FEEDS.clear()
+    if the_hub is None or the_hub.loop is not asyncio.get_running_loop():
+        return
+    await asyncio.shield(the_hub.started)
+    # A message ends the receive loop: a cancelled channels_redis receive can leave its Redis
+    # connection waiting, and the event loop's close waiting on it.
+    await the_hub.layer.send(the_hub.channel, {"type": CLOSE})
+    receive, renew = the_hub.tasks
+    renew.cancel()
+    await asyncio.wait([receive, renew, *the_hub.changes.values()], timeout=5)
+
+
 async def join(kind: ScreenKind, pk: int, group: str, time_zone: str) -> Feed:
-    """The feed of a screen, subscribed to its group before this returns.
+    """The feed of a screen, its group heard before this returns.
 
     The caller reads its snapshot after this, so a value committed after the read arrives as
     a push and one committed before it is in the snapshot: nothing falls in between.
     """
+    the_hub = hub()
     feed = FEEDS.get((kind, pk))
-    if feed is None or feed.loop is not asyncio.get_running_loop() or feed.started.cancelled():
+    if feed is None:
         feed = FEEDS[(kind, pk)] = Feed(screens.Screen(kind, pk, time_zone), group)
+        the_hub.add(feed)
     feed.users += 1
     try:
-        await asyncio.shield(feed.started)
+        await the_hub.heard(group)
     except Exception:
-        await leave(feed, None)
+        leave(feed, None)
         raise
     return feed
 
 
-async def leave(feed: Feed, tab: Tab | None) -> None:
-    """A tab has gone; the last one to go ends the feed's subscription."""
+def leave(feed: Feed, tab: Tab | None) -> None:
+    """A tab has gone; with the last one, the screen's feed goes too."""
     if tab is not None:
         feed.tabs.pop(tab, None)
     feed.users -= 1
@@ -139,7 +209,7 @@ async def leave(feed: Feed, tab: Tab | None) -> None:
     key = (feed.screen.kind, feed.screen.pk)
     if FEEDS.get(key) is feed:
         del FEEDS[key]
-    await feed.stop()
+    hub().remove(feed)
 
 
 # --- one handler per message type of plant.live: render once for all tabs of a screen -------

@@ -12,8 +12,6 @@ import logging
 import threading
 import time
 
-from channels.layers import get_channel_layer
-
 from ingest.batch import Row
 from ingest.tagcache import TagCache
 from plant import live
@@ -23,7 +21,7 @@ log = logging.getLogger(__name__)
 # group's next message, so it is most of the 250 ms budget from publish to page (p99); the
 # rest is the batch commit (tens of ms) and the render and delivery (a few ms).
 LIVE_PUSH_INTERVAL_S = 0.15
-SENDS_AT_ONCE = 8
+SENDS_AT_ONCE = 16
 QUALITY_LABEL: tuple[live.QualityLabel, ...] = ("good", "uncertain", "bad")
 
 
@@ -81,24 +79,23 @@ class LivePublisher:
         asyncio.run(self._loop())
 
     async def _loop(self) -> None:
-        layer = get_channel_layer()
         while not self.stopping:
             started = time.monotonic()
             groups = self.take()
             if groups:
-                await self._send(layer, groups)
+                await self._send(groups)
             delay = self.interval - (time.monotonic() - started)
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def _send(self, layer: object, groups: dict[str, list[live.TagValue]]) -> None:
+    async def _send(self, groups: dict[str, list[live.TagValue]]) -> None:
         # Concurrently: one after another, a hundred groups cost a hundred Redis round trips.
         # A few at a time, so the layer's connection pool stays small.
         slots = asyncio.Semaphore(SENDS_AT_ONCE)
 
         async def send(group: str, values: list[live.TagValue]) -> None:
             async with slots:
-                await layer.group_send(group, live.tag_values(values))  # type: ignore[attr-defined]
+                await live.group_send(group, live.tag_values(values))
 
         try:
             sends = [send(group, values) for group, values in groups.items()]

@@ -1,7 +1,7 @@
 """Messages pushed to browsers over the channel layer, and the groups they go to.
 
-A page joins the group of what it shows. hmi.consumers handles each `type` in a method named
-after it, with dots replaced by underscores. Messages carry plain values, never model
+A page joins the group of what it shows (through hmi.feeds), which handles each `type` with
+the handler named after it, dots replaced by underscores. Messages carry plain values, never model
 instances: they cross Redis as msgpack.
 """
 
@@ -102,9 +102,18 @@ class AlarmChanged(TypedDict):
 LiveMessage = TagValues | SetpointChanged | LoopChanged | AlarmChanged
 
 
+async def group_send(group: str, message: LiveMessage) -> None:
+    """Send a message to a group, addressed: the copy that arrives names its `group`.
+
+    A daphne process receives for all its open screens on one channel (hmi.feeds), and the
+    name tells it which screens a message is for. Every sender goes through here.
+    """
+    await get_channel_layer().group_send(group, {**message, "group": group})
+
+
 def send(group: str, message: LiveMessage) -> None:
-    """Send from sync code (actions). Consumers await the layer directly."""
-    async_to_sync(get_channel_layer().group_send)(group, message)
+    """Send from sync code (actions)."""
+    async_to_sync(group_send)(group, message)
 
 
 def send_on_commit(group: str, message: LiveMessage) -> None:
@@ -119,9 +128,8 @@ def send_to_groups(groups: list[str], message: LiveMessage) -> None:
     """
 
     async def send_all() -> None:
-        layer = get_channel_layer()
         for group in groups:
-            await layer.group_send(group, message)
+            await group_send(group, message)
 
     async_to_sync(send_all)()
 

@@ -63,8 +63,11 @@
       credentials: "same-origin",
     });
     if (!response.ok || response.redirected) return;
-    const focused = banner.contains(document.activeElement) && document.activeElement.value;
-    if (focused) return; /* someone is typing an acknowledgement comment: keep it */
+    /* Someone is acknowledging: typing a comment, or pressing the button of a form whose
+       comment has text (focus is on the button then). Swapping the banner now would submit
+       a fresh, empty form instead; the next alarm change or page load refreshes it. */
+    const typed = [...banner.querySelectorAll("input[name=comment]")].some((input) => input.value);
+    if (typed && banner.contains(document.activeElement)) return;
     banner.innerHTML = await response.text();
     const bar = banner.querySelector(".alarm-bar");
     if (!bar) return;

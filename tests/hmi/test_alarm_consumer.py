@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
@@ -15,6 +14,7 @@ from plant.models import Alarm, Plant
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("live_hub"),
 ]
 ORIGIN = b"http://localhost:8000"
 
@@ -37,7 +37,7 @@ async def test_an_alarm_change_reaches_the_plants_socket_as_a_signal(
         definition__tag__key="methane", definition__kind="hh"
     )
     assert alarm_actions.plant_id(alarm) == demo_plant.pk
-    await get_channel_layer().group_send(
+    await live.group_send(
         live.plant_group(demo_plant.pk),
         live.AlarmChanged(
             type="alarm.changed", alarm=alarm.pk, plant=demo_plant.pk, tag=alarm.definition.tag_id,

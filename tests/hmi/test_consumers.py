@@ -26,6 +26,7 @@ from plant.models import LatestValue, Plant, Quality, Tag
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("live_hub"),
 ]
 ORIGIN = b"http://localhost:8000"  # an allowed host (ALLOWED_HOSTS), as a browser would send
 
@@ -56,7 +57,7 @@ def value(tag: Tag, v: float | str, *, q: str = "good", age_s: float = 0) -> liv
 
 
 async def push(group: str, *values: live.TagValue) -> None:
-    await get_channel_layer().group_send(group, live.tag_values(list(values)))
+    await live.group_send(group, live.tag_values(list(values)))
 
 
 def demo_tag(key: str) -> Tag:
@@ -255,7 +256,24 @@ async def test_a_message_of_an_unknown_type_is_skipped_and_the_feed_goes_on(
     fill_level = demo_tag("fill_level")
     group = live.machine_group(fill_level.machine_id)
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
-    await get_channel_layer().group_send(group, {"type": "no.such.type"})
+    await get_channel_layer().group_send(group, {"type": "no.such.type", "group": group})
     await push(group, value(fill_level, 495.5))
     assert "495.5" in await communicator.receive_from()
     await communicator.disconnect()
+
+
+async def test_two_screens_of_one_group_each_hear_it_until_their_own_last_tab_goes(
+    demo_plant: Plant, viewer: User
+) -> None:
+    fill_level = demo_tag("fill_level")
+    group = live.machine_group(fill_level.machine_id)
+    machine = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
+    tag = await opened(f"/ws/tag/{fill_level.pk}/", viewer)
+    await push(group, value(fill_level, 494.5))
+    assert "494.5" in await machine.receive_from()
+    assert "494.5" in await tag.receive_from()
+    await machine.disconnect()  # the tag screen still needs the machine's group
+    await push(group, value(fill_level, 493.5))
+    assert "493.5" in await tag.receive_from()
+    assert await tag.receive_nothing(timeout=0.2), "one message, one push"
+    await tag.disconnect()

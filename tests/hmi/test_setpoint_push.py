@@ -20,6 +20,7 @@ from tests.builders import demo_tag, record_value
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("live_hub"),
 ]
 ORIGIN = b"http://localhost:8000"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +39,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, client_id: str, share_group: str, batch_size: int,
                metrics_port: int, metrics_addr: str, **options: Any) -> None:  # fmt: skip
         logging.getLogger("ingest").setLevel(logging.INFO)
+        # The network, live-push and writer threads mostly wait on sockets; a shorter GIL
+        # switch interval than the default 5 ms lets them answer while the main thread is
+        # busy decoding and storing (the live push makes a few hundred Redis round trips a
+        # second, each waiting up to one interval for the GIL).
+        sys.setswitchinterval(0.0005)
         worker = Worker(
             client_id=client_id,
             topic_root=settings.MQTT_TOPIC_ROOT,
