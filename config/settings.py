@@ -132,7 +132,8 @@ ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels_redis's layer, plus one call that sends many groups (plant/live.py).
+        "BACKEND": "plant.live.ChannelLayer",
         "CONFIG": {
             # channels_redis waits for messages with a 5 s blocking read, and redis-py's
             # default socket timeout is also 5 s: without a longer one, every socket that sees

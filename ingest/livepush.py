@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 # group's next message, so it is most of the 250 ms budget from publish to page (p99); the
 # rest is the batch commit (tens of ms) and the render and delivery (a few ms).
 LIVE_PUSH_INTERVAL_S = 0.15
-SENDS_AT_ONCE = 16
 QUALITY_LABEL: tuple[live.QualityLabel, ...] = ("good", "uncertain", "bad")
 
 
@@ -89,17 +88,11 @@ class LivePublisher:
                 await asyncio.sleep(delay)
 
     async def _send(self, groups: dict[str, list[live.TagValue]]) -> None:
-        # Concurrently: one after another, a hundred groups cost a hundred Redis round trips.
-        # A few at a time, so the layer's connection pool stays small.
-        slots = asyncio.Semaphore(SENDS_AT_ONCE)
-
-        async def send(group: str, values: list[live.TagValue]) -> None:
-            async with slots:
-                await live.group_send(group, live.tag_values(values))
-
+        # All groups at once: one after another, a hundred groups cost hundreds of Redis round
+        # trips, each waiting for this thread's turn at the GIL.
         try:
-            sends = [send(group, values) for group, values in groups.items()]
-            await asyncio.wait_for(asyncio.gather(*sends), timeout=2)
+            messages = {group: live.tag_values(values) for group, values in groups.items()}
+            await asyncio.wait_for(live.group_send_many(messages), timeout=2)
         except Exception as exc:  # Redis down or slow: values are superseded, not queued
             if not self.failing:
                 log.warning("live push paused: channel layer unavailable (%s)", exc)

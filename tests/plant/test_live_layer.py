@@ -1,0 +1,47 @@
+"""The channel layer's many-groups send, on the real Redis: each member gets its group's message."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+from plant import live
+
+pytestmark = pytest.mark.asyncio
+
+
+def values(tag: int, v: float) -> live.TagValues:
+    return live.tag_values(
+        [live.TagValue(tag=tag, v=v, ts="2026-01-01T00:00:00+00:00", q="good", sent=0.0)]
+    )
+
+
+async def test_many_groups_are_sent_their_own_messages_and_only_members_receive() -> None:
+    layer = get_channel_layer()
+    assert isinstance(layer, live.ChannelLayer)
+    first, second, both = [await layer.new_channel() for _ in range(3)]
+    await layer.group_add("machine.901", first)
+    await layer.group_add("machine.902", second)
+    for group in ("machine.901", "machine.902"):
+        await layer.group_add(group, both)
+    await live.group_send_many(
+        {
+            "machine.901": values(1, 1.5),
+            "machine.902": values(2, 2.5),
+            "machine.903": values(3, 3.5),
+        }
+    )
+    got = {
+        channel: [await asyncio.wait_for(layer.receive(channel), 1) for _ in range(count)]
+        for channel, count in ((first, 1), (second, 1), (both, 2))
+    }
+    assert [(m["group"], m["values"][0]["v"]) for m in got[first]] == [("machine.901", 1.5)]
+    assert [(m["group"], m["values"][0]["v"]) for m in got[second]] == [("machine.902", 2.5)]
+    assert sorted(m["group"] for m in got[both]) == ["machine.901", "machine.902"]
+    with pytest.raises(TimeoutError):  # nothing more, and nothing of the group nobody joined
+        await asyncio.wait_for(layer.receive(both), 0.3)
+    for group in ("machine.901", "machine.902"):
+        for channel in (first, second, both):
+            await layer.group_discard(group, channel)
