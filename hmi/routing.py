@@ -1,5 +1,13 @@
-"""Websocket routes: one live socket per screen (hmi.consumers.LiveConsumer)."""
+"""Websocket routes: one live socket per screen (hmi.consumers.LiveConsumer), same origin only."""
 
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import ParseResult, urlparse
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.security.websocket import OriginValidator
+from django.conf import settings
 from django.urls import URLPattern, re_path
 
 from hmi.consumers import LiveConsumer
@@ -7,3 +15,41 @@ from hmi.consumers import LiveConsumer
 websocket_urlpatterns: list[URLPattern] = [
     re_path(r"^ws/(?P<kind>plant|line|machine|tag)/(?P<pk>\d+)/$", LiveConsumer.as_asgi()),
 ]
+
+
+class SocketDenier(AsyncWebsocketConsumer):
+    """Refuses the handshake, like Channels' WebsocketDenier, without a channel-layer receive.
+
+    Channels' own denier listens on the channel layer until the client goes; that receive
+    cannot always be cancelled cleanly, and every refused socket would hold one open.
+    """
+
+    channel_layer_alias = None  # type: ignore[assignment]
+
+    async def connect(self) -> None:
+        await self.close()
+
+
+class SameOriginValidator(OriginValidator):  # type: ignore[misc]
+    """Channels' AllowedHostsOriginValidator, refusing with SocketDenier."""
+
+    def __init__(self, application: Any) -> None:
+        allowed_hosts = settings.ALLOWED_HOSTS
+        if settings.DEBUG and not allowed_hosts:
+            allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+        super().__init__(application, allowed_hosts)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and not self.valid_origin(origin_of(scope)):
+            return await SocketDenier()(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
+def origin_of(scope: dict[str, Any]) -> ParseResult | None:
+    for name, value in scope.get("headers", []):
+        if name == b"origin":
+            try:
+                return urlparse(value.decode("latin1"))
+            except UnicodeDecodeError:
+                return None
+    return None
