@@ -139,7 +139,9 @@ class BufferedSocket:
             if length < 0 or pos + length > end_of_data:
                 break  # incomplete (or malformed: paho reports it)
             end = pos + length
-            topic_end = pos + 2 + (buf[pos] << 8 | buf[pos + 1])
+            topic_end = pos + 2 + (buf[pos] << 8 | buf[pos + 1]) if length >= 2 else end + 1
+            if topic_end + 2 > end:
+                break  # a topic longer than its packet: malformed, paho reports it
             try:
                 topic = buf[pos + 2 : topic_end].decode()
             except UnicodeDecodeError:
@@ -149,6 +151,8 @@ class BufferedSocket:
             if mqtt5:
                 properties, pos = _varint(buf, pos, end)
                 pos += properties
+                if properties < 0 or pos > end:
+                    break  # properties longer than their packet: malformed, as above
             out.append((topic, buf[pos:end], mid))
             at = end
         self._at = at

@@ -36,6 +36,18 @@ def test_publish_properties_are_parsed_only_when_present() -> None:
     assert length == len(sent.pack()) and full.ContentType == "application/json"
 
 
+UNIT_ML = Properties(PacketTypes.PUBLISH)
+UNIT_ML.UserProperty = ("unit", "ml")
+
+
+def started_sender() -> mqtt.Client:
+    """A publishing client on the test broker, its network loop running."""
+    sender, address = make_client()
+    sender.connect(address.host, address.port)
+    sender.loop_start()
+    return sender
+
+
 def test_messages_with_and_without_properties_arrive_intact(topic_root: str) -> None:
     received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     client, address = make_client(f"test-{uuid.uuid4().hex[:8]}")
@@ -44,13 +56,9 @@ def test_messages_with_and_without_properties_arrive_intact(topic_root: str) -> 
     client.subscribe(f"{topic_root}#", qos=1)
     client.loop_start()
     try:
-        sender, _ = make_client()
-        sender.connect(address.host, address.port)
-        sender.loop_start()
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.UserProperty = ("unit", "ml")
+        sender = started_sender()
         sender.publish(f"{topic_root}a", b"1.5", qos=1).wait_for_publish(5)
-        sender.publish(f"{topic_root}b", b"x" * 100_000, qos=1, properties=properties)
+        sender.publish(f"{topic_root}b", b"x" * 100_000, qos=1, properties=UNIT_ML)
         first, second = received.get(timeout=5), received.get(timeout=5)
         sender.loop_stop()
     finally:
@@ -129,6 +137,22 @@ def test_the_fast_path_takes_whole_qos1_publishes_and_leaves_the_rest(
     assert (sock.recv(sock.pending()) if sock.pending() else b"") == stream[consumed:]
 
 
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        b"\x32\x05\x00\x09ab\x00",  # a topic of 9 bytes in a packet of 5
+        b"\x32\x06\x00\x01a\x00\x01\x09",  # 9 bytes of properties in a packet with none
+        b"\x32\x01\x00",  # too short for a topic length
+    ],
+)
+def test_the_fast_path_leaves_a_malformed_publish_to_paho_untouched(malformed: bytes) -> None:
+    good = publish_packet("t", b"1", 7)
+    sock = BufferedSocket(ChunkedSocket([malformed + good]))
+    assert sock.fill()
+    assert sock.take_publishes(mqtt5=True) == []
+    assert sock.recv(sock.pending()) == malformed + good
+
+
 def test_the_fast_path_hands_over_batches_and_leaves_other_packets_to_paho(
     topic_root: str,
 ) -> None:
@@ -147,14 +171,10 @@ def test_the_fast_path_hands_over_batches_and_leaves_other_packets_to_paho(
     client.subscribe(f"{topic_root}#", qos=1)
     client.loop_start()
     try:
-        sender, _ = make_client()
-        sender.connect(address.host, address.port)
-        sender.loop_start()
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.UserProperty = ("unit", "ml")
+        sender = started_sender()
         for i in range(200):
             sender.publish(f"{topic_root}fast", b"%d" % i, qos=1)
-        sender.publish(f"{topic_root}props", b"2.5", qos=1, properties=properties)
+        sender.publish(f"{topic_root}props", b"2.5", qos=1, properties=UNIT_ML)
         sender.publish(f"{topic_root}qos0", b"3.5", qos=0)
         sender.publish(f"{topic_root}big", b"x" * 1_000_000, qos=1).wait_for_publish(5)
         sender.loop_stop()
