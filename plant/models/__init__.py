@@ -2,6 +2,7 @@
 
 from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
 from plant.models.assets import Line, Machine, Plant, Tag
+from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import LatestValue, Quality, RejectedMessage, Sample, UnknownTopic
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.tokens import ApiToken
@@ -22,6 +23,8 @@ __all__ = [
     "RejectedMessage",
     "Sample",
     "SetpointWrite",
+    "SystemAlarm",
     "Tag",
     "UnknownTopic",
+    "WorkerHeartbeat",
 ]
