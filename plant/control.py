@@ -35,13 +35,31 @@ class Tuning:
     filter_s: float = 0.0  # time constant of the measurement filter; 0: none
 
     def __post_init__(self) -> None:
-        values = (self.kp, self.ti_s, self.out_min, self.out_max, self.max_rate, self.filter_s)
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError("tuning values must be finite numbers")
-        if self.kp <= 0 or self.ti_s <= 0 or self.max_rate <= 0 or self.filter_s < 0:
-            raise ValueError("kp, ti_s and max_rate must be above zero, filter_s not below")
-        if self.out_min >= self.out_max:
-            raise ValueError("out_min must be below out_max")
+        problems = tuning_problems(self)
+        if problems:
+            # One message naming every bad number, so the loop's journal says what to fix.
+            raise ValueError("bad loop tuning: " + "; ".join(problems))
+
+
+def tuning_problems(tuning: Tuning) -> list[str]:
+    """What is wrong with these numbers, one phrase per problem (empty when they are usable)."""
+    values = {"kp": tuning.kp, "ti_s": tuning.ti_s, "out_min": tuning.out_min,
+              "out_max": tuning.out_max, "max_rate": tuning.max_rate,
+              "filter_s": tuning.filter_s}  # fmt: skip
+    problems = [f"{name} must be a finite number, not {value!r}"
+                for name, value in values.items() if not _finite(value)]  # fmt: skip
+    for name in ("kp", "ti_s", "max_rate"):
+        if _finite(values[name]) and values[name] <= 0:
+            problems.append(f"{name} must be above zero, not {values[name]!r}")
+    if _finite(tuning.filter_s) and tuning.filter_s < 0:
+        problems.append(f"filter_s must not be negative, not {tuning.filter_s!r}")
+    if _finite(tuning.out_min) and _finite(tuning.out_max) and tuning.out_min >= tuning.out_max:
+        problems.append(f"out_min ({tuning.out_min!r}) must be below out_max ({tuning.out_max!r})")
+    return problems
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 @dataclass(frozen=True, slots=True)

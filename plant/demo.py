@@ -180,12 +180,14 @@ def _load_alarms(plant: Plant) -> None:
                       "priority": priority, "runs_emergency_actions": emergency,
                       "message": message, "response": response},
         )  # fmt: skip
+        definition.full_clean()  # the demo passes the checks an admin's definition must pass
         Alarm.objects.get_or_create(definition=definition)
     for position, (line_slug, key, value) in enumerate(DEMO_EMERGENCY_ACTIONS):
-        EmergencyAction.objects.update_or_create(
+        action, _ = EmergencyAction.objects.update_or_create(
             line=Line.objects.get(plant=plant, slug=line_slug), tag=tags[key],
             defaults={"value": value, "position": position},
         )  # fmt: skip
+        action.full_clean()
 
 
 # The fill-level loop's tuning: about 0.5 ml of fill per 0.05 l/min of flow, so the write

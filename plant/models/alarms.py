@@ -7,6 +7,8 @@ and a database trigger (migration 0006) refuses them from any other client too.
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -14,6 +16,7 @@ from django.db.models import Count
 
 from plant import alarming
 
+INF = float("inf")
 STANDING = ["unack", "ack", "rtn_unack"]  # what the banner counts: in alarm or not yet seen
 
 
@@ -66,16 +69,40 @@ class AlarmDefinition(models.Model):
                 condition=models.Q(deadband__gte=0, on_delay_s__gte=0, off_delay_s__gte=0),
                 name="alarm_definition_non_negative",
             ),
+            # The engine compares every sample with these: NaN would never alarm, and an
+            # infinite delay would never let the alarm activate (PostgreSQL sorts NaN last).
+            models.CheckConstraint(
+                condition=models.Q(
+                    limit__gt=-INF,
+                    limit__lt=INF,
+                    deadband__lt=INF,
+                    on_delay_s__lt=INF,
+                    off_delay_s__lt=INF,
+                ),
+                name="alarm_definition_finite",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind__in=["comm_loss", "rate"]) | models.Q(limit__gt=0),
+                name="alarm_definition_time_limit_positive",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.tag} {self.get_kind_display()}"
 
     def clean(self) -> None:
+        errors: dict[str, str] = {}
+        for name in ("limit", "deadband", "on_delay_s", "off_delay_s"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                errors[name] = "Enter a finite number."
         if self.kind == self.Kind.DEVIATION and self.tag_id and not self.tag.setpoint_tag_id:
-            raise ValidationError({"kind": "A deviation alarm needs a tag with a setpoint tag."})
-        if self.kind in (self.Kind.COMM_LOSS, self.Kind.RATE) and self.limit <= 0:
-            raise ValidationError({"limit": "Must be above zero."})
+            errors["kind"] = "A deviation alarm needs a tag with a setpoint tag."
+        time_limit = self.kind in (self.Kind.COMM_LOSS, self.Kind.RATE)
+        if time_limit and "limit" not in errors and self.limit is not None and self.limit <= 0:
+            errors["limit"] = "Must be above zero."
+        if errors:
+            raise ValidationError(errors)
 
     def rule(self) -> alarming.Definition:
         """The pure definition plant.alarming evaluates."""
@@ -96,15 +123,42 @@ class EmergencyAction(models.Model):
 
     class Meta:
         ordering = ["line_id", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(value__gt=-INF, value__lt=INF), name="emergency_value_finite"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tag} ← {self.value:g}"
 
     def clean(self) -> None:
-        if self.tag_id and not self.tag.writable:
+        """Refuse what the write would refuse at the worst moment: in the emergency itself."""
+        if not self.tag_id or self.value is None:
+            return
+        tag = self.tag
+        if not tag.writable:
             raise ValidationError(
                 {"tag": "Emergency actions write setpoints: pick a writable tag."}
             )
+        if tag.data_type == tag.DataType.STRING:
+            raise ValidationError({"tag": "Emergency actions cannot write text tags."})
+        if not math.isfinite(self.value):
+            raise ValidationError({"value": "Enter a finite number."})
+        if tag.data_type == tag.DataType.BOOL and self.value not in (0.0, 1.0):
+            raise ValidationError({"value": "A switch is either on (1) or off (0)."})
+        if tag.data_type == tag.DataType.INT and not float(self.value).is_integer():
+            raise ValidationError({"value": "Enter a whole number for an integer tag."})
+        low, high = tag.setpoint_min, tag.setpoint_max
+        if (low is not None and self.value < low) or (high is not None and self.value > high):
+            raise ValidationError(
+                {"value": f"{self.value:g} is outside the tag's setpoint limits "
+                          f"({_text(low)} to {_text(high)}): the write would be refused."}
+            )  # fmt: skip
+
+
+def _text(limit: float | None) -> str:
+    return "none" if limit is None else f"{limit:g}"
 
 
 class AlarmQuerySet(models.QuerySet["Alarm"]):
@@ -142,6 +196,11 @@ class Alarm(models.Model):
     activated_at = models.DateTimeField(null=True, help_text="When it last became active.")
     shelved_until = models.DateTimeField(null=True)
     shelve_reason = models.CharField(max_length=200, blank=True)
+    pending_since = models.DateTimeField(
+        null=True,
+        help_text="Since when the raw condition has differed from `active` (an on- or "
+        "off-delay counting); kept here so a worker restart does not restart the delay.",
+    )
 
     objects = AlarmQuerySet.as_manager()
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+
+INF = float("inf")
+FLOAT_FIELDS = ("range_min", "range_max", "normal_min", "normal_max", "deadband",
+                "setpoint_min", "setpoint_max", "max_step", "readback_tolerance")  # fmt: skip
 
 # MQTT topic names may not hold wildcards and must not start with '$' (reserved by brokers).
 TOPIC_RE = re.compile(r"^[^#+$\s/][^#+\s]*$")
@@ -145,8 +150,38 @@ class Tag(models.Model):
 
     class Meta:
         ordering = ["machine", "key"]
+        # What the ingest worker reads (historian deadband, readback, staleness, limits) holds
+        # for every row, whoever wrote it. A NULL limit passes, as a CHECK lets NULL pass.
         constraints = [
             models.UniqueConstraint(fields=["machine", "key"], name="tag_key_unique_in_machine"),
+            models.CheckConstraint(
+                condition=models.Q(deadband__gte=0, deadband__lt=INF),
+                name="tag_deadband_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(readback_tolerance__gte=0, readback_tolerance__lt=INF),
+                name="tag_readback_tolerance_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expected_interval_s__gt=0), name="tag_expected_interval_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    range_min__gt=-INF, range_min__lt=models.F("range_max"), range_max__lt=INF
+                ),
+                name="tag_range_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    setpoint_min__gt=-INF,
+                    setpoint_min__lte=models.F("setpoint_max"),
+                    setpoint_max__lt=INF,
+                ),
+                name="tag_setpoint_limits_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_step__gt=0, max_step__lt=INF), name="tag_max_step_positive"
+            ),
         ]
         permissions = [
             ("write_setpoint", "Can write setpoints to devices"),
@@ -162,17 +197,9 @@ class Tag(models.Model):
         return self.data_type in (self.DataType.FLOAT, self.DataType.INT)
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if _above(self.range_min, self.range_max):
-            errors["range_max"] = "Must be above the range minimum."
+        errors = self._number_errors()
         if _above(self.normal_min, self.normal_max):
-            errors["normal_max"] = "Must be above the normal band minimum."
-        if _above(self.setpoint_min, self.setpoint_max):
-            errors["setpoint_max"] = "Must be above the setpoint minimum."
-        if self.deadband < 0:
-            errors["deadband"] = "Must not be negative."
-        if self.max_step is not None and self.max_step <= 0:
-            errors["max_step"] = "Must be above zero, or empty for no limit."
+            errors.setdefault("normal_max", "Must be above the normal band minimum.")
         if (
             self.writable
             and self.is_numeric
@@ -187,6 +214,26 @@ class Tag(models.Model):
             errors["setpoint_tag"] = "A tag cannot be its own setpoint."
         if errors:
             raise ValidationError(errors)
+
+    def _number_errors(self) -> dict[str, str]:
+        """The numbers the ingest worker computes with, checked as the constraints do."""
+        errors = {name: "Enter a finite number." for name in FLOAT_FIELDS
+                  if getattr(self, name) is not None
+                  and not math.isfinite(getattr(self, name))}  # fmt: skip
+        if "range_min" not in errors and _above(self.range_min, self.range_max):
+            errors.setdefault("range_max", "Must be above the range minimum.")
+        low, high = self.setpoint_min, self.setpoint_max
+        if "setpoint_min" not in errors and low is not None and high is not None and low > high:
+            errors.setdefault("setpoint_max", "Must not be below the setpoint minimum.")
+        for name in ("deadband", "readback_tolerance"):
+            value = getattr(self, name)
+            if name not in errors and value is not None and value < 0:
+                errors[name] = "Must not be negative."
+        if self.max_step is not None and "max_step" not in errors and self.max_step <= 0:
+            errors["max_step"] = "Must be above zero, or empty for no limit."
+        if self.expected_interval_s is not None and self.expected_interval_s <= 0:
+            errors["expected_interval_s"] = "Must be at least one second."
+        return errors
 
 
 def _above(low: float | None, high: float | None) -> bool:

@@ -6,12 +6,15 @@ failed, timed out or expired, each move a conditional UPDATE; nothing edits or d
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+
+INF = float("inf")
 
 
 class SetpointWrite(models.Model):
@@ -89,6 +92,12 @@ class SetpointWrite(models.Model):
         return self.finished_at if self.state == self.State.CONFIRMED else None
 
 
+def _between(field: str, low: float, *, inclusive: bool = False) -> models.Q:
+    """field > low (or >= low) and finite: PostgreSQL orders NaN above every number."""
+    above = models.Q(**{f"{field}__gte" if inclusive else f"{field}__gt": low})
+    return above & models.Q(**{f"{field}__lt": INF})
+
+
 class ControlLoop(models.Model):
     """A supervisory PI loop: keeps a measurement at its setpoint by writing another setpoint.
 
@@ -137,19 +146,37 @@ class ControlLoop(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The ingest worker builds a controller from these on every step: a row that breaks
+        # them would stop the loop (and once stopped the whole worker), whoever wrote it.
+        constraints = [
+            models.CheckConstraint(condition=_between("kp", 0), name="loop_kp_positive"),
+            models.CheckConstraint(condition=_between("ti_s", 0), name="loop_ti_positive"),
+            models.CheckConstraint(
+                condition=_between("filter_s", 0, inclusive=True), name="loop_filter_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=_between("max_rate", 0), name="loop_max_rate_positive"
+            ),
+            models.CheckConstraint(
+                condition=_between("write_deadband", 0, inclusive=True),
+                name="loop_write_deadband_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=_between("pv_stale_s", 0), name="loop_pv_stale_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(output_min__gt=-INF, output_min__lt=models.F("output_max"))
+                & models.Q(output_max__lt=INF),
+                name="loop_output_limits_ordered",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if self.output_min >= self.output_max:
-            errors["output_max"] = "Must be above the output minimum."
-        if self.kp <= 0 or self.ti_s <= 0:
-            errors["kp"] = "Gain and integral time must be above zero."
-        if self.max_rate <= 0:
-            errors["max_rate"] = "Must be above zero."
-        if self.output_tag_id:
+        errors = self._number_errors()
+        if not errors and self.output_tag_id:
             out = self.output_tag
             if not out.writable:
                 errors["output_tag"] = "The loop writes this tag, so it must be writable."
@@ -159,6 +186,32 @@ class ControlLoop(models.Model):
                 errors["output_min"] = "Output limits must lie within the tag's setpoint limits."
         if errors:
             raise ValidationError(errors)
+
+    def _number_errors(self) -> dict[str, str]:
+        """The tuning numbers an admin typed that the controller could not run with."""
+        errors: dict[str, str] = {}
+        rules = [("kp", False, "The gain must be above zero."),
+                 ("ti_s", False, "The integral time must be above zero."),
+                 ("filter_s", True, "The filter time must not be negative (0: no filter)."),
+                 ("max_rate", False, "The largest output change per second must be above zero."),
+                 ("write_deadband", True, "The write deadband must not be negative (0: none)."),
+                 ("pv_stale_s", False, "The stale time must be above zero seconds.")]  # fmt: skip
+        for name, zero_allowed, message in rules:
+            value = getattr(self, name)
+            if value is None:
+                continue  # a missing value is the field's own (required) error
+            if not math.isfinite(value):
+                errors[name] = "Enter a finite number."
+            elif value < 0 or (value == 0 and not zero_allowed):
+                errors[name] = message
+        low, high = self.output_min, self.output_max
+        for name, value in (("output_min", low), ("output_max", high)):
+            if value is not None and not math.isfinite(value):
+                errors[name] = "Enter a finite number."
+        ordered = low is None or high is None or low < high
+        if not ordered and "output_min" not in errors and "output_max" not in errors:
+            errors["output_max"] = "Must be above the output minimum."
+        return errors
 
 
 class ControlLoopEvent(models.Model):

@@ -172,3 +172,54 @@ def test_tuning_refuses_values_that_make_no_controller() -> None:
         Tuning(0, 1, out_min=20, out_max=80, max_rate=1)
     with pytest.raises(ValueError, match="finite"):
         Tuning(math.nan, 1, out_min=20, out_max=80, max_rate=1)
+
+
+GOOD = {"kp": 0.05, "ti_s": 3.0, "out_min": 40.0, "out_max": 60.0, "max_rate": 2.0,
+        "filter_s": 1.0}  # fmt: skip
+NOT_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+# Each field with values it must refuse: every one of them is named, with the bad value.
+BAD_VALUES = {
+    "kp": st.floats(max_value=0) | NOT_FINITE,
+    "ti_s": st.floats(max_value=0) | NOT_FINITE,
+    "max_rate": st.floats(max_value=0) | NOT_FINITE,
+    "filter_s": st.floats(max_value=0, exclude_max=True) | NOT_FINITE,
+    "out_min": NOT_FINITE,
+    "out_max": NOT_FINITE,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), fields=st.sets(st.sampled_from(sorted(BAD_VALUES)), min_size=1))
+def test_a_tuning_with_bad_numbers_names_each_of_them_and_its_value(
+    data: st.DataObject, fields: set[str]
+) -> None:
+    bad = {name: data.draw(BAD_VALUES[name], label=name) for name in fields}
+    with pytest.raises(ValueError, match="^bad loop tuning: ") as caught:
+        Tuning(**{**GOOD, **bad})
+    message = str(caught.value)
+    for name, value in bad.items():
+        assert f"{name} must" in message
+        assert repr(value) in message
+
+
+@settings(max_examples=100, deadline=None)
+@given(low=st.floats(-1e9, 1e9), below=st.floats(0, 1e9))
+def test_output_limits_in_the_wrong_order_are_named_with_both_values(
+    low: float, below: float
+) -> None:
+    high = low - below
+    with pytest.raises(ValueError) as caught:
+        Tuning(**{**GOOD, "out_min": low, "out_max": high})
+    assert f"out_min ({low!r}) must be below out_max ({high!r})" in str(caught.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kp=st.floats(1e-6, 1e6), ti_s=st.floats(1e-3, 1e6), max_rate=st.floats(1e-6, 1e6),
+    filter_s=st.floats(0, 1e6), low=st.floats(-1e6, 1e6), span=st.floats(1e-3, 1e6),
+)  # fmt: skip
+def test_every_tuning_of_finite_positive_numbers_is_accepted(
+    kp: float, ti_s: float, max_rate: float, filter_s: float, low: float, span: float
+) -> None:
+    tuning = Tuning(kp, ti_s, low, low + span, max_rate, filter_s)
+    assert control.tuning_problems(tuning) == []
