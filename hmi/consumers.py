@@ -40,6 +40,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept(): the handshake is refused (HTTP 403)
             return
         group, time_zone = access
+        recoveries = feeds.recoveries()
         try:
             # Subscribed before the snapshot is read, so no value falls in between.
             self.feed = await feeds.join(kind, pk, group, time_zone)
@@ -54,6 +55,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # The snapshot also resynchronises a tab that reconnects after a dropped connection.
         await self.send_html(self.feed.screen.render_all(snapshot))
         self.feed.tabs[self] = None  # pushes from here on follow the snapshot, in order
+        if feeds.recoveries() != recoveries:
+            # Redis came back while this tab read its snapshot, which may have missed values
+            # pushed during the outage; the hub's resynchronisation came too early for it.
+            await self.resync()
+
+    async def resync(self) -> None:
+        """Send this tab a fresh snapshot of its screen."""
+        if self.feed is None:
+            return
+        try:
+            snapshot = await read_snapshot(self.feed.screen.kind, self.feed.screen.pk)
+        except Exception as exc:
+            log.warning("live screen %s: could not resynchronise a tab: %s", self.feed.group, exc)
+            return
+        if self.feed is not None:  # still connected after the read
+            self.feed.screen.load(snapshot)
+            await self.send_html(self.feed.screen.render_all(snapshot))
 
     async def disconnect(self, code: int) -> None:
         if self.feed is not None:

@@ -34,7 +34,12 @@ log = logging.getLogger(__name__)
 # memberships well before.
 MEMBERSHIP_REFRESH_S = 3600.0
 CLOSE = "hub.close"  # sent by close_hub to the hub's own channel
+# With Redis gone, the hub tries again after 0.5 s, 1 s, 2 s … and then every 5 s.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+PROBE_GROUP = "hub.probe"  # never joined: discarding from it only asks whether Redis answers
 read_alarm_counts = database_sync_to_async(screens.read_alarm_counts, thread_sensitive=False)
+read_snapshot = database_sync_to_async(screens.read_snapshot, thread_sensitive=False)
 
 
 class Tab(Protocol):
@@ -66,6 +71,16 @@ class Feed:
         if html:
             await self.send(html)
 
+    async def resync(self) -> None:
+        """Send every tab the screen as the database has it now (after an outage)."""
+        try:
+            snapshot = await read_snapshot(self.screen.kind, self.screen.pk)
+        except Exception:
+            log.exception("feed %s: could not read a snapshot to resynchronise", self.group)
+            return
+        self.screen.load(snapshot)
+        await self.send(self.screen.render_all(snapshot))
+
     async def send(self, html: str) -> None:
         """Send to every tab; one that fails (its socket just closed) does not stop the rest."""
         for tab in list(self.tabs):
@@ -76,7 +91,13 @@ class Feed:
 
 
 class Hub:
-    """This process's one channel: joins every open screen's group, hands out what arrives."""
+    """This process's one channel: joins every open screen's group, hands out what arrives.
+
+    It outlives the channel layer: when Redis goes, the receive loop retries with a capped
+    backoff; when Redis is back (empty, every membership gone) it joins every open group
+    again and sends each screen's tabs a fresh snapshot, since they missed what was pushed
+    meanwhile.
+    """
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -84,8 +105,11 @@ class Hub:
         self.channel = ""
         self.feeds: dict[str, list[Feed]] = {}  # group -> feeds of the open screens
         # The last membership change of each group: the next one waits for it, so a quick
-        # leave and rejoin cannot reach Redis in the wrong order.
-        self.changes: dict[str, asyncio.Future[None]] = {}
+        # leave and rejoin cannot reach Redis in the wrong order. True when it reached Redis.
+        self.changes: dict[str, asyncio.Future[bool]] = {}
+        self.down_since: float | None = None  # loop time the channel layer was lost
+        self.recoveries = 0  # counted when the groups are joined again after an outage
+        self.retries = 0  # failed attempts to reach the channel layer, ever
         self.started: asyncio.Future[None] = asyncio.ensure_future(self._start())
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -100,11 +124,59 @@ class Hub:
 
     async def _receive(self) -> None:
         while True:
-            message = await self.layer.receive(self.channel)
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception as exc:
+                self.lost(exc)
+                await self._recover()
+                continue
             if message.get("type") == CLOSE:
                 return
             for feed in list(self.feeds.get(message.get("group", ""), ())):
                 await feed.handle(message)
+
+    def lost(self, exc: BaseException) -> None:
+        """Note that the channel layer failed; logged once per outage, not once per retry."""
+        if self.down_since is None:
+            self.down_since = self.loop.time()
+            log.warning("live hub lost the channel layer (%r); retrying", exc)
+
+    async def _recover(self) -> None:
+        """Retry until Redis answers, then join every open group again and resynchronise."""
+        delay = RETRY_FIRST_S
+        while True:
+            await asyncio.sleep(delay)  # whatever fails, never a busy loop
+            try:
+                await self._rejoin()
+                break
+            except Exception as exc:
+                self.retries += 1
+                self.lost(exc)
+                delay = min(delay * 2, RETRY_MAX_S)
+        down_for = self.loop.time() - (self.down_since or self.loop.time())
+        self.down_since = None
+        self.recoveries += 1  # before the reads: a tab joining now reads its own again
+        log.warning("live hub has the channel layer back after %.0f s", down_for)
+        await self._resync()
+
+    async def _rejoin(self) -> None:
+        # A restarted Redis has closed every pooled connection, and each would fail once on
+        # its next use (a second "outage" a moment after this one): start from new ones.
+        close_pools = getattr(self.layer, "close_pools", None)
+        if close_pools is not None:
+            await close_pools()
+        # The discard of a group nobody joins fails while Redis is down, even with no screens.
+        await self.layer.group_discard(PROBE_GROUP, self.channel)
+        groups = list(self.feeds)
+        for group in groups:
+            self._change(group, "group_add")
+        if not all(await asyncio.gather(*(asyncio.shield(self.changes[g]) for g in groups))):
+            raise ConnectionError("the channel layer refused a group membership")
+
+    async def _resync(self) -> None:
+        """Send every open screen's tabs a fresh snapshot: they missed the outage's pushes."""
+        screens_open = [feed for feeds in self.feeds.values() for feed in feeds]
+        await asyncio.gather(*(feed.resync() for feed in screens_open))
 
     async def _renew(self) -> None:
         while True:
@@ -127,20 +199,26 @@ class Hub:
         if not feeds and self.feeds.pop(feed.group, None) is not None:
             self._change(feed.group, "group_discard")
 
-    async def heard(self, group: str) -> None:
-        """Return once this process's membership of the group is in Redis."""
+    async def heard(self, group: str) -> bool:
+        """Return once the group's membership is settled: True if it is in Redis and the hub
+        receives; False while the channel layer is down (the recovery resynchronises then)."""
         await asyncio.shield(self.started)
-        await asyncio.shield(self.changes[group])
+        joined = await asyncio.shield(self.changes[group])
+        return joined and self.down_since is None
 
     def _change(self, group: str, change: str) -> None:
         before = self.changes.get(group)
 
-        async def in_order() -> None:
+        async def in_order() -> bool:
             if before is not None:
-                with contextlib.suppress(Exception):
-                    await before
+                await before  # never raises: a failure is its False
             await self.started
-            await getattr(self.layer, change)(group, self.channel)
+            try:
+                await getattr(self.layer, change)(group, self.channel)
+            except Exception as exc:
+                self.lost(exc)  # the receive loop fails too, and its recovery joins again
+                return False
+            return True
 
         self.changes[group] = asyncio.ensure_future(in_order())
 
@@ -171,19 +249,24 @@ async def close_hub() -> None:
     if the_hub is None or the_hub.loop is not asyncio.get_running_loop():
         return
     await asyncio.shield(the_hub.started)
-    # A message ends the receive loop: a cancelled channels_redis receive can leave its Redis
-    # connection waiting, and the event loop's close waiting on it.
-    await the_hub.layer.send(the_hub.channel, {"type": CLOSE})
     receive, renew = the_hub.tasks
     renew.cancel()
+    # A message ends the receive loop: a cancelled channels_redis receive can leave its Redis
+    # connection waiting, and the event loop's close waiting on it. Without Redis, the loop
+    # waits in its backoff, not on Redis, and can be cancelled.
+    try:
+        await the_hub.layer.send(the_hub.channel, {"type": CLOSE})
+    except Exception:
+        receive.cancel()
     await asyncio.wait([receive, renew, *the_hub.changes.values()], timeout=5)
 
 
 async def join(kind: ScreenKind, pk: int, group: str, time_zone: str) -> Feed:
-    """The feed of a screen, its group heard before this returns.
+    """The feed of a screen, its group membership settled before this returns.
 
     The caller reads its snapshot after this, so a value committed after the read arrives as
-    a push and one committed before it is in the snapshot: nothing falls in between.
+    a push and one committed before it is in the snapshot: nothing falls in between. While
+    Redis is down the tab still gets its snapshot; the hub's recovery sends a fresh one.
     """
     the_hub = hub()
     feed = FEEDS.get((kind, pk))
@@ -193,10 +276,16 @@ async def join(kind: ScreenKind, pk: int, group: str, time_zone: str) -> Feed:
     feed.users += 1
     try:
         await the_hub.heard(group)
-    except Exception:
+    except BaseException:
         leave(feed, None)
         raise
     return feed
+
+
+def recoveries() -> int:
+    """How often this process's hub came back from an outage: a tab that joined during one
+    compares it before and after reading its snapshot, to know whether to read another."""
+    return hub().recoveries
 
 
 def leave(feed: Feed, tab: Tab | None) -> None:
