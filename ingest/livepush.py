@@ -13,6 +13,7 @@ import threading
 import time
 
 from ingest.batch import Row
+from ingest.part_guard import PartGuard
 from ingest.tagcache import TagCache
 from plant import live
 
@@ -27,8 +28,12 @@ QUALITY_LABEL: tuple[live.QualityLabel, ...] = ("good", "uncertain", "bad")
 class LivePublisher:
     """Coalesces the latest value per tag and sends one `tag.values` per group per interval."""
 
-    def __init__(self, tags: TagCache, interval: float = LIVE_PUSH_INTERVAL_S) -> None:
+    def __init__(
+        self, tags: TagCache, interval: float = LIVE_PUSH_INTERVAL_S,
+        guard: PartGuard | None = None,
+    ) -> None:  # fmt: skip
         self.tags = tags
+        self.guard = guard  # the worker's: a failing push is counted and alarmed
         self.interval = interval
         self.pending: dict[int, live.TagValue] = {}
         self.lock = threading.Lock()
@@ -80,9 +85,14 @@ class LivePublisher:
     async def _loop(self) -> None:
         while not self.stopping:
             started = time.monotonic()
-            groups = self.take()
-            if groups:
-                await self._send(groups)
+            try:
+                groups = self.take()
+                if groups:
+                    await self._send(groups)
+            except Exception as exc:  # a bug in building a message: this thread must live on
+                log.exception("live push: a tick failed")
+                if self.guard is not None:
+                    self.guard.failed("live", exc)
             delay = self.interval - (time.monotonic() - started)
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -97,7 +107,11 @@ class LivePublisher:
             if not self.failing:
                 log.warning("live push paused: channel layer unavailable (%s)", exc)
             self.failing = True
+            if self.guard is not None:  # screens say so: live values are paused
+                self.guard.failed("live", exc)
             return
         if self.failing:
             log.info("live push resumed")
         self.failing = False
+        if self.guard is not None:
+            self.guard.worked("live")

@@ -28,3 +28,30 @@ COMMIT_LATENCY = Histogram(
 LAG = Gauge("scada_ingest_lag_seconds", "Now minus the newest stored sample's time")
 BUFFER = Gauge("scada_ingest_buffer_messages", "Messages received and not yet acknowledged")
 CONNECTED = Gauge("scada_ingest_broker_connected", "1 while connected to the broker")
+PART_FAILURES = Counter(
+    "scada_ingest_part_failures",
+    "Exceptions in one part of the worker (storage, alarms, writer, loops, live, ...), each "
+    "caught so the other parts go on",
+    ["part"],
+)
+NETWORK_RESTARTS = Counter(
+    "scada_ingest_network_restarts", "Times the MQTT network thread failed and was restarted"
+)
+BROKER_DROPPED = Gauge(
+    "scada_broker_dropped_messages",
+    "Messages the broker reports it dropped since it started ($SYS/broker/publish/messages/"
+    "dropped): lost before they reached the worker",
+)
+HEALTHY = Gauge(
+    "scada_ingest_healthy",
+    "1 while the worker's main loop turns and its MQTT network thread lives (the container "
+    "health check reads it)",
+)
+LOOP_AT = Gauge("scada_ingest_loop_timestamp_seconds", "Epoch time of the main loop's last turn")
+UNSTORABLE = Counter(
+    "scada_ingest_unstorable",
+    "Rejections the database refused even cut and cleaned: counted and logged, not stored",
+)
+INTERNAL_ERRORS = Counter(
+    "scada_ingest_internal_errors", "Messages refused because decoding them hit a bug of ours"
+)

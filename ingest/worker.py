@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import struct
 import threading
 import time
 from collections import deque
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest import metrics
 from ingest.alarms import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
+from ingest.broker_watch import DROPPED_TOPICS, BrokerWatch
+from ingest.control_loop import LoopRunner
 from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
 from ingest.mqtt import SET_SUFFIX, Publish, make_client
+from ingest.part_guard import PartGuard
 from ingest.store import Stored, store
 from ingest.tagcache import TagCache
 from ingest.writer import Writer
+from plant import system_health
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,12 @@ BATCH_BYTES = 512 * 1024
 # get their values from the live push.
 LATEST_INTERVAL_S = 0.25
 CONTROL_PREFIX = "_sim/"  # the simulator's control topics: not telemetry
+# The largest packet the broker may send us: payloads over 64 KiB are refused anyway
+# (ingest.payloads), and this leaves room for a long topic. With Receive Maximum it bounds
+# the memory the worker holds.
+MAX_PACKET_BYTES = 128 * 1024
+HEALTHY_TURN_S = 30.0  # the health check fails when the main loop has not turned for this long
+PURGE_S = 300.0  # old rejected messages and unknown topics are purged this often
 
 
 class Worker:
@@ -44,6 +58,11 @@ class Worker:
     have not acknowledged. We acknowledge a message only after its batch has committed, so a
     crash of the worker, the broker or the database costs a redelivery, never a loss. MQTT 5's
     Receive Maximum bounds what we hold: beyond it, the broker queues for us.
+
+    The worker's parts (storage, the alarm engine, the setpoint writer, the control loops, the
+    live push, its heartbeat, the broker watch) each step behind their own guard
+    (ingest.part_guard): one part's exception is logged, counted and raised as a system alarm,
+    and stops none of the others. `run_once` steps them in plain sight.
     """
 
     def __init__(
@@ -57,7 +76,9 @@ class Worker:
         receive_maximum: int = RECEIVE_MAXIMUM,
         live_interval: float = LIVE_PUSH_INTERVAL_S,
         session_expiry_s: int = SESSION_EXPIRY_S,
+        watchdog_s: float = 0.0,
     ) -> None:
+        self.client_id = client_id
         self.topic_root = topic_root
         self.topic_filter = f"{topic_root}#"
         self.subscription = (
@@ -80,9 +101,18 @@ class Worker:
         self.next_refresh = 0.0
         self.latest: dict[int, Row] = {}  # newest value per tag not yet written to the table
         self.latest_due = 0.0
-        self.live = LivePublisher(self.tags, interval=live_interval)
+        self.guard = PartGuard()
+        self.live = LivePublisher(self.tags, interval=live_interval, guard=self.guard)
         self.alarms = AlarmEngine()  # alarm conditions, in memory; changes via the actions
-        self.writer = Writer(url, client_id=client_id)  # setpoint writes and control loops
+        self.writer = Writer(url, client_id=client_id)  # setpoint writes
+        self.loops = LoopRunner(client_id)  # the control loops (a lease lets one worker run each)
+        self.broker = BrokerWatch()
+        self.started_at = timezone.now()
+        self.committed_at: datetime | None = None
+        self.next_beat = 0.0
+        self.next_purge = 0.0
+        self.turned_at = time.monotonic()  # the main loop's last turn (watchdog, health)
+        self.watchdog_s = watchdog_s
         self.client, self.address = make_client(client_id, url=url, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -90,6 +120,7 @@ class Worker:
         self.client.on_publish_batch = self._on_publishes  # type: ignore[attr-defined]
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.subscribed = threading.Event()  # tests and benchmarks wait on it
+        self.network = threading.Thread(target=self._network, name="mqtt", daemon=True)
 
     # --- paho's network thread: only fills the inbox -------------------------------------
 
@@ -111,7 +142,8 @@ class Worker:
         self.connected_once = True
         resumed = "resumed session" if flags.session_present else "new session"
         log.info("connected to %s:%s (%s)", self.address.host, self.address.port, resumed)
-        client.subscribe(self.subscription, qos=1)
+        # The broker's own counters arrive at QoS 0 beside the telemetry: never queued for us.
+        client.subscribe([(self.subscription, 1), *((t, 0) for t in DROPPED_TOPICS)])
 
     def _on_disconnect(
         self,
@@ -127,6 +159,9 @@ class Worker:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         """A message paho decoded itself (QoS 0 or 2, or one split across reads)."""
+        if msg.topic.startswith("$SYS/"):
+            self.broker.on_message(msg.topic, msg.payload)
+            return
         self._on_publishes([(msg.topic, msg.payload, msg.mid)], msg.qos)
 
     def _on_publishes(self, publishes: list[Publish], qos: int = 1) -> None:
@@ -147,12 +182,34 @@ class Worker:
         if was_empty:
             self.arrived.set()
 
+    def _network(self) -> None:
+        """paho's network loop, restarted if it ever raises (a bug, a packet paho chokes on).
+
+        paho's own `loop_start` thread would die silently on such an exception: no reconnect,
+        and a worker that looks alive. Here the exception is logged and counted, and the
+        connection is made again; what was received on it and not acknowledged, the broker
+        sends again (persistent session).
+        """
+        while not self.stopping:
+            try:
+                self.client.loop_forever(retry_first_connection=True)
+            except Exception as exc:
+                metrics.NETWORK_RESTARTS.inc()
+                self.guard.failed("network", exc)
+                threading.Event().wait(1.0)  # a bug that raises at once must not spin
+                with contextlib.suppress(Exception):
+                    self.client.reconnect()
+            else:
+                return  # disconnect() was called: we are stopping
+
     # --- the main thread --------------------------------------------------------------------
 
     def connect(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = self.session_expiry_s
         properties.ReceiveMaximum = self.receive_maximum
+        # The broker sends nothing bigger: what we hold is bounded by Receive Maximum times this.
+        properties.MaximumPacketSize = MAX_PACKET_BYTES
         self.client.connect_async(
             self.address.host,
             self.address.port,
@@ -160,9 +217,31 @@ class Worker:
             clean_start=False,
             properties=properties,
         )
-        self.client.loop_start()
+        metrics.HEALTHY.set_function(lambda: 1.0 if self.healthy() else 0.0)
+        self.network.start()
         self.live.start()
         self.writer.connect()
+        if self.watchdog_s:
+            threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
+
+    def healthy(self) -> bool:
+        """The main loop turned lately and the network thread lives (the health check)."""
+        return self.network.is_alive() and time.monotonic() - self.turned_at < HEALTHY_TURN_S
+
+    def _watchdog(self) -> None:
+        """Exit the process if the main loop stalls (a query that never returns, a deadlock).
+
+        Nothing in-process can unstick it, and Docker does not restart an unhealthy container
+        by itself; an exit makes `restart:` (and `manage.py run`) start a fresh worker, and
+        the broker redelivers what was not acknowledged.
+        """
+        while not self.stopping:
+            threading.Event().wait(min(5.0, self.watchdog_s / 4))
+            stalled = time.monotonic() - self.turned_at
+            if stalled > self.watchdog_s and not self.stopping:
+                log.critical("main loop stalled for %.0f s: exiting to be restarted", stalled)
+                logging.shutdown()
+                os._exit(3)
 
     def run(self) -> None:
         self.connect()
@@ -180,16 +259,29 @@ class Worker:
 
     def close(self) -> None:
         """Leave without committing what is in hand (tests use it to play a crash)."""
+        self.stopping = True
         self.live.stop()
         self.writer.close()
         self.client.disconnect()
-        self.client.loop_stop()
+        if self.network.is_alive():
+            self.network.join(5)
 
     def run_once(self, timeout: float = 0.1) -> int:
+        """One turn: every part steps behind its own guard; return the messages stored."""
+        self.turned_at = time.monotonic()
+        metrics.LOOP_AT.set(time.time())
+        guard = self.guard.run
+        guard("tags", self._refresh_tags)
+        guard("alarms", self.alarms.step)  # throttled inside: reloads, delays, comm loss, shelves
+        guard("writer", self.writer.step)  # throttled inside: a few outbox reads a second
+        guard("loops", self.loops.step, timezone.now())  # once a second
+        guard("health", self._beat)  # every HEARTBEAT_S: heartbeat and system alarms
+        guard("broker", self.broker.step)
+        guard("retention", self._purge)  # every PURGE_S
+        return guard("storage", self._take_and_store, timeout) or 0
+
+    def _take_and_store(self, timeout: float) -> int:
         """Store, acknowledge and hand over one batch; return how many messages it held."""
-        self._refresh_tags()
-        self.alarms.step()  # throttled inside: definition reloads, delays, comm loss, shelves
-        self.writer.step()  # throttled inside: a few outbox reads a second
         if not self.pending:
             if not self.inbox and timeout:
                 self.arrived.wait(timeout)
@@ -203,6 +295,31 @@ class Worker:
             self._flush_latest()
             return 0
         return self._commit(self.pending)
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now < self.next_beat:
+            return
+        self.next_beat = now + system_health.HEARTBEAT_S
+        self.guard.sync()
+        oldest = self.pending[0] if self.pending else (self.inbox[0] if self.inbox else None)
+        system_health.do_beat(
+            self.client_id, started_at=self.started_at, committed_at=self.committed_at,
+            lag_s=max(0.0, time.time() - oldest.received) if oldest else 0.0,
+            buffered=len(self.pending) + len(self.inbox),
+            broker_connected=self.client.is_connected(),
+        )  # fmt: skip
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        if now < self.next_purge:
+            return
+        self.next_purge = now + PURGE_S
+        from ingest import retention  # TODO(lead): top-level import once ingest/retention.py lands
+
+        purged = retention.purge_rejections(timezone.now())
+        if purged:
+            log.info("retention: purged %d old rejected messages and unknown topics", purged)
 
     def _flush_latest(self, force: bool = False) -> None:
         """Write held latest values when due and no batch is coming to carry them."""
@@ -241,10 +358,12 @@ class Worker:
         self.deadband.commit()
         self.pending = []
         self._ack(batch)
+        self.committed_at = timezone.now()
         self._account(batch, decoded, stored, started)
-        self.live.offer(decoded.latest, time.time())
-        self.alarms.evaluate(decoded)  # may request emergency writes: before the writer
-        self.writer.on_values(decoded.latest)  # readbacks of setpoint writes
+        # What depends on the committed values, each behind its own guard.
+        self.guard.run("live", self.live.offer, decoded.latest, time.time())
+        self.guard.run("alarms", self.alarms.evaluate, decoded)  # may request emergency writes
+        self.guard.run("writer", self.writer.on_values, decoded.latest)  # setpoint readbacks
         return len(batch)
 
     def _store(self, batch: list[Message], decoded: Decoded) -> Stored:
@@ -256,11 +375,11 @@ class Worker:
         except (OperationalError, InterfaceError):
             self.deadband.rollback()
             raise
-        except DatabaseError as exc:
-            # The database refused the batch's content (not its connection): store what it
-            # accepts message by message, and keep each refusal with its reason.
+        except Exception as exc:
+            # The database refused the batch's content (not its connection), or a bug tripped
+            # on it: store what goes message by message, and keep each refusal with its reason.
             self.deadband.rollback()
-            log.warning("batch refused by the database (%s): storing one by one", exc)
+            log.warning("batch refused (%s): storing one by one", str(exc).splitlines()[:1])
             return _store_one_by_one(batch, self.tags, self.deadband)
         if latest:
             self.latest.clear()
@@ -324,10 +443,16 @@ class Worker:
 
 
 def merge_latest(into: dict[int, Row], rows: dict[int, Row]) -> None:
-    """Keep the newer of two values per tag (messages may arrive out of time order)."""
+    """Keep the newer of two values per tag (messages may arrive out of time order).
+
+    A held value timed in the future always gives way, as in store.LATEST_SQL: the batch
+    times latest values no later than their receipt, so only a bug could hold one, and it
+    must not freeze the tag's live value.
+    """
+    now = timezone.now()
     for tag_id, row in rows.items():
         held = into.get(tag_id)
-        if held is None or held[1] <= row[1]:
+        if held is None or held[1] <= row[1] or held[1] > now:
             into[tag_id] = row
 
 
@@ -353,22 +478,8 @@ def ack_all(client: mqtt.Client, mids: list[int]) -> None:
 
 
 def _store_one_by_one(batch: list[Message], tags: TagCache, deadband: Deadband) -> Stored:
-    inserted = duplicates = rejected = 0
-    for message in batch:
-        decoded = decode_messages([message], tags, deadband)
-        try:
-            result = store(decoded)
-            deadband.commit()
-        except (OperationalError, InterfaceError):
-            raise
-        except DatabaseError as exc:
-            deadband.rollback()
-            decoded = Decoded()
-            from ingest.batch import _reject
+    """Store a batch the database refused as a whole, so that a bad message costs only
+    itself: halves, then smaller parts, each in its own transaction (store.store_apart)."""
+    from ingest.store import store_apart
 
-            _reject(decoded, message, f"database refused it: {str(exc).splitlines()[0]}")
-            result = store(decoded)
-        inserted += result.inserted
-        duplicates += result.duplicates
-        rejected += result.rejected
-    return Stored(inserted, duplicates, rejected)
+    return store_apart(batch, tags, deadband)

@@ -1,7 +1,8 @@
 """The setpoint writer: sends queued writes to devices and matches the devices' readbacks.
 
 It runs inside the ingest worker (ingest/worker.py calls `step()` on every turn of its loop
-and `on_values()` after every committed batch), with an MQTT client of its own:
+and `on_values()` after every committed batch, each behind its own guard), with an MQTT client
+of its own:
 
 - A pending write is claimed with a conditional UPDATE, published at QoS 1 on
   `<tag topic>/set` with its id and expiry (also as the MQTT 5 message expiry), and marked
@@ -31,7 +32,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.batch import Row
-from ingest.control_loop import LoopRunner
 from ingest.mqtt import make_client, set_topic
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
 from plant import actions
@@ -67,7 +67,7 @@ class Writer:
 
     def __init__(
         self, url: str | None = None, *, client_id: str = "scada-ingest",
-        readback_timeout_s: float = READBACK_TIMEOUT_S, loops: bool = True,
+        readback_timeout_s: float = READBACK_TIMEOUT_S,
     ) -> None:  # fmt: skip
         self.client, self.address = make_client(f"{client_id}-writer", url=url)
         self.client.on_connect = self._on_connect
@@ -79,7 +79,6 @@ class Writer:
         self.timeout = timedelta(seconds=readback_timeout_s)
         self.next_poll = 0.0
         self.db_down = False
-        self.loops = LoopRunner(client_id) if loops else None
 
     def connect(self) -> None:
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
@@ -118,8 +117,6 @@ class Writer:
             self._resolve_overdue(now)
             self._send_pending(now)
             self._refresh_awaited()
-            if self.loops is not None:
-                self.loops.step(now)
         except (OperationalError, InterfaceError) as exc:
             self._on_db_error(exc)
             return

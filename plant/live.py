@@ -7,6 +7,7 @@ instances: they cross Redis as msgpack.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Literal, TypedDict
@@ -127,31 +128,45 @@ async def group_send_many(messages: dict[str, LiveMessage]) -> None:
         await layer.group_send(group, message)
 
 
+# A push from sync code waits at most this long for the channel layer: a Redis that hangs
+# must not hold up the caller (a view, or the ingest worker's loop) for redis-py's 15 s.
+SEND_TIMEOUT_S = 2.0
+
+
 def send(group: str, message: LiveMessage) -> None:
-    """Send from sync code (actions)."""
-    async_to_sync(group_send)(group, message)
+    """Send from sync code (actions); a failed push is logged, never raised (see below)."""
+    send_to_groups([group], message)
 
 
 def send_on_commit(group: str, message: LiveMessage) -> None:
-    transaction.on_commit(lambda: send(group, message))
+    """After the commit, send to the group; a failed push is logged, never raised."""
+    send_to_groups_on_commit([group], message)
 
 
 def send_to_groups(groups: list[str], message: LiveMessage) -> None:
     """Send one message to several groups in one trip through an event loop and to Redis.
 
-    From sync code each async_to_sync call starts an event loop and a Redis connection of its
-    own, so three groups sent one by one cost three of those; this costs one.
+    Every sync sender comes here, and all behave the same way when the layer is down or slow:
+    the push is logged and dropped, never raised. A push is a notification of a state change
+    that is already committed (screens re-read the database when they reconnect), so a
+    channel layer that is down must not turn it into an error for the caller, or stop the
+    ingest worker's loop. From sync code each async_to_sync call starts an event loop and a
+    Redis connection of its own, so three groups sent one by one would cost three of those.
     """
-    async_to_sync(group_send_many)(dict.fromkeys(groups, message))
+    try:
+        async_to_sync(_send_many_in_time)(dict.fromkeys(groups, message))
+    except Exception as exc:
+        log.warning("live push of %s to %s dropped: channel layer unavailable (%s: %s)",
+                    message["type"], ", ".join(groups), type(exc).__name__, exc)  # fmt: skip
+
+
+async def _send_many_in_time(messages: dict[str, LiveMessage]) -> None:
+    await asyncio.wait_for(group_send_many(messages), timeout=SEND_TIMEOUT_S)
 
 
 def send_to_groups_on_commit(groups: list[str], message: LiveMessage) -> None:
-    """After the commit, send to the groups; a failed push is logged, never raised.
-
-    The state change has committed by then: a channel layer that is down must not turn it
-    into an error for the caller (a view, or the ingest worker's loop).
-    """
-    transaction.on_commit(lambda: send_to_groups(groups, message), robust=True)
+    """After the commit, send to the groups; a failed push is logged, never raised."""
+    transaction.on_commit(lambda: send_to_groups(groups, message))
 
 
 def tag_groups(machine_id: int, line_id: int, plant_id: int) -> list[str]:

@@ -30,13 +30,14 @@ LAG_WARN_S = 30.0
 
 @transaction.atomic
 def do_raise_system_alarm(
-    key: str, message: str, *, detail: str = "", now: datetime | None = None
-) -> bool:
+    key: str, message: str, *, detail: str = "", occurrences: int = 1,
+    now: datetime | None = None,
+) -> bool:  # fmt: skip
     """Raise (or count again) a system alarm; True when it became active with this call."""
     now = now or timezone.now()
     alarm, _ = SystemAlarm.objects.get_or_create(key=key[:64], defaults={"message": message[:200]})
     fields = {"message": message[:200], "detail": detail[:500], "last_seen_at": now,
-              "count": F("count") + 1}  # fmt: skip
+              "count": F("count") + occurrences}  # fmt: skip
     became_active = bool(
         SystemAlarm.objects.filter(pk=alarm.pk, active=False).update(
             active=True, raised_at=now, **fields

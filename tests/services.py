@@ -22,6 +22,7 @@ LIMITS = (
     "max_queued_bytes",
     "max_inflight_messages",
     "persistent_client_expiration",
+    "max_packet_size",
 )
 
 
@@ -51,7 +52,8 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Broker:
     """A private Mosquitto with persistence in a temporary directory; restartable."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, limits: str | None = None) -> None:
+        """`limits` replaces the shipped queue limits (a test of what a small queue drops)."""
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="scada-mosq-"))
         if os.geteuid() == 0:
@@ -61,7 +63,8 @@ class Broker:
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {self.dir}/\nautosave_interval 1\n{shipped_limits()}"
+            f"persistence_location {self.dir}/\nautosave_interval 1\nsys_interval 1\n"
+            f"{shipped_limits() if limits is None else limits}"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -35,9 +35,17 @@ class Command(BaseCommand):
             "--metrics-port", type=int, default=9108, help="Prometheus /metrics port; 0: off."
         )
         parser.add_argument("--metrics-addr", default="127.0.0.1")
+        parser.add_argument(
+            "--watchdog",
+            type=float,
+            default=120.0,
+            help="Exit (to be restarted by `manage.py run` or the container) when the main loop "
+            "has not turned for this many seconds; 0: off.",
+        )
 
     def handle(self, *args: Any, client_id: str, share_group: str, batch_size: int,
-               metrics_port: int, metrics_addr: str, **options: Any) -> None:  # fmt: skip
+               metrics_port: int, metrics_addr: str, watchdog: float,
+               **options: Any) -> None:  # fmt: skip
         logging.getLogger("ingest").setLevel(logging.INFO)
         # The network, live-push and writer threads mostly wait on sockets; a shorter GIL
         # switch interval than the default 5 ms lets them answer while the main thread is
@@ -49,6 +57,7 @@ class Command(BaseCommand):
             topic_root=settings.MQTT_TOPIC_ROOT,
             share_group=share_group,
             batch_size=batch_size,
+            watchdog_s=watchdog,
         )
         signal.signal(signal.SIGTERM, lambda *_: worker.stop())
         signal.signal(signal.SIGINT, lambda *_: worker.stop())
