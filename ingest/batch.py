@@ -5,14 +5,23 @@ Pure apart from the clock it is given: no I/O. The worker stores what this retur
 
 from __future__ import annotations
 
+import logging
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ingest import metrics
 from ingest.payloads import PayloadError, Reading, coerce, decode, decode_batch
 from ingest.tagcache import TagCache, TagInfo
 
+log = logging.getLogger(__name__)
+
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 PAYLOAD_COPY_BYTES = 1024  # how much of a refused payload we keep
+REASON_CHARS = 300  # RejectedMessage.reason
+# (exception type, file, line) of internal errors already logged with their traceback: a flood
+# of messages that trip one bug logs the traceback once, then one line each.
+_LOGGED: set[tuple[str, str, int]] = set()
 
 
 @dataclass(slots=True)
@@ -90,23 +99,52 @@ class Deadband:
 
 
 def decode_messages(messages: list[Message], tags: TagCache, deadband: Deadband) -> Decoded:
-    """Decode every message; every one ends as rows, a filtered value or a rejection."""
+    """Decode every message; every one ends as rows, a filtered value or a rejection.
+
+    Never raises: a message that trips a bug of ours becomes a rejection of its own.
+    """
     out = Decoded()
     now = datetime.now(UTC)
     for message in messages:
-        tag = tags.by_topic.get(message.topic)
-        if tag is not None:
-            try:
-                reading = decode(message.payload, now)
-            except PayloadError as exc:
-                _reject(out, message, str(exc))
-                continue
-            _add(out, message, tag, reading, deadband)
-        elif message.topic in tags.by_machine_topic:
-            _add_batch(out, message, tags.by_machine_topic[message.topic], now, deadband)
-        else:
-            _reject(out, message, "unknown topic: no tag has it", unknown=True)
+        rows, rejected = len(out.rows), len(out.rejected)
+        try:
+            _decode_one(out, message, tags, now, deadband)
+        except Exception as exc:
+            # Undo what the message had added, so it ends as one thing: its rejection.
+            del out.rows[rows:], out.rejected[rejected:]
+            _internal_error(out, message, exc)
     return out
+
+
+def _decode_one(
+    out: Decoded, message: Message, tags: TagCache, now: datetime, deadband: Deadband
+) -> None:
+    tag = tags.by_topic.get(message.topic)
+    if tag is not None:
+        try:
+            reading = decode(message.payload, now)
+        except PayloadError as exc:
+            _reject(out, message, str(exc))
+            return
+        if (reason := _add(out, message, tag, reading, deadband)) is not None:
+            _reject(out, message, reason)
+    elif message.topic in tags.by_machine_topic:
+        _add_batch(out, message, tags.by_machine_topic[message.topic], now, deadband)
+    else:
+        _reject(out, message, "unknown topic: no tag has it", unknown=True)
+
+
+def _internal_error(out: Decoded, message: Message, exc: Exception) -> None:
+    """Log a bug met while decoding (its traceback once per kind and place) and refuse."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = (type(exc).__name__, frame.filename if frame else "", frame.lineno if frame else 0)
+    if where in _LOGGED:
+        log.error("internal error decoding a message on %.200r: %r", message.topic, exc)
+    else:
+        _LOGGED.add(where)
+        log.exception("internal error decoding a message on %.200r", message.topic)
+    metrics.INTERNAL_ERRORS.inc()
+    _reject(out, message, f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _add_batch(
@@ -117,32 +155,45 @@ def _add_batch(
     except PayloadError as exc:
         _reject(out, message, str(exc))
         return
+    refused: list[str] = []
     for key, reading in readings.items():
         tag = machine.get(key)
         if tag is None:
-            _reject(out, message, f"unknown tag key {key[:60]!r} in batch")
+            refused.append(f"{key[:60]!r}: unknown tag key")
         elif isinstance(reading, PayloadError):
-            _reject(out, message, f"{key[:60]}: {reading}")
-        else:
-            _add(out, message, tag, reading, deadband)
+            refused.append(f"{key[:60]!r}: {reading}")
+        elif (reason := _add(out, message, tag, reading, deadband)) is not None:
+            refused.append(f"{key[:60]!r}: {reason}")
+    if refused:
+        # One rejection per message, however many of its values are refused: a batch of
+        # thousands of bad keys must not become thousands of stored copies of its payload.
+        _reject(
+            out,
+            message,
+            f"{len(refused)} of {len(readings)} values refused: " + "; ".join(refused[:5]),
+        )
 
 
 def _add(
     out: Decoded, message: Message, tag: TagInfo, reading: Reading, deadband: Deadband
-) -> None:
+) -> str | None:
+    """Add one reading of `tag`; return the reason when its value does not fit the tag."""
     try:
         stored = coerce(reading.value, tag.data_type)
     except PayloadError as exc:
-        _reject(out, message, str(exc))
-        return
+        return str(exc)
     ts = reading.ts or datetime.fromtimestamp(message.received, UTC)
     quality = QUALITY_CODE[reading.quality]
     value, text = (None, stored) if isinstance(stored, str) else (stored, None)
     row: Row = (tag.id, ts, value, text, quality)
     at = ts.timestamp()
+    # History keeps the device's time; the latest value is timed no later than its receipt,
+    # so a device clock running ahead can neither hide newer values nor keep one from going
+    # stale (see LATEST_SQL in store.py for the same rule in the table).
+    live = row if at <= message.received else (tag.id, _received(message), value, text, quality)
     previous = out.latest.get(tag.id)
-    if previous is None or previous[1] <= ts:
-        out.latest[tag.id] = row
+    if previous is None or previous[1] <= live[1]:
+        out.latest[tag.id] = live
     if at > out.newest:
         out.newest = at
     if at < out.oldest:
@@ -151,13 +202,25 @@ def _add(
         out.rows.append(row)
     else:
         out.filtered += 1
+    return None
+
+
+def _received(message: Message) -> datetime:
+    return datetime.fromtimestamp(message.received, UTC)
+
+
+def refusal(message: Message, reason: str) -> Decoded:
+    """A batch holding only the rejection of `message`, for a message the database refused."""
+    out = Decoded()
+    _reject(out, message, reason)
+    return out
 
 
 def _reject(out: Decoded, message: Message, reason: str, unknown: bool = False) -> None:
     out.rejected.append(
         Rejection(
             topic=message.topic,
-            reason=reason[:300],
+            reason=reason[:REASON_CHARS],
             payload=message.payload[:PAYLOAD_COPY_BYTES],
             size=len(message.payload),
             received=datetime.fromtimestamp(message.received, UTC),

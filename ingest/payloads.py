@@ -59,6 +59,12 @@ def _loads(payload: bytes) -> Any:
         raise PayloadError(f"payload is not JSON: {exc.msg} at {exc.pos}") from None
     except RecursionError:
         raise PayloadError("payload is nested too deeply") from None
+    except PayloadError:
+        raise  # NaN or Infinity, refused by _no_constants (a PayloadError is a ValueError)
+    except ValueError:
+        # Python refuses to convert an integer of more than 4,300 digits (sys.int_info); the
+        # json module lets that plain ValueError through.
+        raise PayloadError("payload holds a number too long to read") from None
 
 
 def parse_ts(raw: Any, now: datetime) -> datetime:
@@ -143,6 +149,8 @@ def coerce(value: Scalar, data_type: str) -> float | str:
             raise PayloadError(f"string tag got {type(value).__name__} {value!r}"[:120])
         if "\x00" in value or len(value) > 1000:
             raise PayloadError("string value holds a NUL character or exceeds 1000 characters")
+        if not value.isascii():
+            _check_unicode(value)
         return value
     if isinstance(value, str):
         raise PayloadError(f"{data_type} tag got a string {value[:40]!r}")
@@ -157,6 +165,15 @@ def coerce(value: Scalar, data_type: str) -> float | str:
     if abs(value) > 1e300:
         raise PayloadError("value is out of the range of a double")
     return float(value)
+
+
+def _check_unicode(value: str) -> None:
+    # JSON may spell a lone surrogate ("\ud800"); Python keeps it, but it is not Unicode
+    # text, so it cannot be encoded as UTF-8 for PostgreSQL.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PayloadError(f"string value holds a lone surrogate at {exc.start}") from None
 
 
 def encode_value(value: Scalar, ts: datetime | None = None, quality: str = "good") -> bytes:

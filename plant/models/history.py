@@ -96,6 +96,25 @@ class UnknownTopic(models.Model):
 
     class Meta:
         ordering = ["-last_seen_at"]
+        # The admin's listing and the retention's cap both go by the latest sighting.
+        indexes = [models.Index(fields=["last_seen_at"], name="plant_unknowntopic_seen")]
 
     def __str__(self) -> str:
         return self.topic
+
+
+class RejectionTally(models.Model):
+    """How many messages the worker refused on one day (UTC), kept when the rejected messages
+    and unknown topics themselves are purged (ingest.retention)."""
+
+    day = models.DateField(primary_key=True)
+    rejected = models.PositiveBigIntegerField(default=0, help_text="Messages refused.")
+    unknown_topic = models.PositiveBigIntegerField(
+        default=0, help_text="Of them, messages on a topic no tag has."
+    )
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.rejected} rejected"

@@ -1,15 +1,18 @@
-"""The MQTT contract as pure code: no input makes decoding raise anything but its refusal."""
+"""The MQTT contract as pure code: no input makes decoding raise anything but its refusal,
+and no message makes the batch decoder raise at all."""
 
 from __future__ import annotations
 
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest.batch import Deadband, Message, decode_messages
 from ingest.payloads import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
@@ -22,6 +25,8 @@ from ingest.payloads import (
     encode_setpoint,
     encode_value,
 )
+from ingest.tagcache import TagCache, TagInfo
+from ingest.worker import merge_latest
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 json_values = st.recursive(
@@ -162,3 +167,154 @@ def test_values_of_the_wrong_type_are_refused(value: object, data_type: str) -> 
 def test_a_setpoint_write_round_trips() -> None:
     command = SetpointCommand(505.0, "abc", NOW, NOW + timedelta(seconds=10))
     assert decode_setpoint(encode_setpoint(command), NOW) == command
+
+
+# --- hostile input: nothing a device sends makes decoding raise --------------------------------
+
+# JSON text built directly, so it can hold what Python's json.dumps never writes: integers of
+# thousands of digits, 1e400, NaN, escapes of NUL and of lone surrogates, deep nesting.
+json_leaves = st.one_of(
+    st.integers().map(str),
+    st.integers(4000, 6000).map(lambda n: "9" * n),
+    st.sampled_from(["1e400", "-1e400", "-0", "-0.0", "NaN", "Infinity", "-Infinity", "null"]),
+    st.sampled_from(["true", "false", '"\\u0000"', '"\\ud800"', '"a\\udfffb"', '""']),
+    st.sampled_from(['"2026-11-24T12:04:00Z"', '"9999-12-31T23:59:59-01:00"', '"1970-01-01"']),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats().map(lambda f: json.dumps(f)),
+    st.text().map(json.dumps),
+)
+json_keys = st.sampled_from(['"v"', '"ts"', '"q"', '"values"']) | st.text().map(json.dumps)
+json_texts = st.recursive(
+    json_leaves,
+    lambda children: (
+        st.lists(children, max_size=4).map(lambda items: f"[{','.join(items)}]")
+        | st.lists(st.tuples(json_keys, children), max_size=5).map(
+            lambda pairs: "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}"
+        )
+    ),
+    max_leaves=12,
+)
+deep_nesting = st.integers(1, 40_000).map(lambda n: "[" * n + "]" * n) | st.integers(1, 9000).map(
+    lambda n: '{"v":' * n + "1" + "}" * n
+)
+hostile_payloads = (
+    json_texts.map(str.encode)
+    | deep_nesting.map(str.encode)
+    | json_texts.map(lambda t: f'{{"ts": 1790000000000, "values": {{"a": {t}, "b": 1}}}}'.encode())
+    | st.binary(max_size=200)
+)
+
+
+@settings(max_examples=300)
+@given(hostile_payloads)
+def test_no_payload_makes_decoding_raise_anything_but_its_refusal(payload: bytes) -> None:
+    for decoder in (decode, decode_batch):
+        try:
+            decoder(payload, NOW)
+        except PayloadError as exc:
+            assert str(exc)
+
+
+def test_a_number_of_5000_digits_is_refused_not_raised() -> None:
+    with pytest.raises(PayloadError, match="number too long"):
+        decode(b'{"v": ' + b"9" * 5000 + b"}", NOW)
+
+
+def test_a_string_with_a_lone_surrogate_is_refused_for_a_string_tag() -> None:
+    reading = decode(b'{"v": "a\\ud800b"}', NOW)  # valid JSON: the escape of half a character
+    with pytest.raises(PayloadError, match="lone surrogate"):
+        coerce(reading.value, "string")
+
+
+def tag_info(id: int, topic: str, key: str, data_type: str = "float", **extra: Any) -> TagInfo:
+    return TagInfo(id, topic, key, data_type, extra.get("deadband", 0.0), 60, 1, 1, 1)
+
+
+def tag_cache(*tags: TagInfo) -> TagCache:
+    """A tag cache as TagCache.refresh() would fill it, without a database."""
+    cache = TagCache()
+    cache.by_topic = {tag.topic: tag for tag in tags}
+    cache.by_id = {tag.id: tag for tag in tags}
+    for tag in tags:
+        cache.by_machine_topic.setdefault(tag.topic.rpartition("/")[0], {})[tag.key] = tag
+    return cache
+
+
+TAGS = tag_cache(
+    tag_info(1, "p/l/m/level", "level"),
+    tag_info(2, "p/l/m/state", "state", "string"),
+    tag_info(3, "p/l/m/count", "count", "int", deadband=1.0),
+    tag_info(4, "p/l/m/fan", "fan", "bool"),
+)
+hostile_topics = (
+    st.sampled_from([*TAGS.by_topic, "p/l/m", "p/l/m/level/set", ""])
+    | st.text(max_size=80)
+    | st.integers(1000, 70_000).map(lambda n: "t" * n)
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(hostile_topics, hostile_payloads), max_size=8))
+def test_no_message_makes_the_batch_decoder_raise_and_each_ends_somewhere(
+    messages: list[tuple[str, bytes]],
+) -> None:
+    batch = [
+        Message(topic, payload, 1_790_000_000.0 + i) for i, (topic, payload) in enumerate(messages)
+    ]
+    decode_messages(batch, TAGS, Deadband())
+    for message in batch:
+        out = decode_messages([message], TAGS, Deadband())
+        assert out.rows or out.filtered or out.rejected
+        assert all(r.reason for r in out.rejected)
+
+
+def test_a_message_that_trips_a_bug_is_refused_alone_as_an_internal_error() -> None:
+    broken = tag_info(9, "p/l/m/broken", "broken", deadband=None)  # a cache entry gone wrong
+    tags = tag_cache(broken, tag_info(1, "p/l/m/level", "level"))
+    out = decode_messages(
+        [
+            Message("p/l/m/broken", b"1.5", 1_790_000_000.0),
+            Message("p/l/m/level", b"2", 1_790_000_001.0),
+        ],
+        tags,
+        Deadband(),
+    )
+    (rejected,) = out.rejected
+    assert rejected.topic == "p/l/m/broken" and rejected.reason.startswith(
+        "internal error: TypeError"
+    )
+    assert [row[0] for row in out.rows] == [1]
+
+
+def test_a_batch_of_thousands_of_bad_keys_is_one_rejection_not_thousands() -> None:
+    values = ",".join(f'"k{i}":1' for i in range(6000))
+    payload = f'{{"values": {{"level": 1.5, {values}}}}}'.encode()
+    assert len(payload) <= MAX_PAYLOAD_BYTES
+    out = decode_messages([Message("p/l/m", payload, 1_790_000_000.0)], TAGS, Deadband())
+    (rejected,) = out.rejected
+    assert rejected.reason.startswith("6000 of 6001 values refused: 'k0': unknown tag key")
+    assert [row[2] for row in out.rows] == [1.5]
+
+
+def test_a_value_stamped_ahead_of_its_receipt_keeps_its_time_in_history_only() -> None:
+    received = 1_790_000_000.0
+    ahead = int((received + 240) * 1000)  # 4 minutes ahead: accepted (the limit is 5)
+    out = decode_messages(
+        [
+            Message("p/l/m/level", f'{{"v": 9, "ts": {ahead}}}'.encode(), received),
+            Message("p/l/m/level", b"7", received + 1),  # a real value, a second later
+        ],
+        TAGS,
+        Deadband(),
+    )
+    assert [row[1].timestamp() for row in out.rows] == [received + 240, received + 1]
+    assert out.latest[1][1:3] == (datetime.fromtimestamp(received + 1, UTC), 7.0)
+
+
+def test_the_worker_lets_a_held_value_timed_in_the_future_give_way() -> None:
+    now = datetime.now(UTC)
+    held = {1: (1, now + timedelta(minutes=4), 9.0, None, 0)}
+    merge_latest(held, {1: (1, now - timedelta(seconds=1), 7.0, None, 0)})
+    assert held[1][2] == 7.0
+    merge_latest(held, {1: (1, now - timedelta(seconds=2), 5.0, None, 0)})
+    assert held[1][2] == 7.0  # an older value still loses to a newer one

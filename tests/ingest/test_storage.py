@@ -7,15 +7,23 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import DataError, connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ingest.batch import Decoded, Row
+from ingest.batch import Deadband, Decoded, Message, Rejection, Row
+from ingest.retention import purge_rejections
 from ingest.store import store
-from plant.models import Plant, Sample, Tag
+from ingest.tagcache import TagCache
+from ingest.worker import _store_one_by_one
+from plant.models import LatestValue, Plant, RejectedMessage, Sample, Tag, UnknownTopic
+from plant.models.history import RejectionTally
 from plant.timescale import extension_installed
 from tests.services import ROOT, database_url
 
@@ -129,3 +137,158 @@ def test_samples_keep_no_index_beside_the_key_but_timescaledbs_time_index() -> N
         others = [indexdef for (indexdef,) in cursor.fetchall()]
     expected = ['"time" DESC'] if extension_installed() else []
     assert [indexdef.split("(")[-1].rstrip(")") for indexdef in others] == expected
+
+
+# --- hostile input: storing never fails on what a message holds ---------------------------------
+
+
+def rejection(topic: str, reason: str = "refused", **extra: Any) -> Rejection:
+    return Rejection(topic, reason, b"x", 1, extra.get("received", datetime.now(UTC)), **{
+        k: v for k, v in extra.items() if k != "received"})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("topic", "reason"),
+    [
+        ("t" * 1100, "unknown topic: no tag has it"),
+        ("t" * 60_000, "unknown topic: no tag has it"),
+        ("a\x00b", "unknown topic: no tag has it"),  # brokers other than Mosquitto pass NUL on
+        ("ok/topic", "'k\x00ey': refused"),
+        ("ok/topic", "value \ud800 refused"),  # JSON can spell a lone surrogate
+        ("ok/topic", "r" * 5000),
+    ],
+)
+def test_a_rejection_is_stored_cut_and_cleaned_whatever_its_topic_and_reason(
+    topic: str, reason: str
+) -> None:
+    assert store(Decoded(rejected=[rejection(topic, reason, unknown_topic=True)])).rejected == 1
+    stored = RejectedMessage.objects.get()
+    assert topic.startswith(stored.topic.replace("\\x00", "\x00")[:1000])
+    assert len(stored.topic) <= 1024 and len(stored.reason) <= 300
+    assert "\x00" not in stored.topic + stored.reason
+    assert UnknownTopic.objects.get().topic == stored.topic
+
+
+rejections = st.builds(
+    rejection,
+    st.text(max_size=2000) | st.integers(1000, 70_000).map(lambda n: "t" * n),
+    st.text(max_size=400),
+    unknown_topic=st.booleans(),
+    received=st.datetimes(
+        min_value=datetime(2000, 1, 1),  # noqa: DTZ001
+        max_value=datetime(2200, 1, 1),  # noqa: DTZ001 (hypothesis takes naive bounds)
+        timezones=st.just(UTC),
+    ),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(rejections, min_size=1, max_size=6))
+def test_any_rejections_are_stored_without_failing_the_batch(batch: list[Rejection]) -> None:
+    before = RejectedMessage.objects.count()
+    rows = rows_for(Tag.objects.first(), datetime.now(UTC), 1) if Tag.objects.exists() else []
+    assert store(Decoded(rows=rows, rejected=batch)).rejected == len(batch)
+    assert RejectedMessage.objects.count() == before + len(batch)
+
+
+def test_text_psycopg_cannot_send_is_a_refusal_the_worker_handles_not_a_crash(
+    demo_plant: Plant,
+) -> None:
+    state = Tag.objects.get(key="state")
+    with pytest.raises(DataError):  # the worker then stores the batch apart (see below)
+        store(Decoded(rows=[(state.pk, datetime.now(UTC), None, "a\ud800", 0)]))
+
+
+def test_a_message_the_database_cannot_take_costs_only_itself(demo_plant: Plant) -> None:
+    tags = TagCache()
+    tags.refresh()
+    level = Tag.objects.get(key="tank_level")
+    bogus = replace(tags.by_topic[level.topic], id=2**63, topic="x/bogus")  # beyond int8
+    tags.by_topic[bogus.topic] = bogus
+    batch = [Message(level.topic, str(i).encode(), 1_790_000_000.0 + i) for i in range(6)]
+    batch.insert(3, Message(bogus.topic, b"1", 1_790_000_003.5))
+    result = _store_one_by_one(batch, tags, Deadband())
+    assert (result.inserted, result.rejected) == (6, 1)
+    assert [s.value for s in Sample.objects.filter(tag=level).order_by("time")] == list(range(6))
+    assert RejectedMessage.objects.get().reason.startswith("database refused it:")
+
+
+def test_a_latest_value_of_a_deleted_tag_is_skipped_not_fatal_to_the_batch(
+    demo_plant: Plant,
+) -> None:
+    gone, kept = Tag.objects.get(key="energy"), Tag.objects.get(key="power")
+    now, gone_id = datetime.now(UTC), gone.pk
+    latest = [(gone_id, now, 1.0, None, 0), (kept.pk, now, 2.0, None, 0)]
+    gone.delete()  # while the worker still holds its latest value
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checked as at commit, in this test
+    store(Decoded(rows=[(gone_id, now, 1.0, None, 0)]), latest)
+    assert LatestValue.objects.get(tag=kept).value == 2.0
+    assert Sample.objects.filter(tag_id=gone_id).count() == 1  # history of deleted tags is kept
+
+
+def test_a_held_latest_value_timed_in_the_future_gives_way_to_a_current_one(
+    demo_plant: Plant,
+) -> None:
+    level = Tag.objects.get(key="tank_level")
+    now = datetime.now(UTC)
+    LatestValue.objects.create(tag=level, time=now + timedelta(minutes=4), value=9.0)  # pre-fix
+    store(Decoded(), [(level.pk, now, 7.0, None, 0)])
+    assert LatestValue.objects.get(tag=level).value == 7.0
+    store(Decoded(), [(level.pk, now - timedelta(seconds=1), 5.0, None, 0)])
+    assert LatestValue.objects.get(tag=level).value == 7.0  # an older value still loses
+
+
+# --- retention: bounded by age and count, the daily counts kept --------------------------------
+
+
+def test_rejections_are_counted_per_day_in_the_batch_transaction() -> None:
+    day = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
+    store(
+        Decoded(
+            rejected=[
+                rejection("a", received=day),
+                rejection("b", received=day, unknown_topic=True),
+            ]
+        )
+    )
+    store(
+        Decoded(rejected=[rejection("b", received=day + timedelta(minutes=2), unknown_topic=True)])
+    )
+    tallies = {
+        t.day.isoformat(): (t.rejected, t.unknown_topic) for t in RejectionTally.objects.all()
+    }
+    assert tallies == {"2026-03-01": (2, 1), "2026-03-02": (1, 1)}
+
+
+def test_old_rejections_and_unknown_topics_are_purged_and_still_counted() -> None:
+    now = datetime.now(UTC)
+    store(
+        Decoded(rejected=[rejection("old", received=now - timedelta(days=40), unknown_topic=True)])
+    )
+    store(Decoded(rejected=[rejection("week", received=now - timedelta(days=8))]))
+    store(
+        Decoded(rejected=[rejection("new", received=now - timedelta(days=1), unknown_topic=True)])
+    )
+    assert purge_rejections(now) == 3  # two rejected messages, one unknown topic
+    assert [r.topic for r in RejectedMessage.objects.all()] == ["new"]
+    assert [u.topic for u in UnknownTopic.objects.all()] == ["new"]
+    assert sum(t.rejected for t in RejectionTally.objects.all()) == 3
+
+
+def test_rejections_beyond_the_cap_are_purged_newest_kept() -> None:
+    now = datetime.now(UTC)
+    for i in range(25):
+        store(
+            Decoded(
+                rejected=[
+                    rejection(f"t{i}", received=now - timedelta(seconds=25 - i), unknown_topic=True)
+                ]
+            )
+        )
+    assert purge_rejections(now, rejected_cap=10, unknown_cap=5) == 15 + 20
+    assert {r.topic for r in RejectedMessage.objects.all()} == {f"t{i}" for i in range(15, 25)}
+    assert {u.topic for u in UnknownTopic.objects.all()} == {f"t{i}" for i in range(20, 25)}
+    assert purge_rejections(now, rejected_cap=10, unknown_cap=5) == 0
