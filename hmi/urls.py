@@ -5,7 +5,7 @@ Each concern keeps its views in its own module and its routes in its own block b
 
 from django.urls import path
 
-from hmi import alarms, history, setpoint_audit, setpoints, views
+from hmi import alarms, health_views, history, setpoint_audit, setpoints, views
 
 app_name = "hmi"
 urlpatterns = [
@@ -15,6 +15,8 @@ urlpatterns = [
     path("lines/<int:pk>/", views.line_detail, name="line_detail"),
     path("machines/<int:pk>/", views.machine_detail, name="machine_detail"),
     path("tags/<int:pk>/", views.tag_detail, name="tag_detail"),
+    # The status bar of every page: are values current, and the product's own faults
+    path("status/", health_views.system_status, name="system_status"),
     # Setpoint writes and audit
     path("tags/<int:pk>/setpoint/", setpoints.setpoint_panel, name="setpoint_panel"),
     path("tags/<int:pk>/setpoint/form/", setpoints.setpoint_form, name="setpoint_form"),

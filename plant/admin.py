@@ -204,3 +204,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
                 request,
                 f"The token for “{obj.name}” is {secret}  Copy it now: it is not shown again.",
             )
+
+
+from plant import health_admin  # noqa: E402, F401 (registers the health models)

@@ -12,6 +12,9 @@
  *    so a late message can never move a value backwards.
  * 5. Sparklines (#spark-<tag>) take each pushed value of their tag and drop what is older
  *    than their window.
+ * 6. The status bar (#system-status) is polled over HTTP; it is swapped only when it changes
+ *    (so a screen reader hears it once), never with a login page after the session ends, and
+ *    while it says values are not current the live indicator does not say "live".
  */
 (function () {
   "use strict";
@@ -19,6 +22,7 @@
   var RECONNECT_MAX_MS = 10000;
   var sockets = new Map(); // socket element → "connecting" | "open" | "closed"
   var everOpen = false;
+  var valuesCurrent = true; // what the status bar last said
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) {
@@ -69,9 +73,14 @@
 
   function showConnection() {
     var states = Array.from(sockets.values());
-    var live = states.length > 0 && states.every(function (s) { return s === "open"; });
-    var state = live ? "live" : everOpen ? "lost" : "connecting";
-    var text = { live: "live", lost: "connection lost · reconnecting", connecting: "connecting" };
+    var open = states.length > 0 && states.every(function (s) { return s === "open"; });
+    var state = open ? (valuesCurrent ? "live" : "stalled") : everOpen ? "lost" : "connecting";
+    var text = {
+      live: "live",
+      stalled: "connected · values not current",
+      lost: "connection lost · reconnecting",
+      connecting: "connecting",
+    };
     var status = document.getElementById("live-status");
     if (status && status.dataset.state !== state) {
       status.dataset.state = state;
@@ -94,6 +103,29 @@
     if ((code === 1000 || code === 1001) && document.body.contains(event.target)) {
       var wrapper = event.detail.socketWrapper;
       window.setTimeout(wrapper.reconnect, reconnectDelay(3));
+    }
+  });
+
+  /* Status bar ----------------------------------------------------------------------------- */
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "system-status") {
+      return;
+    }
+    var xhr = event.detail.xhr;
+    var fromStatus = xhr.responseURL.indexOf(target.getAttribute("hx-get").split("?")[0]) >= 0;
+    if (!fromStatus || xhr.responseText === target.dataset.shown) {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    target.dataset.shown = xhr.responseText;
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "system-status") {
+      valuesCurrent = !event.detail.target.querySelector('[data-values="stale"]');
+      showConnection();
     }
   });
 

@@ -1,0 +1,52 @@
+"""The product's own health in the Django admin: system alarms and worker heartbeats, read-only.
+
+Rows change only through plant.system_health; admins look here for the detail behind the
+status bar every screen shows (the latest error, how often, since when).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from plant.models import SystemAlarm, WorkerHeartbeat
+
+# Whoever may read the worker's rejected messages (the admin role) may read its faults too.
+EVIDENCE_PERMISSION = "plant.view_rejectedmessage"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the system writes: viewed, never added, changed or deleted by hand."""
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return super().has_view_permission(request, obj) or request.user.has_perm(
+            EVIDENCE_PERMISSION
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SystemAlarm)
+class SystemAlarmAdmin(ReadOnlyAdmin):
+    """Faults of the product itself, active ones first, with the latest error."""
+
+    list_display = ["key", "message", "active", "raised_at", "last_seen_at", "cleared_at", "count"]
+    list_filter = ["active"]
+    search_fields = ["key", "message", "detail"]
+    readonly_fields = [*list_display, "detail"]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    """Each ingest worker's latest sign of life: when it beat, stored, and how far behind."""
+
+    list_display = ["name", "beat_at", "committed_at", "lag_s", "buffered", "broker_connected",
+                    "started_at"]  # fmt: skip
+    readonly_fields = list_display
