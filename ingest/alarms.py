@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
@@ -23,6 +23,7 @@ from plant.models import Alarm, AlarmDefinition
 
 log = logging.getLogger(__name__)
 
+ENSURE_EVERY = timedelta(seconds=1)  # how often the actions of an active emergency are checked
 RELOAD_S = 2.0  # how soon an admin's change of a definition takes effect
 TICK_S = 0.25  # delays, shelf expiry and communication loss are checked this often
 BAD = 2
@@ -58,6 +59,8 @@ class AlarmEngine:
         self.fingerprint = ""
         self.next_reload = 0.0
         self.next_tick = 0.0
+        self.last_ensure: datetime | None = None
+        self.watching: set[int] = set()  # emergency alarms whose actions are being ensured
 
     def step(self, now: datetime | None = None) -> None:
         """Reload changed definitions and let time pass; cheap when nothing is due."""
@@ -89,6 +92,9 @@ class AlarmEngine:
         for definition in definitions:
             alarm_actions.do_sync_alarm_service(alarms[definition.pk].pk, now=now)
         self.rules = self._rules(definitions, alarms, now)
+        # Look at every emergency alarm once: a system alarm of one that cleared while no
+        # worker ran is cleared, and an active one is watched again.
+        self.watching |= {r.alarm_id for rs in self.rules.values() for r in rs if r.emergency}
         self.fingerprint = fingerprint
         log.info("alarm definitions loaded: %d", len(definitions))
         return True
@@ -101,8 +107,12 @@ class AlarmEngine:
         for definition in definitions:
             alarm = alarms[definition.pk]
             old = held.get(alarm.pk)
-            # A restart starts from the stored condition; comm loss counts from now.
-            status = alarming.Status(active=alarm.active, last_at=now.timestamp())
+            # A restart starts from the stored condition and resumes a delay that was counting
+            # (so an on-delay is not restarted by a restart); comm loss counts from now.
+            pending = alarm.pending_since.timestamp() if alarm.pending_since else None
+            status = alarming.Status(
+                active=alarm.active, pending_since=pending, last_at=now.timestamp()
+            )
             if old is not None and old.definition == definition.rule():
                 status = old.status
             rule = Rule(alarm.pk, definition.tag_id, definition.tag.setpoint_tag_id,
@@ -146,6 +156,22 @@ class AlarmEngine:
         due = Alarm.objects.filter(state=alarming.State.SHELVED, shelved_until__lte=now)
         for alarm_id in due.values_list("pk", flat=True):
             alarm_actions.do_expire_shelf(alarm_id, now=now)
+        self._ensure_emergencies(now)
+
+    def _ensure_emergencies(self, now: datetime) -> None:
+        """While an emergency alarm is active, see that its actions stand (retry, journal)."""
+        last = self.last_ensure
+        if last is not None and timedelta(0) <= now - last < ENSURE_EVERY:
+            return
+        self.last_ensure = now
+        for rules in self.rules.values():
+            for rule in rules:
+                if rule.emergency and (rule.status.active or rule.alarm_id in self.watching):
+                    # Watched once more after it clears, so its system alarm clears too.
+                    if alarm_actions.do_ensure_emergency_actions(rule.alarm_id, now):
+                        self.watching.add(rule.alarm_id)
+                    else:
+                        self.watching.discard(rule.alarm_id)
 
     def _decide(
         self, rule: Rule, status: alarming.Status, value: float | None, at: datetime
@@ -157,6 +183,8 @@ class AlarmEngine:
             )
             if record is not None and record.event == "activate" and rule.emergency:
                 self._emergency(rule)
+        if status.pending_since != rule.status.pending_since:  # a delay started or stopped
+            alarm_actions.do_set_alarm_pending(rule.alarm_id, _when(status.pending_since))
         # The engine tracks the condition only; the stored state belongs to the actions.
         rule.status = replace(status, state=alarming.State.NORMAL, shelved_until=None)
 
@@ -164,6 +192,10 @@ class AlarmEngine:
         alarm = Alarm.objects.select_related("definition__tag__machine").get(pk=rule.alarm_id)
         writes = alarm_actions.do_run_emergency_actions(alarm)
         log.warning("emergency: %s: %d writes requested", alarm.definition.message, len(writes))
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
 
 
 def _samples_of(decoded: Decoded, rules: dict[int, list[Rule]]) -> list[Row]:

@@ -5,6 +5,8 @@ pure PI controller (plant/control.py) in auto or tracks the output in manual, an
 output through the same audited path as an operator (`do_request_setpoint(by=None)`). Writes
 are throttled: only a change of at least the loop's write deadband is written, so the audit
 trail shows moves, not noise. A bad or stale measurement drops the loop to manual, journaled.
+Each loop steps behind its own guard: one that raises (a bad tuning, a bug) drops to manual,
+journaled, and raises the system alarm `ingest.loop.<pk>`, while the others go on.
 
 Several workers may run; a lease (a conditional UPDATE) lets exactly one of them run a loop.
 """
@@ -19,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.db import InterfaceError, OperationalError
 
-from plant import actions, control
+from plant import actions, control, system_health
 from plant.models import ControlLoop, LatestValue
 from plant.setpoints import fmt, value_problem
 
@@ -50,6 +53,7 @@ class LoopRunner:
         self.written: dict[int, float] = {}  # the last output written per loop
         self.last_step: dict[int, float] = {}  # monotonic time of each loop's last step
         self.next_due = 0.0
+        self.healthy: set[int] = set()  # loops that stepped cleanly since their last failure
 
     def step(self, now: datetime) -> None:
         """Step each loop if a period has passed since the last time."""
@@ -61,10 +65,42 @@ class LoopRunner:
             "pv_tag", "sp_tag", "output_tag__machine__line"
         ).order_by("pk")
         for loop in loops:
-            if actions.do_lease_loop(loop.pk, self.runner, now=now, lease_s=LEASE_S):
-                self.step_loop(loop, now, mono)
-            else:
+            self._guarded(loop, now, mono)
+
+    def _guarded(self, loop: ControlLoop, now: datetime, mono: float) -> None:
+        """Step one loop behind its own guard: its failure stops it alone, never the others.
+
+        A database outage is not the loop's fault: it goes up to the worker, which pauses.
+        """
+        try:
+            if not actions.do_lease_loop(loop.pk, self.runner, now=now, lease_s=LEASE_S):
                 self._forget(loop.pk)
+                return
+            self.step_loop(loop, now, mono)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            self._failed(loop, exc, now)
+            return
+        if loop.pk not in self.healthy:  # cleared once per start, then only after a failure
+            system_health.do_clear_system_alarm(loop_alarm_key(loop.pk), now=now)
+            self.healthy.add(loop.pk)
+
+    def _failed(self, loop: ControlLoop, exc: Exception, now: datetime) -> None:
+        """Log with the traceback, drop the loop to manual with the reason, raise its alarm."""
+        self.healthy.discard(loop.pk)
+        self._forget(loop.pk)
+        detail = f"{type(exc).__name__}: {exc}"
+        raised = system_health.do_raise_system_alarm(
+            loop_alarm_key(loop.pk), f"Control loop {loop.name} failed and is in manual",
+            detail=detail, now=now,
+        )  # fmt: skip
+        if raised:  # the traceback once; a loop failing every second logs one line each time
+            log.exception("control loop %s failed; dropped to manual", loop.name)
+        else:
+            log.warning("control loop %s failed again: %s", loop.name, detail)
+        reason = f"dropped to manual: the loop failed: {detail}"
+        actions.do_set_loop_mode(loop, ControlLoop.Mode.MANUAL, by=None, reason=reason, now=now)
 
     def step_loop(self, loop: ControlLoop, now: datetime, mono: float) -> None:
         """One sample of one loop: supervise, then control (auto) or track (manual)."""
@@ -110,7 +146,7 @@ class LoopRunner:
             value = control.clamp(value, inputs.output - tag.max_step, inputs.output + tag.max_step)
         reason = f"{loop.name}: {fmt(loop.pv_tag, inputs.pv)} against {fmt(loop.sp_tag, inputs.sp)}"
         try:
-            actions.do_request_setpoint(tag, value, by=None, reason=reason)
+            actions.do_request_setpoint(tag, value, by=None, reason=reason, loop=loop)
         except ValidationError as exc:  # e.g. the rate limit: the next step tries again
             log.info("%s: write of %s refused: %s", loop.name, value, exc.messages[0])
             return
@@ -120,6 +156,11 @@ class LoopRunner:
     def _forget(self, loop_id: int) -> None:
         self.states.pop(loop_id, None)
         self.written.pop(loop_id, None)
+
+
+def loop_alarm_key(loop_id: int) -> str:
+    """The system alarm a failing loop raises."""
+    return f"ingest.loop.{loop_id}"
 
 
 def read_inputs(loop: ControlLoop, now: datetime) -> Inputs:

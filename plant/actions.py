@@ -15,23 +15,36 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from plant import live, setpoints
-from plant.models import ControlLoop, ControlLoopEvent, LatestValue, SetpointWrite, Tag
+from plant import alarming, live, setpoints
+from plant.models import (
+    Alarm,
+    ControlLoop,
+    ControlLoopEvent,
+    EmergencyAction,
+    LatestValue,
+    SetpointWrite,
+    Tag,
+)
 from plant.setpoints import Person
 
 State = SetpointWrite.State
+Mode = ControlLoop.Mode
 OPEN = (State.PENDING, State.SENT)
 
 
 @transaction.atomic
 def do_request_setpoint(
     tag: Tag, value: float, *, by: Person | None, reason: str = "",
-    expires_in_s: float = setpoints.WRITE_EXPIRY_S,
+    expires_in_s: float = setpoints.WRITE_EXPIRY_S, emergency: bool = False,
+    loop: ControlLoop | None = None,
 ) -> SetpointWrite:  # fmt: skip
     """Queue a write to a device with its audit record, once every check passes.
 
     Raises PermissionDenied (the caller may not write here) or ValidationError (the write
     breaks a rule); then nothing is stored and nothing is sent. `by=None` is the system.
+    `emergency=True` (the system's emergency actions) skips all but the hard limits; `loop`
+    is the control loop writing its output, refused once it has left auto (say, an emergency
+    took it to manual since the loop read its mode).
     """
     if by is not None:
         setpoints.check_write_permission(by, tag)
@@ -48,7 +61,11 @@ def do_request_setpoint(
         ).first()
     )  # fmt: skip
     now = timezone.now()
-    setpoints.check_setpoint(tag, value, current=current, last_at=last_at, by=by, now=now)
+    setpoints.check_setpoint(
+        tag, value, current=current, last_at=last_at, by=by, now=now, emergency=emergency
+    )
+    if loop is not None and not ControlLoop.objects.filter(pk=loop.pk, mode=Mode.AUTO).exists():
+        raise ValidationError(f"The {loop.name} is no longer in auto: its output was not written.")
     write = SetpointWrite.objects.create(
         tag=tag,
         value=value,
@@ -169,6 +186,31 @@ def check_loop_can_run(loop: ControlLoop, now: datetime) -> None:
         problem = setpoints.value_problem(latest, now, stale_s)
         if problem:
             raise ValidationError(f"Cannot switch to auto: the {what} {problem}.")
+    emergency = emergency_holding(loop)
+    if emergency is not None:
+        raise ValidationError(
+            f"Cannot switch to auto while the emergency alarm “{emergency.definition.message}” "
+            "is active: its actions hold this loop's output. Switch back once it has cleared."
+        )
+
+
+def emergency_holding(loop: ControlLoop) -> Alarm | None:
+    """An active emergency alarm of the loop's area (its output's line, or a line whose
+    emergency actions write that output), or None."""
+    areas = set(
+        EmergencyAction.objects.filter(tag_id=loop.output_tag_id).values_list("line_id", flat=True)
+    )
+    areas.add(
+        Tag.objects.filter(pk=loop.output_tag_id).values_list("machine__line_id", flat=True)[0]
+    )
+    return (
+        Alarm.objects.filter(
+            state__in=alarming.IN_ALARM, definition__runs_emergency_actions=True,
+            definition__tag__machine__line_id__in=areas,
+        )
+        .select_related("definition")
+        .first()
+    )  # fmt: skip
 
 
 def do_record_loop_output(loop_id: int, output: float, *, now: datetime) -> None:

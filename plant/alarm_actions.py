@@ -9,15 +9,15 @@ exactly one journal entry is written; the loser learns it from the return value.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from plant import actions, alarming, live
-from plant.models import Alarm, AlarmJournalEntry, EmergencyAction, SetpointWrite
+from plant import actions, alarming, live, system_health
+from plant.models import Alarm, AlarmJournalEntry, ControlLoop, EmergencyAction, SetpointWrite
 from plant.queries import visible_plants
 from plant.setpoints import Person
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 ACK_PERMISSION = "plant.acknowledge_alarm"
 SHELVE_PERMISSION = "plant.shelve_alarm"
 MAX_SHELVE_S = 24 * 3600  # a shelf is temporary by definition (ISA-18.2); a day at most
+ACTION_FAILED = "action_fail"  # a journal event that is not a change of state
 
 
 def check_alarm_permission(user: Person, alarm: Alarm, permission: str) -> None:
@@ -182,22 +183,140 @@ def _changed(alarm: Alarm, record: alarming.Transition, at: datetime, by: str) -
     )  # fmt: skip
 
 
-def do_run_emergency_actions(alarm: Alarm) -> list[SetpointWrite]:
+def do_set_alarm_pending(alarm_id: int, since: datetime | None) -> None:
+    """Remember when a delay started counting (None: it stopped), so a restart resumes it.
+
+    The engine calls it only when a delay starts or stops, not on every sample.
+    """
+    Alarm.objects.filter(pk=alarm_id).update(pending_since=since)
+
+
+# --- emergency actions ---------------------------------------------------------------------
+
+EMERGENCY_RETRY_S = 5.0  # a failed or refused emergency write is tried again this often
+UNDONE = (SetpointWrite.State.FAILED, SetpointWrite.State.TIMED_OUT, SetpointWrite.State.EXPIRED)
+# Device clocks may run up to 5 minutes ahead (the worker refuses later values), and an
+# alarm's activation takes the sample's time: writes this much before it still count.
+ACTIVATION_SLACK = timedelta(minutes=5)
+
+
+def do_run_emergency_actions(alarm: Alarm, now: datetime | None = None) -> list[SetpointWrite]:
     """Write the emergency actions of the alarm's area now, in the name of the system.
 
-    Each goes through the audited setpoint path (plant.actions), which records its
-    confirmation or failure; a write that path refuses is logged and the others still go.
+    Each goes through the audited setpoint path (plant.actions) as an emergency write, which
+    only the hard limits can refuse; a refusal is journaled on the alarm and raises a system
+    alarm, and do_ensure_emergency_actions tries it again while the alarm stays active.
     """
-    writes = []
+    now = now or timezone.now()
+    writes = [_attempt(alarm, action, now) for action in _actions_of(alarm)]
+    return [write for write in writes if write is not None]
+
+
+def do_ensure_emergency_actions(alarm_id: int, now: datetime) -> bool:
+    """While an emergency alarm is active, see that each of its actions stands.
+
+    A write that failed, timed out or expired, or was refused, is journaled on the alarm,
+    raises the system alarm `emergency.<pk>`, and is tried again every EMERGENCY_RETRY_S;
+    the system alarm clears once every action is confirmed, or the alarm is no longer active.
+    Returns whether the alarm is (still) active, i.e. worth watching.
+    """
+    alarm = _load(alarm_id)
+    key = emergency_key(alarm)
+    if alarm.state not in alarming.IN_ALARM or not alarm.definition.runs_emergency_actions:
+        system_health.do_clear_system_alarm(key, now=now)
+        return False
+    standing = [_ensure(alarm, action, now) for action in _actions_of(alarm)]
+    if all(standing):
+        system_health.do_clear_system_alarm(key, now=now)
+    return True
+
+
+def emergency_key(alarm: Alarm) -> str:
+    return f"emergency.{alarm.pk}"
+
+
+def emergency_reason(alarm: Alarm) -> str:
+    """The reason of every emergency write: it names the alarm, as the audit trail shows."""
+    return f"emergency: {alarm.definition.message}"
+
+
+def _actions_of(alarm: Alarm) -> QuerySet[EmergencyAction]:
     line_id = alarm.definition.tag.machine.line_id
-    reason = f"emergency: {alarm.definition.message}"
-    for action in EmergencyAction.objects.filter(line_id=line_id).select_related("tag"):
-        try:
-            writes.append(actions.do_request_setpoint(action.tag, action.value, by=None,
-                                                      reason=reason))  # fmt: skip
-        except ValidationError as exc:
-            log.error("emergency action %s refused: %s", action, "; ".join(exc.messages))
-    return writes
+    return EmergencyAction.objects.filter(line_id=line_id).select_related("tag__machine__line")
+
+
+def _attempt(alarm: Alarm, action: EmergencyAction, now: datetime) -> SetpointWrite | None:
+    """Take the loops that write the action's tag to manual, then write it; None if refused."""
+    reason = emergency_reason(alarm)
+    for loop in ControlLoop.objects.filter(output_tag_id=action.tag_id, mode="auto"):
+        actions.do_set_loop_mode(loop, "manual", by=None, reason=f"switched to manual: {reason}",
+                                 now=now)  # fmt: skip
+    try:
+        return actions.do_request_setpoint(
+            action.tag, action.value, by=None, reason=reason, emergency=True
+        )
+    except ValidationError as exc:
+        detail = "; ".join(exc.messages)
+        log.error("emergency action %s refused: %s", action, detail)
+        _journal_failure(alarm, action, f"refused: {detail}", now)
+        return None
+
+
+def _ensure(alarm: Alarm, action: EmergencyAction, now: datetime) -> bool:
+    """True once the action's latest write is confirmed; else journal a failure, retry if due."""
+    write = _latest_write(alarm, action)
+    if write is not None and write.state == SetpointWrite.State.CONFIRMED:
+        return True
+    if write is not None and not write.is_final:
+        return False  # on its way to the device
+    entries = AlarmJournalEntry.objects.filter(alarm=alarm, event=ACTION_FAILED)
+    label = _label(action)
+    if write is not None and write.finished_at is not None:
+        seen = entries.filter(comment__startswith=label, at__gte=write.finished_at).exists()
+        if not seen:  # journaled once per write, however long the retry takes
+            _journal_failure(alarm, action, f"{write.get_state_display()}: {write.detail}", now)
+    refused = entries.filter(comment__startswith=f"{label}: refused")
+    tried = [write.requested_at if write else None, refused.values_list("at", flat=True).first()]
+    last = max((at for at in tried if at is not None), default=None)
+    if last is None or (now - last).total_seconds() >= EMERGENCY_RETRY_S:
+        _attempt(alarm, action, now)
+    return False
+
+
+def _latest_write(alarm: Alarm, action: EmergencyAction) -> SetpointWrite | None:
+    """The newest emergency write of this alarm's present activation to the action's tag."""
+    since = (alarm.activated_at or alarm.changed_at or timezone.now()) - ACTIVATION_SLACK
+    writes = SetpointWrite.objects.filter(
+        tag_id=action.tag_id, user=None, reason=emergency_reason(alarm)[:200],
+        requested_at__gte=since,
+    )  # fmt: skip
+    return writes.order_by("-requested_at", "-id").first()
+
+
+def _journal_failure(alarm: Alarm, action: EmergencyAction, detail: str, now: datetime) -> None:
+    """An emergency action that does not stand: on the alarm's journal, and a system alarm."""
+    definition = alarm.definition
+    comment = f"{_label(action)}: {detail}"[:200]
+    AlarmJournalEntry.objects.create(
+        alarm=alarm, tag_id=definition.tag_id, at=now, value=action.value,
+        from_state=alarm.state, to_state=alarm.state, event=ACTION_FAILED,
+        priority=definition.priority, message=definition.message, user=None, comment=comment,
+    )  # fmt: skip
+    system_health.do_raise_system_alarm(
+        emergency_key(alarm), f"Emergency action not done: {definition.message}"[:200],
+        detail=comment, now=now,
+    )  # fmt: skip
+
+
+def _label(action: EmergencyAction) -> str:
+    """The action in words, e.g. "Ventilation fan ← on"; it starts the journal's comment."""
+    tag = action.tag
+    name = tag.description or tag.key
+    if tag.data_type == tag.DataType.BOOL:
+        shown = (tag.true_label or "on") if action.value else (tag.false_label or "off")
+    else:
+        shown = f"{action.value:g}"
+    return f"{name} ← {shown}"
 
 
 def _when(epoch: float | None) -> datetime | None:

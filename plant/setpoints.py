@@ -58,9 +58,16 @@ def parse_value(tag: Tag, raw: str) -> float:
 
 def check_setpoint(
     tag: Tag, value: float, *, current: LatestValue | None, last_at: datetime | None,
-    by: Person | None, now: datetime,
+    by: Person | None, now: datetime, emergency: bool = False,
 ) -> None:  # fmt: skip
-    """Raise ValidationError (one message, for the value field) if this write is not allowed."""
+    """Raise ValidationError (one message, for the value field) if this write is not allowed.
+
+    An emergency write (an emergency action, by the system) passes only the hard limits:
+    what the device accepts (writable, type, setpoint limits). The step, the rate and a loop
+    in auto protect against an operator's slip, and must not hold back a gas-leak response.
+    """
+    if not math.isfinite(value):
+        raise ValidationError(f"{value} is not a number that can be written: nothing was sent.")
     if not tag.writable:
         raise ValidationError(f"{_name(tag)} is not writable.")
     if tag.data_type == Tag.DataType.STRING:
@@ -70,6 +77,8 @@ def check_setpoint(
     if tag.data_type == Tag.DataType.INT and not float(value).is_integer():
         raise ValidationError("Enter a whole number.")
     _check_limits(tag, value)
+    if emergency:
+        return
     _check_step(tag, value, current)
     if last_at is not None and (now - last_at).total_seconds() < MIN_WRITE_INTERVAL_S:
         raise ValidationError(

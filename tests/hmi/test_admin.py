@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from plant.models import Machine, Plant, Tag
+from plant.models import ControlLoop, EmergencyAction, Machine, Plant, Tag
 
 MODELS = ["plant", "line", "machine", "tag"]
 PAGES = [f"/admin/plant/{model}/{page}" for model in MODELS for page in ("", "add/")]
@@ -96,3 +98,49 @@ def test_the_tag_list_filters_by_machine(admin_role_client: Client, demo_plant: 
     pump = Machine.objects.get(line__plant=demo_plant, slug="pump")
     query = f"machine__id__exact={pump.pk}"
     assert listed_tag_keys(admin_role_client, query) == {"vibration_rms", "bearing_temp"}
+
+
+def form_data(client: Client, url: str) -> dict[str, Any]:
+    """What the admin's form at `url` would post unchanged."""
+    form = client.get(url).context["adminform"].form
+    return {name: "" if (v := form[name].value()) is None else v for name in form.fields}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("model", "key", "field", "value", "message"),
+    [
+        ("controlloop", None, "filter_s", "-1", "The filter time must not be negative"),
+        ("controlloop", None, "pv_stale_s", "0", "The stale time must be above zero seconds."),
+        ("tag", "fill_level_sp", "readback_tolerance", "-1", "Must not be negative."),
+        ("tag", "methane", "expected_interval_s", "0", "Must be at least one second."),
+    ],
+)
+def test_a_mistyped_number_in_the_admin_is_refused_with_a_message_and_nothing_is_saved(
+    admin_role_client: Client, demo_plant: Plant, model: str, key: str | None, field: str,
+    value: str, message: str,
+) -> None:  # fmt: skip
+    row = (
+        ControlLoop.objects.get(output_tag__machine__line__plant=demo_plant)
+        if key is None
+        else Tag.objects.get(machine__line__plant=demo_plant, key=key)
+    )
+    url = f"/admin/plant/{model}/{row.pk}/change/"
+    before = getattr(row, field)
+    response = admin_role_client.post(url, {**form_data(admin_role_client, url), field: value})
+    assert response.status_code == 200  # the form again, not a redirect to the list
+    assert message in response.content.decode()
+    row.refresh_from_db()
+    assert getattr(row, field) == before
+
+
+@pytest.mark.django_db
+def test_an_emergency_action_the_device_would_refuse_is_refused_in_the_admin(
+    admin_role_client: Client, demo_plant: Plant
+) -> None:
+    fan = Tag.objects.get(machine__line__plant=demo_plant, key="fan")
+    data = {"line": fan.machine.line_id, "tag": fan.pk, "value": "0.5", "position": "5"}
+    response = admin_role_client.post("/admin/plant/emergencyaction/add/", data)
+    assert response.status_code == 200
+    assert "A switch is either on (1) or off (0)." in response.content.decode()
+    assert not EmergencyAction.objects.filter(value=0.5).exists()

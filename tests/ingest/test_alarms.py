@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import paho.mqtt.publish as publish
 import pytest
@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ingest.alarms import AlarmEngine
+from ingest.batch import Decoded
 from ingest.mqtt import parse_url
 from ingest.worker import Worker
 from plant.models import Alarm, AlarmDefinition, AlarmJournalEntry, Plant, SetpointWrite, Tag
@@ -113,3 +114,46 @@ def test_the_state_survives_a_restart_and_communication_loss_is_timed(demo_plant
     (rule,) = [r for r in restarted.rules[comm.definition.tag_id] if r.alarm_id == comm.pk]
     assert rule.status.active  # loaded from the database, so it is not raised a second time
     assert AlarmJournalEntry.objects.filter(alarm=comm).count() == 1
+
+
+def sample(key: str, value: float, at: datetime) -> Decoded:
+    """One committed sample of a tag, as the worker hands a batch to the engine."""
+    row = (tag(key).pk, at, value, None, 0)
+    return Decoded(rows=[row], latest={row[0]: row})
+
+
+def test_an_on_delay_that_was_counting_resumes_after_a_restart_instead_of_starting_over(
+    demo_plant: Plant,
+) -> None:
+    AlarmDefinition.objects.filter(tag__key="vibration_rms", kind="h").update(on_delay_s=60.0)
+    now = timezone.now()
+    started = now - timedelta(seconds=50)
+    engine = AlarmEngine()
+    engine.reload(started)
+    for second in range(0, 50, 10):  # the pump has vibrated for 50 s of the 60 s delay
+        at = started + timedelta(seconds=second)
+        engine.evaluate(sample("vibration_rms", 8.0, at), now=at)
+    assert alarm("vibration_rms", "h").pending_since == started  # written once, when it started
+    restarted = AlarmEngine()  # the worker restarts: a fresh engine, with nothing in memory
+    restarted.reload(now)
+    restarted.evaluate(sample("vibration_rms", 8.0, now), now=now)
+    restarted.tick(now + timedelta(seconds=9))
+    assert alarm("vibration_rms", "h").state == "normal"  # not early either
+    restarted.tick(now + timedelta(seconds=11))
+    assert alarm("vibration_rms", "h").state == "unack"  # after 60 s in all, not 110 s
+    assert alarm("vibration_rms", "h").pending_since is None  # no delay counts any more
+
+
+def test_an_off_delay_that_was_counting_resumes_after_a_restart(demo_plant: Plant) -> None:
+    AlarmDefinition.objects.filter(tag__key="vibration_rms", kind="h").update(off_delay_s=30.0)
+    now = timezone.now()
+    engine = AlarmEngine()
+    engine.reload(now)
+    engine.evaluate(sample("vibration_rms", 8.0, now), now=now)
+    engine.tick(now + timedelta(seconds=3))  # past the 2 s on-delay: in alarm
+    cleared = now + timedelta(seconds=5)
+    engine.evaluate(sample("vibration_rms", 5.0, cleared), now=cleared)
+    restarted = AlarmEngine()
+    restarted.reload(cleared + timedelta(seconds=25))
+    restarted.tick(cleared + timedelta(seconds=31))
+    assert alarm("vibration_rms", "h").state == "rtn_unack"

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from ingest.control_loop import LoopRunner
@@ -18,7 +19,16 @@ from ingest.simulator import PlantModel
 from ingest.worker import Worker
 from plant import actions, control
 from plant.demo import FILL_LEVEL_LOOP
-from plant.models import ControlLoop, ControlLoopEvent, Plant, Quality, Sample, SetpointWrite
+from plant.models import (
+    ControlLoop,
+    ControlLoopEvent,
+    Plant,
+    Quality,
+    Sample,
+    SetpointWrite,
+    SystemAlarm,
+    Tag,
+)
 from tests.builders import record_value
 from tests.devices import connected_worker, running_simulator
 from tests.waiting import run_until
@@ -181,3 +191,66 @@ def drift_error(controlled: bool) -> float:
 def test_a_drift_in_fill_level_is_corrected_by_the_loop() -> None:
     assert drift_error(controlled=False) > 10  # the fault alone: 0.2 ml/s for 60 s
     assert drift_error(controlled=True) < 3
+
+
+def second_loop(demo_plant: Plant) -> ControlLoop:
+    """A loop that trims the fill-level setpoint from the flow rate, in auto, 10 l/min off."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=demo_plant)}
+    loop = ControlLoop.objects.create(
+        name="flow-trim loop", pv_tag=tags["flow_rate"], sp_tag=tags["flow_rate_sp"],
+        output_tag=tags["fill_level_sp"], kp=0.5, ti_s=5.0, output_min=480.0,
+        output_max=520.0, max_rate=1.0,
+    )  # fmt: skip
+    record_value(loop.pv_tag, 40.0)
+    record_value(loop.sp_tag, 50.0)
+    record_value(loop.output_tag, 500.0)
+    ControlLoop.objects.filter(pk=loop.pk).update(mode="auto")
+    return fresh(loop)
+
+
+def slip_past_validation(loop: ControlLoop, **fields: float) -> None:
+    """Store a tuning the constraints refuse, as a row written before them would hold it
+    (the DROP is rolled back with the test's transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER waits for no deferred check
+        cursor.execute("ALTER TABLE plant_controlloop DROP CONSTRAINT IF EXISTS "
+                       "loop_filter_not_negative")  # fmt: skip
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    ControlLoop.objects.filter(pk=loop.pk).update(**fields)
+
+
+def test_a_loop_that_fails_drops_to_manual_alone_and_the_other_loops_still_run(
+    loop: ControlLoop, users_by_role: dict[str, User], demo_plant: Plant
+) -> None:
+    at_rest(loop, pv=497.0)
+    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    other = second_loop(demo_plant)
+    slip_past_validation(loop, filter_s=-1.0)  # the fill-level loop steps first (lower pk)
+    runner = LoopRunner()
+    runner.step(timezone.now())  # does not raise
+    assert fresh(loop).mode == "manual"
+    event = ControlLoopEvent.objects.get(loop=loop, to_mode="manual")
+    assert event.user is None
+    assert "the loop failed" in event.reason and "filter_s must not be negative" in event.reason
+    alarm = SystemAlarm.objects.get(key=f"ingest.loop.{loop.pk}")
+    assert alarm.active and "filter_s must not be negative, not -1.0" in alarm.detail
+    assert [w.tag_id for w in system_writes()] == [other.output_tag_id]  # the other one ran
+    ControlLoop.objects.filter(pk=loop.pk).update(filter_s=1.0)  # the admin fixes the tuning
+    runner.next_due = 0.0  # the next period
+    runner.step(timezone.now())
+    assert not SystemAlarm.objects.get(key=f"ingest.loop.{loop.pk}").active
+
+
+def test_a_loop_that_left_auto_after_reading_its_mode_does_not_write_its_output(
+    loop: ControlLoop, users_by_role: dict[str, User]
+) -> None:
+    at_rest(loop)
+    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    runner = LoopRunner()
+    run(runner, loop, 2)
+    record_value(loop.pv_tag, 494.0)
+    seen_in_auto = fresh(loop)
+    # Meanwhile another worker's emergency (or an operator) takes the loop to manual.
+    actions.do_set_loop_mode(loop, "manual", by=None, reason="switched to manual: emergency")
+    runner.step_loop(seen_in_auto, timezone.now(), 2.0)
+    assert system_writes() == []

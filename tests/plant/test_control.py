@@ -194,7 +194,7 @@ def test_a_tuning_with_bad_numbers_names_each_of_them_and_its_value(
     data: st.DataObject, fields: set[str]
 ) -> None:
     bad = {name: data.draw(BAD_VALUES[name], label=name) for name in fields}
-    with pytest.raises(ValueError, match="^bad loop tuning: ") as caught:
+    with pytest.raises(ValueError, match=r"^bad loop tuning: ") as caught:
         Tuning(**{**GOOD, **bad})
     message = str(caught.value)
     for name, value in bad.items():
