@@ -4,6 +4,10 @@ It runs inside the ingest worker (ingest/worker.py calls `evaluate()` after ever
 batch and `step()` on every turn of its loop). The condition of each alarm (deadband, on- and
 off-delay, rate, communication loss) is decided here, in memory, with plant.alarming; only a
 change of condition touches the database, through plant.alarm_actions, which owns the state.
+So does the start or end of an on- or off-delay (`Alarm.pending_since`), so that a restart
+resumes a delay that was counting instead of starting it over. While an emergency alarm is
+active, `tick()` has plant.alarm_actions see that each of its actions stands (retried,
+journaled and raised as a system alarm until confirmed).
 The definitions are reloaded when an admin changes one (a fingerprint poll, as the tag cache).
 """
 
