@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import pytest
 from django.db import DataError, connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from ingest.batch import Deadband, Decoded, Message, Rejection, Row
 from ingest.retention import purge_rejections
@@ -142,9 +142,14 @@ def test_samples_keep_no_index_beside_the_key_but_timescaledbs_time_index() -> N
 # --- hostile input: storing never fails on what a message holds ---------------------------------
 
 
-def rejection(topic: str, reason: str = "refused", **extra: Any) -> Rejection:
-    return Rejection(topic, reason, b"x", 1, extra.get("received", datetime.now(UTC)), **{
-        k: v for k, v in extra.items() if k != "received"})  # fmt: skip
+def rejection(
+    topic: str,
+    reason: str = "refused",
+    received: datetime | None = None,
+    unknown_topic: bool = False,
+) -> Rejection:
+    """A refused message of one byte, as the batch decoder makes them."""
+    return Rejection(topic, reason, b"x", 1, received or datetime.now(UTC), unknown_topic)
 
 
 @pytest.mark.parametrize(
@@ -292,3 +297,18 @@ def test_rejections_beyond_the_cap_are_purged_newest_kept() -> None:
     assert {r.topic for r in RejectedMessage.objects.all()} == {f"t{i}" for i in range(15, 25)}
     assert {u.topic for u in UnknownTopic.objects.all()} == {f"t{i}" for i in range(20, 25)}
     assert purge_rejections(now, rejected_cap=10, unknown_cap=5) == 0
+
+
+def test_a_rejection_that_cannot_be_stored_is_counted_and_costs_nothing_else(
+    demo_plant: Plant,
+) -> None:
+    level = Tag.objects.get(key="tank_level")
+    unstorable = REGISTRY.get_sample_value("scada_ingest_unstorable_total") or 0.0
+    impossible = replace(rejection("huge"), size=-1)  # refused by the column's CHECK (>= 0)
+    result = store(
+        Decoded(rows=rows_for(level, datetime.now(UTC), 3), rejected=[rejection("a"), impossible])
+    )
+    assert (result.inserted, result.rejected) == (3, 2)
+    assert [r.topic for r in RejectedMessage.objects.all()] == ["a"]
+    assert REGISTRY.get_sample_value("scada_ingest_unstorable_total") == unstorable + 1
+    assert RejectionTally.objects.get().rejected == 2  # counted all the same
