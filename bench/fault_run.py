@@ -44,7 +44,7 @@ from bench.fastpub import _packet, _utf8
 from bench.live_latency import Screens, setup_django
 from tests.services import ROOT, Broker, Postgres, Redis, free_port, wait_port
 
-TOPIC_ROOT = "fault/"
+TOPIC_ROOT = "bench/"  # the topics bench/live_latency.py gives its plant
 TS_RE = re.compile(rb'data-ts="(\d+)"')
 SECRET = f"bench-{uuid.uuid4().hex}"
 CURRENT_MS = 2_000  # a pushed value at most this old is "current"

@@ -203,9 +203,15 @@ def _when(epoch: float | None) -> datetime | None:
 
 
 def _samples_of(decoded: Decoded, rules: dict[int, list[Rule]]) -> list[Row]:
-    """Every stored sample and newest value of the alarmed tags, oldest first, once each."""
+    """Every stored sample and newest value of the alarmed tags, oldest first, once each.
+
+    A tag's newest value counts only when the deadband kept none of its samples: its time may
+    differ from its sample's (a device clock running fast is timed at receipt), and the same
+    value must not be evaluated twice.
+    """
     rows = {row[:2]: row for row in decoded.rows if row[0] in rules}
+    sampled = {tag_id for tag_id, _ in rows}
     for row in decoded.latest.values():
-        if row[0] in rules:
+        if row[0] in rules and row[0] not in sampled:
             rows.setdefault(row[:2], row)
     return sorted(rows.values(), key=lambda row: row[1])

@@ -17,7 +17,7 @@ from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest import metrics
+from ingest import metrics, retention
 from ingest.alarms import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.broker_watch import DROPPED_TOPICS, BrokerWatch
@@ -25,7 +25,7 @@ from ingest.control_loop import LoopRunner
 from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
 from ingest.mqtt import SET_SUFFIX, Publish, make_client
 from ingest.part_guard import PartGuard
-from ingest.store import Stored, store
+from ingest.store import Stored, store, store_apart
 from ingest.tagcache import TagCache
 from ingest.writer import Writer
 from plant import system_health
@@ -315,8 +315,6 @@ class Worker:
         if now < self.next_purge:
             return
         self.next_purge = now + PURGE_S
-        from ingest import retention  # TODO(lead): top-level import once ingest/retention.py lands
-
         purged = retention.purge_rejections(timezone.now())
         if purged:
             log.info("retention: purged %d old rejected messages and unknown topics", purged)
@@ -480,6 +478,4 @@ def ack_all(client: mqtt.Client, mids: list[int]) -> None:
 def _store_one_by_one(batch: list[Message], tags: TagCache, deadband: Deadband) -> Stored:
     """Store a batch the database refused as a whole, so that a bad message costs only
     itself: halves, then smaller parts, each in its own transaction (store.store_apart)."""
-    from ingest.store import store_apart
-
     return store_apart(batch, tags, deadband)

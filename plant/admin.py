@@ -17,6 +17,7 @@ from plant.models import (
     Machine,
     Plant,
     RejectedMessage,
+    RejectionTally,
     SetpointWrite,
     Tag,
     UnknownTopic,
@@ -114,6 +115,23 @@ class RejectedMessageAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(RejectionTally)
+class RejectionTallyAdmin(admin.ModelAdmin):
+    """How many messages were refused each day; kept when old rejections are purged."""
+
+    list_display = ["day", "rejected", "unknown_topic"]
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 

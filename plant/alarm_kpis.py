@@ -50,9 +50,13 @@ class Kpis:
 
 def annunciations(plants: QuerySet[Plant], start: datetime, end: datetime) -> list[tuple]:
     """(time, alarm id, label) of every annunciation in [start, end), oldest first."""
-    rows = AlarmJournalEntry.objects.filter(
-        to_state="unack", at__gte=start, at__lt=end, tag__machine__line__plant__in=plants
-    ).order_by("at")
+    rows = (
+        AlarmJournalEntry.objects.filter(
+            to_state="unack", at__gte=start, at__lt=end, tag__machine__line__plant__in=plants
+        )
+        .exclude(event="action_fail")  # an emergency action's failure, journaled on its alarm
+        .order_by("at")
+    )
     return list(rows.values_list("at", "alarm_id", "message", "tag__key"))
 
 

@@ -3,7 +3,14 @@
 from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
 from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.health import SystemAlarm, WorkerHeartbeat
-from plant.models.history import LatestValue, Quality, RejectedMessage, Sample, UnknownTopic
+from plant.models.history import (
+    LatestValue,
+    Quality,
+    RejectedMessage,
+    RejectionTally,
+    Sample,
+    UnknownTopic,
+)
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.tokens import ApiToken
 
@@ -21,6 +28,7 @@ __all__ = [
     "Plant",
     "Quality",
     "RejectedMessage",
+    "RejectionTally",
     "Sample",
     "SetpointWrite",
     "SystemAlarm",
