@@ -6,6 +6,7 @@ Defaults point at the local services of a dev box, so nothing needs setting ther
 
 import os
 import re
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,11 +62,50 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scada")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# No persistent connections: daphne runs each request's sync code in a thread of its own, and a
+# connection kept per thread (CONN_MAX_AGE) is never reused; 32 users took all 100 connections of
+# PostgreSQL and got 500s ("too many clients"). Django's documentation says the same for ASGI.
+# Instead each process has a pool (psycopg_pool): a request borrows a connection and gives it
+# back when it ends, and waits up to DB_POOL_TIMEOUT seconds for one when all are lent.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# A lent connection is checked first, so one broken by a database restart is replaced, not used.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 # JIT compiles a large aggregate for a second or more to save milliseconds; the historian's
 # plain-PostgreSQL path would pay that on every long trend.
 DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
+
+
+def env_int(name: str, default: int, least: int = 0) -> int:
+    """Read a whole number of at least `least`; anything else is a configuration error."""
+    value = os.environ.get(name, str(default))
+    if not value.strip().isdigit() or int(value) < least:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of at least {least}, not {value!r}"
+        )
+    return int(value)
+
+
+# The ingest worker and the simulator use the database from a few threads of their own; every
+# other process (daphne above all) serves requests. Each gets a pool of its own size.
+IS_WORKER = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] in (["ingest"], ["simulate"])
+# Size the pools so that every process at its maximum still fits PostgreSQL's max_connections
+# (100 by default, 3 of them kept for superusers): per web process DB_POOL_MAX (20), per
+# worker WORKER_DB_POOL_MAX (4), plus the one-shot migrate and psql (say 5). The default set-up
+# (one daphne, one ingest, one simulate) then needs at most 20 + 4 + 4 + 5 = 33; four daphnes
+# behind a load balancer 4 x 20 + 8 + 5 = 93 of the 97. A request that finds all connections
+# lent waits for one (up to DB_POOL_TIMEOUT s) instead of failing, so a small pool only queues.
+# DB_POOL_MAX=0 turns pooling off (Django's default of a connection per request).
+DB_POOL_MAX = env_int("WORKER_DB_POOL_MAX" if IS_WORKER else "DB_POOL_MAX", 4 if IS_WORKER else 20)
+if DB_POOL_MAX:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": min(env_int("DB_POOL_MIN", 1), DB_POOL_MAX),
+        "max_size": DB_POOL_MAX,
+        # Bounded like connect_timeout: with the database gone, a borrower gets OperationalError
+        # after this long (the ingest worker then backs off and retries, holding its messages).
+        "timeout": env_int("DB_POOL_TIMEOUT", 10, least=1),
+        "max_lifetime": 3600,
+    }
 # "auto": use TimescaleDB for the historian when `CREATE EXTENSION timescaledb` works;
 # "off": plain PostgreSQL even where the extension exists.
 TIMESCALEDB = os.environ.get("TIMESCALEDB", "auto")
