@@ -55,6 +55,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # The snapshot also resynchronises a tab that reconnects after a dropped connection.
         await self.send_html(self.feed.screen.render_all(snapshot))
         self.feed.tabs[self] = None  # pushes from here on follow the snapshot, in order
+        if feeds.is_down():
+            await self.send_html(feeds.FEED_DOWN)
         if feeds.recoveries() != recoveries:
             # Redis came back while this tab read its snapshot, which may have missed values
             # pushed during the outage; the hub's resynchronisation came too early for it.
@@ -71,7 +73,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if self.feed is not None:  # still connected after the read
             self.feed.screen.load(snapshot)
-            await self.send_html(self.feed.screen.render_all(snapshot))
+            await self.send_html(feeds.FEED_UP + self.feed.screen.render_all(snapshot))
 
     async def disconnect(self, code: int) -> None:
         if self.feed is not None:

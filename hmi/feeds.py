@@ -38,6 +38,9 @@ CLOSE = "hub.close"  # sent by close_hub to the hub's own channel
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 5.0
 PROBE_GROUP = "hub.probe"  # never joined: discarding from it only asks whether Redis answers
+# Swapped into base.html's #live-feed: while pushes cannot arrive, hmi.js stops saying "live".
+FEED_DOWN = '<span id="live-feed" data-state="down" hidden></span>'
+FEED_UP = '<span id="live-feed" data-state="up" hidden></span>'
 read_alarm_counts = database_sync_to_async(screens.read_alarm_counts, thread_sensitive=False)
 read_snapshot = database_sync_to_async(screens.read_snapshot, thread_sensitive=False)
 
@@ -79,7 +82,7 @@ class Feed:
             log.exception("feed %s: could not read a snapshot to resynchronise", self.group)
             return
         self.screen.load(snapshot)
-        await self.send(self.screen.render_all(snapshot))
+        await self.send(FEED_UP + self.screen.render_all(snapshot))
 
     async def send(self, html: str) -> None:
         """Send to every tab; one that fails (its socket just closed) does not stop the rest."""
@@ -110,6 +113,7 @@ class Hub:
         self.down_since: float | None = None  # loop time the channel layer was lost
         self.recoveries = 0  # counted when the groups are joined again after an outage
         self.retries = 0  # failed attempts to reach the channel layer, ever
+        self.notice: asyncio.Future[list[None]] | None = None  # telling the tabs of an outage
         self.started: asyncio.Future[None] = asyncio.ensure_future(self._start())
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -140,6 +144,9 @@ class Hub:
         if self.down_since is None:
             self.down_since = self.loop.time()
             log.warning("live hub lost the channel layer (%r); retrying", exc)
+            # The tabs say so until the recovery's snapshot.
+            screens_open = [feed for feeds in self.feeds.values() for feed in feeds]
+            self.notice = asyncio.gather(*(feed.send(FEED_DOWN) for feed in screens_open))
 
     async def _recover(self) -> None:
         """Retry until Redis answers, then join every open group again and resynchronise."""
@@ -280,6 +287,11 @@ async def join(kind: ScreenKind, pk: int, group: str, time_zone: str) -> Feed:
         leave(feed, None)
         raise
     return feed
+
+
+def is_down() -> bool:
+    """Whether this process's hub has lost the channel layer (a new tab is told so)."""
+    return hub().down_since is not None
 
 
 def recoveries() -> int:

@@ -14,7 +14,8 @@
  *    than their window.
  * 6. The status bar (#system-status) is polled over HTTP; it is swapped only when it changes
  *    (so a screen reader hears it once), never with a login page after the session ends, and
- *    while it says values are not current the live indicator does not say "live".
+ *    while it says values are not current the live indicator does not say "live"; nor while
+ *    the server has lost its channel layer (#live-feed, pushed by hmi.feeds).
  */
 (function () {
   "use strict";
@@ -23,6 +24,7 @@
   var sockets = new Map(); // socket element → "connecting" | "open" | "closed"
   var everOpen = false;
   var valuesCurrent = true; // what the status bar last said
+  var feedUp = true; // false while the server says it cannot receive pushes (#live-feed)
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) {
@@ -74,7 +76,8 @@
   function showConnection() {
     var states = Array.from(sockets.values());
     var open = states.length > 0 && states.every(function (s) { return s === "open"; });
-    var state = open ? (valuesCurrent ? "live" : "stalled") : everOpen ? "lost" : "connecting";
+    var current = valuesCurrent && feedUp;
+    var state = open ? (current ? "live" : "stalled") : everOpen ? "lost" : "connecting";
     var text = {
       live: "live",
       stalled: "connected · values not current",
@@ -130,6 +133,13 @@
   });
 
   /* Pushed values -------------------------------------------------------------------------- */
+
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "live-feed") {
+      feedUp = event.detail.target.dataset.state !== "down";
+      showConnection();
+    }
+  });
 
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var old = event.detail.target;

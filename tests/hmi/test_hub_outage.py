@@ -64,6 +64,9 @@ def viewer(users_by_role: dict[str, User]) -> User:
     return users_by_role["viewer"]
 
 
+DOWN, UP = 'id="live-feed" data-state="down"', 'id="live-feed" data-state="up"'
+
+
 async def outage(redis: Redis, seconds: float = 1.0) -> None:
     """Stop Redis for a while (the hub's receive fails at once) and start it again, empty."""
     redis.stop()
@@ -78,13 +81,13 @@ async def test_a_screen_open_through_a_redis_restart_is_resynchronised_and_hears
     group = live.machine_group(fill_level.machine_id)
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
     private_redis.stop()
-    await asyncio.sleep(1)
+    assert DOWN in await communicator.receive_from(timeout=5)  # the page stops saying "live"
     # Stored while Redis is down, so never pushed: the tab must still come to show it.
     LatestValue.objects.create(tag=fill_level, time=datetime.now(UTC), value=488.5,
                                quality=Quality.GOOD)  # fmt: skip
     private_redis.start()
     resync = await communicator.receive_from(timeout=RECOVERY_S)
-    assert f'id="tag-{fill_level.pk}"' in resync and "488.5" in resync
+    assert UP in resync and f'id="tag-{fill_level.pk}"' in resync and "488.5" in resync
     await push(group, value(fill_level, 492.5))
     assert "492.5" in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
@@ -101,8 +104,10 @@ async def test_a_tab_opened_while_redis_is_down_gets_its_snapshot_and_pushes_onc
     connected, _ = await communicator.connect(timeout=RECOVERY_S)
     assert connected, "the tab is refused while Redis is down"
     assert "499.5" in await communicator.receive_from()
+    assert DOWN in await communicator.receive_from()
     private_redis.start()
-    assert "499.5" in await communicator.receive_from(timeout=RECOVERY_S)  # resynchronised
+    resync = await communicator.receive_from(timeout=RECOVERY_S)
+    assert UP in resync and "499.5" in resync
     await push(live.machine_group(fill_level.machine_id), value(fill_level, 491.5))
     assert "491.5" in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
@@ -115,7 +120,8 @@ async def test_an_outage_is_logged_once_and_retried_with_a_backoff(
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
     with caplog.at_level(logging.WARNING, logger="hmi.feeds"):
         await outage(private_redis, seconds=4)
-        await communicator.receive_from(timeout=RECOVERY_S)  # the resynchronisation
+        assert DOWN in await communicator.receive_from()
+        assert UP in await communicator.receive_from(timeout=RECOVERY_S)
     messages = [record.getMessage() for record in caplog.records]
     assert sum("lost the channel layer" in m for m in messages) == 1, messages
     assert sum("channel layer back" in m for m in messages) == 1, messages
@@ -131,7 +137,8 @@ async def test_two_outages_in_a_row_are_each_recovered(
     communicator = await opened(f"/ws/line/{fill_level.machine.line_id}/", viewer)
     for v in (487.5, 486.5):
         await outage(private_redis)
-        await communicator.receive_from(timeout=RECOVERY_S)  # the resynchronisation
+        assert DOWN in await communicator.receive_from()
+        assert UP in await communicator.receive_from(timeout=RECOVERY_S)
         await push(live.line_group(fill_level.machine.line_id), value(fill_level, v))
         assert str(v) in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
