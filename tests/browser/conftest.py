@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,10 +25,12 @@ from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from ingest.mqtt import parse_url
 from plant.models import Plant, Sample, Tag
+from plant.system_health import HEARTBEAT_S, do_beat
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -249,3 +252,25 @@ def ingest(
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def worker_heartbeat(committed_db: None) -> Iterator[None]:
+    """A heartbeat written every HEARTBEAT_S, as a running ingest worker writes it, for tests
+    of live screens without a worker: the status bar then says nothing and the page is "live"."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        started = timezone.now()
+        while not stop.is_set():
+            now = timezone.now()
+            do_beat("browser-test-worker", started_at=started, committed_at=now, lag_s=0.0,
+                    buffered=0, broker_connected=True, now=now)  # fmt: skip
+            stop.wait(HEARTBEAT_S)
+        connections.close_all()  # this thread's connection, before the test database goes
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)

@@ -143,6 +143,7 @@ def test_the_machine_view_draws_gauges_and_a_sparkline_that_pushes_extend(
     ("name", "path"),
     [("overview", "/"), ("plant", "plant"), ("tag", "tag"), ("line-phone", "line")],
 )
+@pytest.mark.usefixtures("worker_heartbeat")  # without one the status bar says "not running"
 def test_each_main_screen_renders_live_for_a_screenshot(
     page: Page,
     server_url: str,
