@@ -83,6 +83,7 @@ class Health:
     problem: str  # "" when updating; else why values are not current, in words
     since: datetime | None  # the newest stored batch (or beat) when values stopped
     alarms: list[SystemAlarm]
+    behind_s: float | None = None  # how far the slowest worker is behind, when that is why
 
 
 def read_health(now: datetime | None = None) -> Health:
@@ -97,8 +98,9 @@ def read_health(now: datetime | None = None) -> Health:
     if not any(b.broker_connected for b in fresh):
         since = max((b.committed_at or b.beat_at for b in fresh), default=None)
         return Health(False, "the ingest worker has lost the broker", since, alarms)
-    worst = min(fresh, key=lambda b: b.lag_s)
+    # Several workers share the load: the one furthest behind holds values back.
+    worst = max(fresh, key=lambda b: b.lag_s)
     if worst.lag_s > LAG_WARN_S:
         since = now - timedelta(seconds=worst.lag_s)
-        return Health(False, "the ingest worker is not keeping up", since, alarms)
+        return Health(False, "the ingest worker is not keeping up", since, alarms, worst.lag_s)
     return Health(True, "", None, alarms)
