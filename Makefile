@@ -4,7 +4,7 @@ PY := .venv/bin/python
 
 .PHONY: run test lint bench
 
-run:  ## set up this machine, then serve the HMI with the ingest worker, simulator and demo plant
+run:  ## set up this machine, then run the HMI, its own lossless broker, the ingest worker, simulator
 	bash .ci/setup
 	$(PY) manage.py run $(ARGS)
 

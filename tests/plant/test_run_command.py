@@ -1,17 +1,31 @@
-"""`manage.py run`: a missing service is named without a traceback, and its children live and
-stop together.
+"""`manage.py run`: a missing service is named without a traceback, a child that dies comes back,
+a stop stops them all, and the product's own broker is the lossless one.
 
-The supervisor reaps children with os.wait(), which would also reap children of the test process
-(a live server, say), so each supervisor runs in a Python process of its own.
+The supervisor traps SIGTERM and SIGINT, so each supervisor runs in a Python process of its own;
+its children are real processes (Python one-liners, or the product's own).
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import signal
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from tests.services import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -19,79 +33,333 @@ SUPERVISOR = """
 import subprocess, sys
 from plant.management.commands import run
 run.STOP_TIMEOUT_S = 1
+{overrides}
 supervisor = run.Supervisor(lambda message: print(message, flush=True))
 supervisor.install_signal_handlers()
-for name, code in {children!r}:
-    supervisor.add(run.Child(name, subprocess.Popen([sys.executable, "-c", code])))
+for name, code, last in {children!r}:
+    supervisor.start(run.Child(name, [sys.executable, "-c", code], last=last))
 print("started", flush=True)
 sys.exit(supervisor.wait())
 """
-SLEEPER = "import time; time.sleep(60)"
+# Each child says who it is and its pid, so a test can kill it and see its successor.
+SLEEPER = "import os, time; print({name!r}, 'up', os.getpid(), flush=True); time.sleep(60)"
+
+
+def sleeper(name: str) -> str:
+    return SLEEPER.format(name=name)
+
+
 CRASHER = "import sys; sys.exit(3)"
 # Says it is ready only once SIGTERM can no longer stop it.
 STUBBORN = (
     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
     "print('ready', flush=True); time.sleep(60)"
 )
+# Takes half a second to finish after SIGTERM, as the ingest worker commits its batch.
+SLOW_TO_STOP = (
+    "import signal, sys, time\n"
+    "def stop(*_):\n    time.sleep(0.5); print('worker done', flush=True); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop); print('ready', flush=True); time.sleep(60)"
+)
+BROKER_STANDIN = (
+    "import signal, sys, time\n"
+    "def stop(*_):\n    print('broker got SIGTERM', flush=True); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop); print('ready', flush=True); time.sleep(60)"
+)
 
 
-def start_supervisor(children: list[tuple[str, str]]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR.format(children=children)],
+class Lines:
+    """The output of a process, read by a thread, so a test can wait for a line with a deadline."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.seen: list[str] = []
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The first line from now on that matches `pattern` (a regular expression)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} in {timeout} s") from None
+            assert line is not None, f"output ended before {pattern!r}:\n" + "\n".join(self.seen)
+            self.seen.append(line)
+            if match := re.search(pattern, line):
+                return match
+
+    def rest(self, timeout: float = 30.0) -> str:
+        """Everything up to the end of the output, once the process has exited."""
+        self.process.wait(timeout)
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            self.seen.append(line)
+        return "\n".join(self.seen)
+
+
+def start_supervisor(
+    children: list[tuple[str, str, bool]], **overrides: float
+) -> tuple[subprocess.Popen[str], Lines]:
+    """A Supervisor in a process of its own, with module constants of run.py overridden."""
+    settings = "\n".join(f"run.{name} = {value!r}" for name, value in overrides.items())
+    process = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR.format(children=children, overrides=settings)],
         cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return process, Lines(process)
 
 
-def read_until(process: subprocess.Popen[str], wanted: set[str]) -> None:
-    """Read lines until each wanted line has appeared (EOF ends the wait too)."""
-    assert process.stdout is not None
-    seen: set[str] = set()
-    while not wanted <= seen:
-        line = process.stdout.readline()
-        assert line, f"output ended before {wanted - seen}"
-        seen.add(line.strip())
+def stop(process: subprocess.Popen[str], lines: Lines) -> str:
+    process.send_signal(signal.SIGTERM)
+    return lines.rest()
 
 
-def test_when_one_child_dies_the_others_are_stopped_and_the_dead_one_is_named() -> None:
-    process = start_supervisor([("sleeper", SLEEPER), ("crasher", CRASHER)])
-    output, _ = process.communicate(timeout=30)
-    assert process.returncode == 1
-    assert "crasher exited unexpectedly with code 3; stopping sleeper" in output
+def test_a_child_killed_with_sigkill_is_started_again_while_the_others_keep_running() -> None:
+    process, lines = start_supervisor(
+        [("web", sleeper("web"), False), ("ingest", sleeper("ingest"), False)]
+    )
+    pids = {}
+    for _ in range(2):
+        name, pid = lines.wait_for(r"^(web|ingest) up (\d+)").groups()
+        pids[name] = int(pid)
+    os.kill(pids["ingest"], signal.SIGKILL)
+    lines.wait_for(r"^run: ingest was killed by SIGKILL after [\d.]+ s; restarting it in 1 s$")
+    restarted = int(lines.wait_for(r"^ingest up (\d+)")[1])
+    assert restarted != pids["ingest"]
+    os.kill(pids["web"], 0)  # the web child never stopped
+    output = stop(process, lines)
+    assert process.returncode == 0
+    assert "SIGTERM received, stopping web, ingest" in output
+
+
+def test_a_child_that_keeps_dying_waits_twice_as_long_each_time_up_to_the_longest_delay() -> None:
+    process, lines = start_supervisor(
+        [("crasher", CRASHER, False)], RESTART_FIRST_S=0.1, RESTART_LONGEST_S=0.4
+    )
+    delays = [
+        lines.wait_for(r"^run: crasher exited with code 3 after .*; restarting it in (\S+) s$")[1]
+        for _ in range(5)
+    ]
+    assert delays == ["0.1", "0.2", "0.4", "0.4", "0.4"]
+    lines.wait_for(r"^run: started crasher \(pid \d+, restart 5\)$")
+    stop(process, lines)
+    assert process.returncode == 0
+
+
+def test_a_child_that_ran_long_enough_is_restarted_after_the_first_delay_again() -> None:
+    lives_a_while = "import sys, time; time.sleep(0.5); sys.exit(3)"
+    process, lines = start_supervisor(
+        [("worker", lives_a_while, False)], RESTART_FIRST_S=0.1, HEALTHY_AFTER_S=0.3
+    )
+    delays = [
+        lines.wait_for(r"^run: worker exited with code 3 after .*; restarting it in (\S+) s$")[1]
+        for _ in range(3)
+    ]
+    assert delays == ["0.1", "0.1", "0.1"]
+    stop(process, lines)
+    assert process.returncode == 0
+
+
+def test_a_stop_while_a_restart_is_pending_stops_at_once_and_restarts_nothing() -> None:
+    process, lines = start_supervisor([("crasher", CRASHER, False)], RESTART_FIRST_S=30)
+    lines.wait_for(r"restarting it in 30 s$")
+    process.send_signal(signal.SIGTERM)
+    output = lines.rest(timeout=10)  # well before the restart would be due
+    assert process.returncode == 0
+    assert "restart 1" not in output
 
 
 def test_sigterm_stops_every_child_and_exits_cleanly() -> None:
-    process = start_supervisor([("web", SLEEPER), ("ingest", SLEEPER)])
-    read_until(process, {"started"})
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
+    process, lines = start_supervisor(
+        [("web", sleeper("web"), False), ("ingest", sleeper("ingest"), False)]
+    )
+    lines.wait_for("^started$")
+    output = stop(process, lines)
     assert process.returncode == 0
     assert "SIGTERM received, stopping web, ingest" in output
-    assert "unexpectedly" not in output
+    assert "restarting" not in output
+
+
+def test_the_broker_is_stopped_only_after_the_others_have_finished() -> None:
+    process, lines = start_supervisor(
+        [("broker", BROKER_STANDIN, True), ("ingest", SLOW_TO_STOP, False)]
+    )
+    lines.wait_for("^started$")
+    for _ in range(2):
+        lines.wait_for("^ready$")
+    output = stop(process, lines)
+    assert process.returncode == 0
+    assert output.index("worker done") < output.index("broker got SIGTERM")
 
 
 def test_a_child_that_ignores_sigterm_is_killed_after_the_stop_timeout() -> None:
-    process = start_supervisor([("stubborn", STUBBORN)])
-    read_until(process, {"started", "ready"})
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
+    process, lines = start_supervisor([("stubborn", STUBBORN, False)])
+    lines.wait_for("^ready$")
+    output = stop(process, lines)
     assert process.returncode == 0
     assert "killing stubborn (still running 1 s after SIGTERM)" in output
 
 
-def test_an_unreachable_redis_is_named_with_how_to_start_it_and_no_traceback() -> None:
+def test_an_unreachable_redis_is_named_with_how_to_start_it_and_no_traceback(
+    tmp_path: Path,
+) -> None:
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
+    env.pop("MQTT_URL", None)
+    broker_port = free_port()
     result = subprocess.run(
-        [sys.executable, "manage.py", "run", "--port", "1"],
+        [sys.executable, "manage.py", "run", "--port", "1", "--broker-port", str(broker_port),
+         "--broker-dir", str(tmp_path / "broker")],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
-    )
+    )  # fmt: skip
     assert result.returncode == 1
     assert "Redis at 127.0.0.1:1 is not reachable" in result.stderr
     assert "Start it with: redis-server" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    assert "started broker (mosquitto)" in result.stdout
+    with pytest.raises(RuntimeError):  # the broker started for this run did not outlive it
+        wait_port(broker_port, timeout=0.5)
+
+
+# --- the product's own broker, with the real product around it --------------------------------
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_database() -> Iterator[str]:
+    """A database of this module's own for `manage.py run` to migrate and load the demo into."""
+    name = f"scada_run_{uuid.uuid4().hex[:8]}"
+    psql(f'CREATE DATABASE "{name}"')
+    yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_environment(database: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "DEMO_PASSWORD": "run-test-password",
+        "MQTT_TOPIC_ROOT": f"test/run-{uuid.uuid4().hex[:8]}/",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MQTT_URL", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def product(run_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """`manage.py run` with its own broker on a spare port, up to its banner."""
+    broker_dir = tmp_path_factory.mktemp("broker")
+    broker_port = free_port()
+    argv = [sys.executable, "manage.py", "run", "--port", str(free_port()),
+            "--broker-port", str(broker_port), "--broker-dir", str(broker_dir)]  # fmt: skip
+    env = run_environment(run_database)
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = Lines(process)
+    try:
+        pids = {}
+        for _ in range(4):
+            name, pid = lines.wait_for(
+                r"^run: started (\S+).* \(pid (\d+)\)$", timeout=120
+            ).groups()
+            pids[name] = int(pid)
+        banner = lines.wait_for(r"^  MQTT broker: (.*)$")[1]
+        yield {"process": process, "lines": lines, "pids": pids, "banner": banner,
+               "port": broker_port, "dir": broker_dir}  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGTERM)
+        lines.rest(timeout=60)
+
+
+def test_run_starts_its_own_broker_and_says_so_in_the_banner(product: dict) -> None:
+    assert product["banner"].startswith(f"mqtt://127.0.0.1:{product['port']} (the product's own")
+    conf = (product["dir"] / "mosquitto.conf").read_text()
+    assert f"listener {product['port']} 127.0.0.1\n" in conf
+    assert f"persistence_location {product['dir']}/\n" in conf
+    assert "max_queued_messages 1000000\n" in conf
+
+
+def test_the_ingest_worker_and_the_simulator_are_given_the_broker_of_run(product: dict) -> None:
+    for name in ("ingest", "simulate"):
+        environ = Path(f"/proc/{product['pids'][name]}/environ").read_bytes().split(b"\0")
+        assert f"MQTT_URL=mqtt://127.0.0.1:{product['port']}".encode() in environ
+
+
+def subscriber(port: int, client_id: str, received: list[bytes]) -> mqtt.Client:
+    """An MQTT 5 client with a persistent session (one hour) subscribed at QoS 1."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, userdata, message: received.append(message.payload)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    client.connect("127.0.0.1", port, clean_start=False, properties=properties)
+    client.loop_start()
+    client.subscribe("lossless/#", qos=1)
+    return client
+
+
+def test_the_broker_of_run_keeps_more_than_a_thousand_messages_for_an_offline_worker(
+    product: dict,
+) -> None:
+    # Debian's broker keeps 1,000 for an offline session and silently drops the rest.
+    received: list[bytes] = []
+    client_id = f"offline-{uuid.uuid4().hex[:6]}"
+    client = subscriber(product["port"], client_id, received)
+    time.sleep(0.5)  # the SUBACK; nothing else tells a paho caller the subscription stands
+    client.disconnect()
+    client.loop_stop()
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.connect("127.0.0.1", product["port"])
+    publisher.loop_start()
+    infos = [publisher.publish("lossless/t", str(n), qos=1) for n in range(3000)]
+    for info in infos:
+        info.wait_for_publish(timeout=30)
+    publisher.disconnect()
+    publisher.loop_stop()
+    client = subscriber(product["port"], client_id, received)
+    deadline = time.monotonic() + 30
+    while len(set(received)) < 3000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    client.disconnect()
+    client.loop_stop()
+    assert len(set(received)) == 3000
+
+
+def test_a_broker_killed_with_sigkill_is_started_again_on_its_port(product: dict) -> None:
+    lines: Lines = product["lines"]
+    os.kill(product["pids"]["broker"], signal.SIGKILL)
+    lines.wait_for(r"^run: broker \(mosquitto\) was killed by SIGKILL .*; restarting it in 1 s$")
+    lines.wait_for(r"^run: started broker \(mosquitto\) \(pid \d+, restart 1\)$")
+    wait_port(product["port"], timeout=10)
+
+
+def test_an_explicit_mqtt_url_starts_no_broker(run_database: str) -> None:
+    env = {**run_environment(run_database), "MQTT_URL": "mqtt://127.0.0.1:1883"}
+    argv = [sys.executable, "manage.py", "run", "--port", str(free_port())]
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    lines = Lines(process)
+    banner = lines.wait_for(r"^  MQTT broker: (.*)$", timeout=120)[1]
+    output = stop(process, lines)
+    assert banner == "mqtt://127.0.0.1:1883 (from MQTT_URL; no broker started)"
+    assert "started broker" not in output
+    assert process.returncode == 0

@@ -1,13 +1,16 @@
 """Run the whole product on this machine: checks, migrations, the demo plant, then its processes.
 
-`make run` calls this. The processes are children: daphne (pages and websockets) and, when
-their commands are installed, the ingest worker and the simulator. It imports none of them
-(plant imports only Django): each runs as `python manage.py <command>` or `python -m daphne`.
+`make run` calls this. The processes are children, each restarted when it dies: the product's
+own Mosquitto (unless MQTT_URL names a broker), daphne (pages and websockets) and, when their
+commands are installed, the ingest worker and the simulator. It imports none of them (plant
+imports only Django): each runs as `mosquitto`, `python manage.py <command>` or `python -m daphne`.
 """
 
 from __future__ import annotations
 
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,27 +19,50 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import StringIO
+from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 # How long the children get to finish their last batch after SIGTERM before they are killed.
 STOP_TIMEOUT_S = 15
-# How long daphne may take to accept connections before we say so.
+# How long daphne or the broker may take to accept connections before we say so.
 START_TIMEOUT_S = 30
 # Long-running commands started beside daphne when some app provides them, in this order.
 WORKER_COMMANDS = ["ingest", "simulate"]
+# A child that dies is started again after a delay that doubles from the first to the longest,
+# so a child that cannot start (a port taken, a service gone) does not spin; once it has run
+# this long, it counts as healthy again and its next restart waits the first delay.
+RESTART_FIRST_S = 1.0
+RESTART_LONGEST_S = 30.0
+HEALTHY_AFTER_S = 60.0
+# The product's own broker: the machine's Mosquitto keeps Debian's limits (1,000 queued messages
+# per session: a worker restart loses data) and holds 1883, so ours listens on a port of its own.
+SHIPPED_BROKER_CONF = Path(settings.BASE_DIR) / "config" / "mosquitto" / "mosquitto.conf"
+BROKER_PORT = 1884
 
 
 @dataclass
 class Child:
-    """One process this command started and watches."""
+    """One process this command starts, watches and restarts when it dies."""
 
     name: str
-    process: subprocess.Popen[bytes]
+    argv: list[str]
+    env: dict[str, str] | None = None
+    # Stopped only after every other child has exited: the broker, so the ingest worker can
+    # still acknowledge the batch it commits on SIGTERM.
+    last: bool = False
+    process: subprocess.Popen[bytes] | None = None
+    pidfd: int | None = None  # readable once the process has exited
+    started_at: float = 0.0
+    next_delay: float | None = None  # the wait before the next restart; None: the first
+    restart_at: float | None = None
+    restarts: int = 0
+    signalled: bool = False
 
 
 def has_exited(process: subprocess.Popen[bytes]) -> bool:
@@ -54,22 +80,55 @@ def accepts_connections(host: str, port: int) -> bool:
     return True
 
 
+def how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with code {returncode}"
+
+
 class Supervisor:
-    """Waits on the children; forwards a stop signal, or stops all when one dies unexpectedly."""
+    """Starts the children, restarts one that dies, and stops them all on a stop signal."""
 
     def __init__(self, write: Callable[[str], None]) -> None:
-        self.alive: dict[int, Child] = {}
+        self.children: list[Child] = []
         self.write = write
         self.stopping = False
         self.exit_code = 0
+        # A stop signal writes here, so a wait for a restart that is due later ends at once.
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_read, False)
+        os.set_blocking(self.wake_write, False)
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGINT, self.on_stop_signal)
         signal.signal(signal.SIGTERM, self.on_stop_signal)
         signal.signal(signal.SIGALRM, self.on_stop_timeout)
 
-    def add(self, child: Child) -> None:
-        self.alive[child.process.pid] = child
+    def start(self, child: Child) -> None:
+        """Start (or start again) one child and watch it."""
+        if child not in self.children:
+            self.children.append(child)
+        # A process group of its own: a Ctrl-C in the terminal reaches only us, and we forward
+        # it once, instead of every child receiving it twice.
+        child.process = subprocess.Popen(
+            child.argv,
+            cwd=settings.BASE_DIR,
+            env={**(child.env or os.environ), "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+        )
+        child.pidfd = os.pidfd_open(child.process.pid)
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        child.signalled = False
+        again = f", restart {child.restarts}" if child.restarts else ""
+        self.write(f"run: started {child.name} (pid {child.process.pid}{again})")
+
+    def running(self) -> list[Child]:
+        return [child for child in self.children if child.pidfd is not None]
+
+    def names(self) -> str:
+        return ", ".join(child.name for child in self.running())
 
     def on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping:  # a second Ctrl-C: do not wait any longer
@@ -77,53 +136,131 @@ class Supervisor:
             return
         self.write(f"run: {signal.Signals(signum).name} received, stopping {self.names()}")
         self.stop_all(signum)
+        os.write(self.wake_write, b"!")
 
     def on_stop_timeout(self, signum: int, frame: FrameType | None) -> None:
         self.kill_all(f"still running {STOP_TIMEOUT_S} s after SIGTERM")
 
     def stop_all(self, signum: int = signal.SIGTERM) -> None:
+        """Cancel every pending restart and stop the children, those marked `last` last."""
         self.stopping = True
-        for child in self.alive.values():
-            child.process.send_signal(signum)
-        signal.alarm(STOP_TIMEOUT_S)  # SIGALRM then kills what is left: no sleep, no polling
+        for child in self.children:
+            child.restart_at = None
+        first = [child for child in self.running() if not child.last]
+        self.send_stop(first or self.running(), signum)
+
+    def send_stop(self, children: list[Child], signum: int) -> None:
+        unsignalled = [child for child in children if not child.signalled]
+        for child in unsignalled:
+            child.signalled = True
+            # The broker saves its queue on SIGTERM; others get the signal we received.
+            child.process.send_signal(signal.SIGTERM if child.last else signum)  # type: ignore[union-attr]
+        if unsignalled:
+            signal.alarm(STOP_TIMEOUT_S)  # SIGALRM then kills what is left: no sleep, no polling
 
     def kill_all(self, why: str) -> None:
-        for child in self.alive.values():
+        for child in self.running():
             self.write(f"run: killing {child.name} ({why})")
-            child.process.kill()
-
-    def names(self) -> str:
-        return ", ".join(child.name for child in self.alive.values())
+            child.process.kill()  # type: ignore[union-attr]
 
     def wait(self) -> int:
-        """Block until every child has exited; return this command's exit code."""
-        while self.alive:
-            # os.wait() sleeps until any child exits; a signal handler runs in between and the
-            # call resumes (PEP 475), so stopping needs no polling.
-            pid, status = os.wait()
-            child = self.alive.pop(pid, None)
-            if child is None:  # not one of ours (e.g. a helper a library spawned)
-                continue
-            # Reaped here, so Popen must not wait for it again: record its exit code ourselves.
-            child.process.returncode = os.waitstatus_to_exitcode(status)
-            if not self.stopping:
-                self.on_unexpected_exit(child)
+        """Block until every child has exited and none is to be restarted; the exit code."""
+        while self.running() or (not self.stopping and self.restart_due_at() is not None):
+            self.step()
         signal.alarm(0)
         return self.exit_code
 
-    def on_unexpected_exit(self, child: Child) -> None:
-        self.write(
-            f"run: {child.name} exited unexpectedly with code {child.process.returncode}; "
-            f"stopping {self.names() or 'nothing else'}"
-        )
-        self.exit_code = 1
-        self.stop_all()
+    def restart_due_at(self) -> float | None:
+        due = [child.restart_at for child in self.children if child.restart_at is not None]
+        return min(due, default=None)
+
+    def step(self) -> None:
+        """Sleep until a child exits, a restart is due or a stop signal arrives; act on it."""
+        due = None if self.stopping else self.restart_due_at()
+        timeout = None if due is None else max(0.0, due - time.monotonic())
+        watched = {child.pidfd: child for child in self.running()}
+        # select() resumes after a signal handler ran (PEP 475); the wake pipe then ends it.
+        readable, _, _ = select.select([self.wake_read, *watched], [], [], timeout)
+        for fd in readable:
+            if fd == self.wake_read:
+                os.read(self.wake_read, 64)
+            else:
+                self.reap(watched[fd])
+        if self.stopping:
+            if all(child.last for child in self.running()):  # the others have all exited
+                self.send_stop(self.running(), signal.SIGTERM)
+        else:
+            self.restart_those_due()
+
+    def reap(self, child: Child) -> None:
+        assert child.process is not None and child.pidfd is not None
+        _, status = os.waitpid(child.process.pid, 0)
+        # Reaped here, so Popen must not wait for it again: record its exit code ourselves.
+        child.process.returncode = os.waitstatus_to_exitcode(status)
+        os.close(child.pidfd)
+        child.pidfd = None
+        if not self.stopping:
+            self.schedule_restart(child)
+
+    def schedule_restart(self, child: Child) -> None:
+        now = time.monotonic()
+        ran = now - child.started_at
+        if child.next_delay is None or ran >= HEALTHY_AFTER_S:
+            child.next_delay = RESTART_FIRST_S
+        delay, child.next_delay = child.next_delay, min(child.next_delay * 2, RESTART_LONGEST_S)
+        child.restart_at = now + delay
+        ended = how_it_ended(child.process.returncode)  # type: ignore[union-attr]
+        self.write(f"run: {child.name} {ended} after {ran:.1f} s; restarting it in {delay:g} s")
+
+    def restart_those_due(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None and child.restart_at <= now:
+                child.restarts += 1
+                self.start(child)
+
+
+def broker_config(shipped: str, port: int, data_dir: Path) -> str:
+    """The shipped broker configuration, listening on 127.0.0.1:port and keeping data_dir."""
+    wanted = {
+        "listener": f"listener {port} 127.0.0.1",
+        "persistence_location": f"persistence_location {data_dir}/",
+    }
+    lines = [wanted.get(line.split(" ", 1)[0], line) for line in shipped.splitlines()]
+    replaced = {line.split(" ", 1)[0] for line in shipped.splitlines()} & set(wanted)
+    if replaced != set(wanted):
+        missing = ", ".join(sorted(set(wanted) - replaced))
+        raise CommandError(f"{SHIPPED_BROKER_CONF} has no {missing} line to adapt")
+    head = f"# Written by `manage.py run` from {SHIPPED_BROKER_CONF}; edit that file instead.\n"
+    return head + "\n".join(lines) + "\n"
+
+
+def prepare_broker_dir(data_dir: Path, port: int) -> Path:
+    """Write the broker's configuration into data_dir, which it must be able to write."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conf = data_dir / "mosquitto.conf"
+    conf.write_text(broker_config(SHIPPED_BROKER_CONF.read_text(), port, data_dir))
+    if os.geteuid() == 0:
+        # Started as root, mosquitto drops to the 'mosquitto' user: without this it could not
+        # write its persistence file, and a restart would forget every session and its queue.
+        for path in [data_dir, *data_dir.iterdir()]:
+            shutil.chown(path, "mosquitto")
+    return conf
+
+
+def shown_url(url: str) -> str:
+    """A broker URL fit for the terminal: any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
 
 
 class Command(BaseCommand):
     help = (
-        "Check the services, migrate, load the demo plant, then serve the HMI with daphne and "
-        "run the ingest worker and simulator beside it until Ctrl-C or SIGTERM."
+        "Check the services, migrate, load the demo plant, then run the product's own broker "
+        "(unless MQTT_URL is set), daphne, the ingest worker and the simulator, restarting any "
+        "that dies, until Ctrl-C or SIGTERM."
     )
     # We run the checks ourselves, including those that need PostgreSQL, Redis and Mosquitto.
     requires_system_checks: list[str] = []
@@ -140,42 +277,92 @@ class Command(BaseCommand):
             default=int(os.environ.get("PORT", "8000")),
             help="Port daphne listens on (env PORT, default 8000).",
         )
+        parser.add_argument(
+            "--broker-port",
+            type=int,
+            default=int(os.environ.get("BROKER_PORT", BROKER_PORT)),
+            help=f"Port of the product's own broker on 127.0.0.1 (env BROKER_PORT, default "
+            f"{BROKER_PORT}); not used when MQTT_URL is set.",
+        )
+        parser.add_argument(
+            "--broker-dir",
+            default=str(settings.BASE_DIR / "var" / "mosquitto"),
+            help="Where the product's own broker keeps its sessions and queues.",
+        )
 
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+        supervisor = Supervisor(self.say)
+        supervisor.install_signal_handlers()  # before any child exists, so none is orphaned
+        env = self.start_broker(supervisor, options["broker_port"], Path(options["broker_dir"]))
+        try:
+            logins = self.prepare()
+        except BaseException:  # a failed check, say: the broker must not outlive us
+            supervisor.stop_all()
+            supervisor.wait()
+            raise
+        started = self.start_children(supervisor, host, port, env)
+        if started and self.wait_until_serving(supervisor, started[0], host, port):
+            self.print_banner(host, port, logins, supervisor.names())
+        sys.exit(supervisor.wait())
+
+    def prepare(self) -> list[str]:
+        """Checks, migrations, static files and the demo plant; the demo login lines."""
         # A failed check raises SystemCheckError, which Django prints (each unreachable service
         # with the command that starts it) and turns into exit status 1, without a traceback.
         call_command("check", databases=["default"], deploy=not settings.DEBUG)
         call_command("migrate", interactive=False, verbosity=1)
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
-        logins = self.load_demo()
-        supervisor = Supervisor(self.say)
-        supervisor.install_signal_handlers()  # before any child exists, so none is orphaned
-        started = self.start_children(supervisor, host, port)
-        if started and self.wait_until_serving(supervisor, started[0], host, port):
-            self.print_banner(host, port, logins, supervisor.names())
-        sys.exit(supervisor.wait())
+        return self.load_demo()
 
-    def start_children(self, supervisor: Supervisor, host: str, port: int) -> list[Child]:
+    def start_broker(self, supervisor: Supervisor, port: int, data_dir: Path) -> dict[str, str]:
+        """Start the product's own broker unless MQTT_URL names one; the children's environment."""
+        if os.environ.get("MQTT_URL"):
+            self.broker = f"{shown_url(settings.MQTT_URL)} (from MQTT_URL; no broker started)"
+            return dict(os.environ)
+        if not shutil.which("mosquitto"):
+            raise CommandError("mosquitto is not installed: apt-get install mosquitto, or set "
+                               "MQTT_URL to the broker to use")  # fmt: skip
+        if accepts_connections("127.0.0.1", port):
+            raise CommandError(f"127.0.0.1:{port} is taken (another `manage.py run`?): pass "
+                               "--broker-port, or set MQTT_URL to the broker to use")  # fmt: skip
+        conf = prepare_broker_dir(data_dir, port)
+        broker = Child("broker (mosquitto)", ["mosquitto", "-c", str(conf)], last=True)
+        supervisor.start(broker)
+        if not self.wait_until_serving(supervisor, broker, "127.0.0.1", port):
+            supervisor.wait()
+            raise CommandError(f"the broker did not start: see its output above ({conf})")
+        url = f"mqtt://127.0.0.1:{port}"
+        # The checks of this process probe the broker its children will use.
+        settings.MQTT_URL = url
+        self.broker = f"{url} (the product's own Mosquitto: {SHIPPED_BROKER_CONF.name}, data in "
+        self.broker += f"{data_dir})"
+        return {**os.environ, "MQTT_URL": url}
+
+    def start_children(
+        self, supervisor: Supervisor, host: str, port: int, env: dict[str, str]
+    ) -> list[Child]:
         """Start daphne first, then the workers; stop starting when asked to stop."""
         started = []
         for name, argv in self.child_commands(host, port):
             if supervisor.stopping:  # Ctrl-C while starting: start nothing more
                 break
-            started.append(self.spawn(name, argv))
-            supervisor.add(started[-1])
+            started.append(Child(name, argv, env))
+            supervisor.start(started[-1])
         return started
 
-    def wait_until_serving(self, supervisor: Supervisor, web: Child, host: str, port: int) -> bool:
-        """Return True once daphne accepts connections, False if it exits or we stop first."""
+    def wait_until_serving(
+        self, supervisor: Supervisor, child: Child, host: str, port: int
+    ) -> bool:
+        """Return True once the child accepts connections, False if it exits or we stop first."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not supervisor.stopping and not has_exited(web.process):
+        while not supervisor.stopping and not has_exited(child.process):  # type: ignore[arg-type]
             if accepts_connections(host, port):
                 return True
             if time.monotonic() > deadline:
-                self.say(f"run: daphne does not accept connections after {START_TIMEOUT_S} s")
+                self.say(f"run: {child.name} does not accept connections after {START_TIMEOUT_S} s")
                 return True
-            time.sleep(0.1)  # a readiness probe: nothing tells us when daphne has bound its port
+            time.sleep(0.1)  # a readiness probe: nothing tells us when a child has bound its port
         return False
 
     def load_demo(self) -> list[str]:
@@ -198,19 +385,6 @@ class Command(BaseCommand):
                 self.say(f"run: no '{name}' command installed yet, not starting it")
         return commands
 
-    def spawn(self, name: str, argv: list[str]) -> Child:
-        # A process group of its own: a Ctrl-C in the terminal reaches only us, and we forward
-        # it once, instead of every child receiving it twice.
-        process = subprocess.Popen(
-            argv,
-            cwd=settings.BASE_DIR,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            process_group=0,
-        )
-        self.say(f"run: started {name} (pid {process.pid})")
-        return Child(name, process)
-
     def print_banner(self, host: str, port: int, logins: list[str], running: str) -> None:
         shown_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
         if ":" in shown_host and not shown_host.startswith("["):
@@ -218,8 +392,9 @@ class Command(BaseCommand):
         lines = [
             "",
             f"  HMI: http://{shown_host}:{port}/   (running: {running})",
+            f"  MQTT broker: {self.broker}",
             *(f"  {line}" for line in logins),
-            "  Stop with Ctrl-C.",
+            "  A child that dies is restarted. Stop with Ctrl-C.",
             "",
         ]
         self.say("\n".join(lines))
