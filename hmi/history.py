@@ -7,9 +7,7 @@ shows the plant's own time zone.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -23,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from hmi.api import api_view, form_error, json_error
+from hmi.csv_safety import csv_text
 from hmi.history_forms import CurrentForm, ExportForm, HistoryForm, TrendForm
 from plant.historian import (
     History,
@@ -180,20 +179,20 @@ def csv_lines(
     """The CSV text, one chunk of rows (one database query's worth) at a time."""
     lead = ["tag", "topic", "time", "local_time"]
     if bucket_s is None:
-        yield _csv([[*lead, "value", "text", "quality"]])
+        yield csv_text([[*lead, "value", "text", "quality"]])
     else:
-        yield _csv([[*lead, "min", "max", "avg", "count"]])
+        yield csv_text([[*lead, "min", "max", "avg", "count"]])
     for tag in tags:
         zone = ZoneInfo(tag.machine.line.plant.time_zone)
         if bucket_s is None:
             for samples in iter_raw(tag.pk, start, end):
-                yield _csv(
+                yield csv_text(
                     [*_lead(tag, s.time, zone), s.value, s.text, QUALITY.get(s.quality, "bad")]
                     for s in samples
                 )
         else:
             for buckets in iter_buckets(tag.pk, start, end, bucket_s):
-                yield _csv(
+                yield csv_text(
                     [*_lead(tag, b.time, zone), b.min, b.max, b.avg, b.count] for b in buckets
                 )
 
@@ -201,12 +200,6 @@ def csv_lines(
 def _lead(tag: Tag, moment: datetime, zone: ZoneInfo) -> list[object]:
     """The first columns of a row: the tag, and the time in UTC and in the plant's zone."""
     return [tag.pk, tag.topic, iso(moment), moment.astimezone(zone).isoformat()]
-
-
-def _csv(rows: Iterable[Iterable[object]]) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    return out.getvalue()
 
 
 async def _stream(lines: Iterator[str]) -> AsyncIterator[bytes]:

@@ -5,7 +5,6 @@ Nothing here (or anywhere) edits or deletes a write: rows change only through pl
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from hmi.csv_safety import csv_text
 from hmi.forms import AuditFilterForm
 from plant.models import Plant, SetpointWrite, Tag
 from plant.queries import visible_plants
@@ -97,16 +97,11 @@ def setpoint_audit_csv(request: HttpRequest) -> StreamingHttpResponse:
     return response
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_lines(*parts: Iterable[list[Any]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    """One line of CSV per row, every text cell safe to open in a spreadsheet."""
     for part in parts:
         for row in part:
-            yield writer.writerow(row)
+            yield csv_text([row])
 
 
 def csv_row(write: SetpointWrite) -> list[Any]:
@@ -116,16 +111,11 @@ def csv_row(write: SetpointWrite) -> list[Any]:
     return [
         _iso(write.requested_at), plant.slug, line.slug, tag.machine.slug, tag.key, tag.topic,
         tag.unit, write.old_value, write.value,
-        write.user.get_username() if write.user else "system", _text(write.reason),
+        write.user.get_username() if write.user else "system", write.reason,
         write.state, _iso(write.sent_at), _iso(write.confirmed_at), _iso(write.finished_at),
-        write.readback, _text(write.detail), write.command_id,
+        write.readback, write.detail, write.command_id,
     ]  # fmt: skip
 
 
 def _iso(at: datetime | None) -> str:
     return at.isoformat() if at else ""
-
-
-def _text(value: str) -> str:
-    # A cell starting with one of these is a formula to a spreadsheet; typed text stays text.
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value

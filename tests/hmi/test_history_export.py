@@ -20,7 +20,7 @@ from django.test import AsyncClient, Client
 
 from plant.models import Plant, Quality, Tag
 from tests.builders import demo_tag
-from tests.history_data import T0, add_samples, add_series, at
+from tests.history_data import T0, add_samples, add_series, at, copy_rows
 
 ROWS = 60_000
 
@@ -97,3 +97,21 @@ def test_the_export_refuses_strangers_and_bad_parameters(
     response = client.get(export_url(level, bucket="0"))
     assert response.status_code == 400
     assert response.json()["error"].startswith("bucket:")
+
+
+@pytest.mark.asyncio
+async def test_a_devices_text_that_looks_like_a_formula_is_exported_as_text(
+    committed_db: None, async_client: AsyncClient, users_by_role: dict[str, User], demo_plant: Plant
+) -> None:
+    state = demo_tag(demo_plant, "state")
+    texts = ['=HYPERLINK("http://evil","click")', "@SUM(A1)", "\t=1+1", "\r-2", "running"]
+    copy_rows((state.pk, at(seconds=i), None, text, 0) for i, text in enumerate(texts))
+    level = demo_tag(demo_plant, "tank_level")
+    add_samples(level.pk, [(T0, -3.5)])
+    await async_client.aforce_login(users_by_role["viewer"])
+    rows = []
+    for tag in (state, level):
+        response = await async_client.get(export_url(tag))
+        rows += list(csv.reader(io.StringIO(b"".join(await read_stream(response)).decode())))[1:]
+    assert [row[5] for row in rows[:5]] == [f"'{text}" for text in texts[:4]] + ["running"]
+    assert rows[5][4] == "-3.5"  # a number stays a number

@@ -258,6 +258,20 @@ def test_the_audit_trail_exports_as_csv_with_formulas_defused(
     assert by_id[str(writes[2].command_id)]["user"] == "system"
 
 
+@pytest.mark.parametrize("reason", ["\t=cmd()", "\r=cmd()", "+1+cmd()", "@SUM(A1)"])
+def test_an_audit_csv_cell_never_starts_a_formula_even_after_a_tab_or_carriage_return(
+    client: Client, users_by_role: dict[str, User], demo_plant: Plant, reason: str
+) -> None:
+    operator = User.objects.create_user(username="-ops", password="pw")
+    operator.groups.add(*users_by_role["operator"].groups.all())
+    demo_plant.members.add(operator)
+    actions.do_request_setpoint(demo_tag(demo_plant, "fan"), 1, by=operator, reason=reason)
+    response = as_user(client, users_by_role["viewer"]).get("/audit/setpoints.csv")
+    body = b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
+    (row,) = csv.DictReader(io.StringIO(body))
+    assert (row["reason"], row["user"], row["value"]) == (f"'{reason}", "'-ops", "1.0")
+
+
 def test_nothing_can_edit_or_delete_the_audit_trail_in_the_admin(
     client: Client, users_by_role: dict[str, User], demo_plant: Plant
 ) -> None:
