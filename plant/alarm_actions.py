@@ -11,13 +11,21 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from plant import actions, alarming, live, system_health
-from plant.models import Alarm, AlarmJournalEntry, ControlLoop, EmergencyAction, SetpointWrite
+from plant.models import (
+    Alarm,
+    AlarmJournalEntry,
+    ConfigChange,
+    ControlLoop,
+    EmergencyAction,
+    SetpointWrite,
+)
 from plant.queries import visible_plants
 from plant.setpoints import Person
 
@@ -141,8 +149,19 @@ def do_sync_alarm_service(alarm_id: int, *, now: datetime) -> bool:
     if enabled != suppressed:
         return False
     change = alarming.restore if enabled else alarming.suppress
-    status, record = change(status, now.timestamp(), None, "definition changed by an admin")
-    return _apply(alarm, status, record, by=None)
+    # The worker notices the change; the configuration history knows who made it.
+    who = (
+        ConfigChange.objects.filter(
+            model="plant.alarmdefinition", object_id=str(alarm.definition_id),
+            changes__has_key="enabled",
+        ).order_by("-at", "-id").values_list("actor", "actor_user_id").first()
+    )  # fmt: skip
+    name, user_id = who or ("an admin", None)
+    by = User.objects.filter(pk=user_id, username=name).first() if user_id else None
+    status, record = change(
+        status, now.timestamp(), name if by else None, f"definition changed by {name}"
+    )
+    return _apply(alarm, status, record, by=by)
 
 
 def _apply(

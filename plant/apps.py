@@ -3,6 +3,9 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.base.creation import TEST_DATABASE_PREFIX
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -13,9 +16,11 @@ class PlantConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from plant import alarm_admin, checks  # noqa: F401  (registers admin pages, checks)
+        from plant import alarm_admin, checks, config_history  # noqa: F401  (admin, checks)
 
         post_migrate.connect(apply_historian_policies, sender=self)
+        config_history.connect()
+        connection_created.connect(allow_truncate_in_test_database)
 
 
 def apply_historian_policies(using: str, **kwargs: Any) -> None:
@@ -25,3 +30,18 @@ def apply_historian_policies(using: str, **kwargs: Any) -> None:
     apply_storage_policies(
         connections[using], settings.HISTORIAN_COMPRESS_AFTER, settings.HISTORIAN_RETENTION
     )
+
+
+def allow_truncate_in_test_database(connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """In a test database (Django names them test_*), let TRUNCATE pass the journals' triggers.
+
+    Between transactional tests Django empties every table with one TRUNCATE, journals and
+    the configuration history too, which their BEFORE TRUNCATE triggers refuse unless the
+    session sets scada.allow_truncate (migration 0012). Anywhere else the triggers stand; and
+    the application's own role (manage.py create_app_role) holds no TRUNCATE right at all.
+    """
+    if connection.vendor == "postgresql" and str(connection.settings_dict["NAME"]).startswith(
+        TEST_DATABASE_PREFIX
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute("SET scada.allow_truncate = on")

@@ -2,6 +2,7 @@
 
 from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
 from plant.models.assets import Line, Machine, Plant, Tag
+from plant.models.config_history import ConfigChange
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
     LatestValue,
@@ -19,6 +20,7 @@ __all__ = [
     "AlarmDefinition",
     "AlarmJournalEntry",
     "ApiToken",
+    "ConfigChange",
     "ControlLoop",
     "ControlLoopEvent",
     "EmergencyAction",
