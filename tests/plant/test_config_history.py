@@ -109,9 +109,9 @@ def post_admin(client: Client, url: str, data: dict[str, Any]) -> None:
 
 
 def latest(obj: Model) -> ConfigChange:
-    return ConfigChange.objects.filter(
-        model=obj._meta.label_lower, object_id=str(obj.pk)
-    ).latest("at", "id")
+    return ConfigChange.objects.filter(model=obj._meta.label_lower, object_id=str(obj.pk)).latest(
+        "at", "id"
+    )
 
 
 def _loop(plant: Plant) -> ControlLoop:
@@ -324,15 +324,15 @@ SQL = {
 def test_the_database_refuses_to_rewrite_a_journal(
     journals: dict[str, int], table: str, statement: str
 ) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            # The test database's sessions may TRUNCATE (Django's flush); this one may not.
-            cursor.execute("SET LOCAL scada.allow_truncate = off")
-            # The rows above were added in this transaction: check their deferred foreign
-            # keys now, or PostgreSQL refuses the TRUNCATE for that before any trigger.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            query = SQL[statement].format(table=table)
-            cursor.execute(query, [journals[table]] if "%s" in query else None)
+    refused = pytest.raises(DatabaseError, match="append-only")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        # The test database's sessions may TRUNCATE (Django's flush); this one may not.
+        cursor.execute("SET LOCAL scada.allow_truncate = off")
+        # The rows above were added in this transaction: check their deferred foreign
+        # keys now, or PostgreSQL refuses the TRUNCATE for that before any trigger.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        query = SQL[statement].format(table=table)
+        cursor.execute(query, [journals[table]] if "%s" in query else None)
 
 
 @pytest.mark.django_db
@@ -371,9 +371,12 @@ def connected_as(role: str) -> Iterator[None]:
 
 def _as_app(statement: str) -> None:
     params = connection.settings_dict
-    with psycopg.connect(
-        dbname=params["NAME"], user=APP_ROLE, host=params["HOST"], port=params["PORT"]
-    ) as app, app.cursor() as cursor:
+    with (
+        psycopg.connect(
+            dbname=params["NAME"], user=APP_ROLE, host=params["HOST"], port=params["PORT"]
+        ) as app,
+        app.cursor() as cursor,
+    ):
         cursor.execute(statement)
 
 
