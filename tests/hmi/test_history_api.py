@@ -133,6 +133,10 @@ def test_a_token_sees_only_what_its_user_may_see(
         ({"bucket": 60, "points": 100}, "give points or bucket, not both"),
         ({"bucket": 1, "end": at(days=1).isoformat()}, "cuts this range into 86400 buckets"),
         ({"tag": list(range(1, 10))}, "tag: at most 8 tags at once"),
+        ({"start": "1999-12-31T23:59:59Z"}, "start: give a time between 2000-01-01 and 2200-01-01"),
+        ({"end": "9000-01-01T00:00:00Z"}, "end: give a time between 2000-01-01 and 2200-01-01"),
+        ({"start": "2031-01-01T00:00:00Z", "end": "2032-02-05T00:00:01Z"}, "end: a range spans"),
+        ({"bucket": 34_560_001}, "bucket: Ensure this value is less than or equal to 34560000."),
     ],
 )
 def test_bad_parameters_get_a_400_with_the_reason(
