@@ -40,6 +40,35 @@ class Message:
 Row = tuple[int, datetime, float | None, str | None, int]
 
 
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """A readback that names the setpoint write it answers (the `id` of its `/set` command)."""
+
+    tag_id: int
+    write_id: str
+    value: float | None
+    quality: int
+    received: float  # epoch seconds
+
+
+class Latest(dict[int, Row]):
+    """The newest row of each tag in a batch, and beside it what the setpoint writer needs.
+
+    `received` is when the message that gave each row arrived: a device's own `ts` cannot
+    show that a readback came after the write was sent. `echoes` holds, in arrival order,
+    every reading that carried a write's id, so that a later plain value cannot hide one.
+    The worker hands this to `Writer.on_values` as the latest rows, so nothing in between
+    needs to know about readbacks.
+    """
+
+    __slots__ = ("echoes", "received")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: dict[int, float] = {}
+        self.echoes: list[Echo] = []
+
+
 @dataclass(slots=True)
 class Rejection:
     topic: str
@@ -55,7 +84,7 @@ class Decoded:
     """The outcome of one batch: rows to store, the newest row per tag, what was refused."""
 
     rows: list[Row] = field(default_factory=list)
-    latest: dict[int, Row] = field(default_factory=dict)
+    latest: Latest = field(default_factory=Latest)
     rejected: list[Rejection] = field(default_factory=list)
     filtered: int = 0  # inside the historian deadband: live value only
     newest: float = 0.0  # epoch seconds of the newest sample time, for the lag metric
@@ -194,6 +223,9 @@ def _add(
     previous = out.latest.get(tag.id)
     if previous is None or previous[1] <= live[1]:
         out.latest[tag.id] = live
+        out.latest.received[tag.id] = message.received
+    if reading.write_id is not None:
+        out.latest.echoes.append(Echo(tag.id, reading.write_id, value, quality, message.received))
     if at > out.newest:
         out.newest = at
     if at < out.oldest:

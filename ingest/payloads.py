@@ -3,7 +3,8 @@
 No Django, no I/O: the worker, the writer and the simulator share these, and hypothesis tests
 them. Decoding never raises anything but `PayloadError`, whose text is the stored reason.
 
-Telemetry on a tag's topic is a bare JSON scalar or {"v": value, "ts": ..., "q": ...}.
+Telemetry on a tag's topic is a bare JSON scalar or {"v": value, "ts": ..., "q": ..., "id": ...};
+`id`, only in a device's readback, is the id of the setpoint write it has applied.
 A machine's gateway may batch on the machine's topic: {"ts": ..., "values": {key: value, ...}}.
 """
 
@@ -30,11 +31,15 @@ class PayloadError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One value as the device sent it; `ts` is None when the time of receipt applies."""
+    """One value as the device sent it; `ts` is None when the time of receipt applies.
+
+    `write_id` is the id of the setpoint write the device echoes with its readback, if any.
+    """
 
     value: Scalar
     ts: datetime | None = None
     quality: str = "good"
+    write_id: str | None = None
 
 
 def _no_constants(name: str) -> Any:
@@ -101,13 +106,16 @@ def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> Reading:
         if quality not in QUALITIES:
             raise PayloadError(f"q must be one of {', '.join(QUALITIES)}")
         ts = parse_ts(raw["ts"], now) if raw.get("ts") is not None else default_ts
+        write_id = raw.get("id")
+        if write_id is not None and (not isinstance(write_id, str) or not write_id):
+            raise PayloadError("id must be the id of a setpoint write, as a non-empty string")
     else:
-        value, quality, ts = raw, "good", default_ts
+        value, quality, ts, write_id = raw, "good", default_ts, None
     if value is None or isinstance(value, list | dict):
         raise PayloadError(f"value must be a number, bool or string, not {_kind(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise PayloadError("value is not finite")
-    return Reading(value, ts, quality)
+    return Reading(value, ts, quality, write_id)
 
 
 def _kind(value: Any) -> str:
@@ -176,13 +184,18 @@ def _check_unicode(value: str) -> None:
         raise PayloadError(f"string value holds a lone surrogate at {exc.start}") from None
 
 
-def encode_value(value: Scalar, ts: datetime | None = None, quality: str = "good") -> bytes:
-    """A telemetry message as devices (and the simulator) send it."""
+def encode_value(
+    value: Scalar, ts: datetime | None = None, quality: str = "good", write_id: str | None = None
+) -> bytes:
+    """A telemetry message as devices (and the simulator) send it; a readback echoes the
+    write's id."""
     message: dict[str, Any] = {"v": value}
     if ts is not None:
         message["ts"] = int(ts.timestamp() * 1000)
     if quality != "good":
         message["q"] = quality
+    if write_id is not None:
+        message["id"] = write_id
     return json.dumps(message, separators=(",", ":")).encode()
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.batch import Deadband, Message, decode_messages
+from ingest.batch import Deadband, Echo, Message, decode_messages
 from ingest.payloads import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
@@ -183,7 +183,7 @@ json_leaves = st.one_of(
     st.floats().map(lambda f: json.dumps(f)),
     st.text().map(json.dumps),
 )
-json_keys = st.sampled_from(['"v"', '"ts"', '"q"', '"values"']) | st.text().map(json.dumps)
+json_keys = st.sampled_from(['"v"', '"ts"', '"q"', '"id"', '"values"']) | st.text().map(json.dumps)
 json_texts = st.recursive(
     json_leaves,
     lambda children: (
@@ -318,3 +318,35 @@ def test_the_worker_lets_a_held_value_timed_in_the_future_give_way() -> None:
     assert held[1][2] == 7.0
     merge_latest(held, {1: (1, now - timedelta(seconds=2), 5.0, None, 0)})
     assert held[1][2] == 7.0  # an older value still loses to a newer one
+
+
+# --- a readback that echoes the id of the setpoint write it answers -----------------------------
+
+
+def test_a_readback_carries_the_id_of_the_write_it_echoes() -> None:
+    assert decode(b'{"v": 504, "id": "7c1e"}', NOW) == Reading(504, None, "good", "7c1e")
+    assert decode(encode_value(504.0, NOW, write_id="7c1e"), NOW).write_id == "7c1e"
+    readings = decode_batch(b'{"values": {"sp": {"v": 1, "id": "w-9"}, "level": 2}}', NOW)
+    assert [r.write_id for r in readings.values()] == ["w-9", None]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("raw_id", ["5", '""', "true", '["w-1"]'])
+def test_an_id_that_cannot_be_a_writes_id_is_refused(raw_id: str) -> None:
+    with pytest.raises(PayloadError, match="id must be the id of a setpoint write"):
+        decode(f'{{"v": 504, "id": {raw_id}}}'.encode(), NOW)
+
+
+def test_the_batch_keeps_every_echo_and_when_each_latest_value_was_received() -> None:
+    received = 1_790_000_000.0
+    slow = int((received - 30) * 1000)  # a device clock half a minute slow
+    out = decode_messages(
+        [
+            Message("p/l/m/level", b'{"v": 504, "ts": %d, "id": "w-1"}' % slow, received),
+            Message("p/l/m/level", b'{"v": 503, "ts": %d}' % (slow + 1), received + 0.5),
+        ],
+        TAGS,
+        Deadband(),
+    )
+    assert out.latest[1][1:3] == (datetime.fromtimestamp(received - 29.999, UTC), 503.0)
+    assert out.latest.received == {1: received + 0.5}  # the time of receipt, not the device's
+    assert out.latest.echoes == [Echo(1, "w-1", 504.0, 0, received)]  # not hidden by the next
