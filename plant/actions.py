@@ -110,6 +110,14 @@ def do_fail_setpoint(
     )
 
 
+def do_note_write_id_echo(tag_id: int) -> bool:
+    """The tag's device echoed a write's id: from now on only such an echo confirms a write.
+
+    False if the tag was already marked. Admins may clear the mark (a replaced device).
+    """
+    return bool(Tag.objects.filter(pk=tag_id, echoes_write_id=False).update(echoes_write_id=True))
+
+
 def do_time_out_setpoint(write_id: int, *, now: datetime) -> bool:
     """The write was sent but the device did not read it back in time."""
     detail = f"no readback within {setpoints.READBACK_TIMEOUT_S:g} s of sending"

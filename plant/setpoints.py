@@ -70,12 +70,8 @@ def check_setpoint(
         raise ValidationError(f"{value} is not a number that can be written: nothing was sent.")
     if not tag.writable:
         raise ValidationError(f"{_name(tag)} is not writable.")
-    if tag.data_type == Tag.DataType.STRING:
-        raise ValidationError("Text setpoints cannot be written from the HMI.")
-    if tag.data_type == Tag.DataType.BOOL and value not in (0.0, 1.0):
-        raise ValidationError("A switch is either on (1) or off (0).")
-    if tag.data_type == Tag.DataType.INT and not float(value).is_integer():
-        raise ValidationError("Enter a whole number.")
+    if problem := _type_problem(tag, value):
+        raise ValidationError(problem)
     _check_limits(tag, value)
     if emergency:
         return
@@ -89,9 +85,43 @@ def check_setpoint(
         _check_no_loop_in_auto(tag)
 
 
-def _check_limits(tag: Tag, value: float) -> None:
+def send_problem(tag: Tag, value: float) -> str:
+    """Why a queued write may not be published to the tag as it is now, or "" if it may.
+
+    The setpoint writer asks just before it publishes: an admin may have changed the tag
+    since the request, and an outbox row may not have come through do_request_setpoint.
+    Only the hard limits are checked again (writable, type, setpoint limits), which every
+    write must pass, emergency or not; the step and the rate were checked at the request.
+    """
+    if not math.isfinite(value):
+        return f"{value} is not a number that can be written: not sent"
+    if not tag.writable:
+        return "the tag was made read-only before it was sent: not sent"
+    if _type_problem(tag, value):
+        label = tag.get_data_type_display()
+        return f"the tag's data type is now {label}, which {value:g} does not fit: not sent"
+    if not _within_limits(tag, value):
+        return f"the tag's limits changed to {limits_text(tag)} before it was sent: not sent"
+    return ""
+
+
+def _type_problem(tag: Tag, value: float) -> str:
+    if tag.data_type == Tag.DataType.STRING:
+        return "Text setpoints cannot be written from the HMI."
+    if tag.data_type == Tag.DataType.BOOL and value not in (0.0, 1.0):
+        return "A switch is either on (1) or off (0)."
+    if tag.data_type == Tag.DataType.INT and not float(value).is_integer():
+        return "Enter a whole number."
+    return ""
+
+
+def _within_limits(tag: Tag, value: float) -> bool:
     low, high = tag.setpoint_min, tag.setpoint_max
-    if (low is not None and value < low) or (high is not None and value > high):
+    return not ((low is not None and value < low) or (high is not None and value > high))
+
+
+def _check_limits(tag: Tag, value: float) -> None:
+    if not _within_limits(tag, value):
         raise ValidationError(
             f"{fmt(tag, value)} is outside the limits {limits_text(tag)}: nothing was sent."
         )

@@ -139,6 +139,11 @@ class Tag(models.Model):
     readback_tolerance = models.FloatField(
         default=0.0, help_text="How far the device's readback may be from the requested value."
     )
+    echoes_write_id = models.BooleanField(
+        default=False,
+        help_text="The device sends each write's id back with its readback, so only such a "
+        "readback confirms a write. Set by the ingest worker the first time it does.",
+    )
     setpoint_tag = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
