@@ -3,7 +3,8 @@
 `PlantModel` is pure (no I/O, no clock): tests step it fast with any dt, and a seed makes it
 repeatable. `Simulator` moves it in real time: it publishes every tag of the demo plant
 (plant/demo.py) on the tag's own topic, obeys setpoint writes on `<tag topic>/set` with an
-immediate readback, and takes fault commands on `<MQTT_TOPIC_ROOT>_sim/<plant slug>/fault`:
+immediate readback that echoes the write's id (the reference device of the MQTT contract), and
+takes fault commands on `<MQTT_TOPIC_ROOT>_sim/<plant slug>/fault`:
 {"fault": "gas_leak", "duration": 60}.
 """
 
@@ -384,10 +385,11 @@ class Simulator:
             return True
         return last[0] != self.model.values[tag.key] or now - last[1] >= HEARTBEAT_S
 
-    def _publish(self, tag: SimTag, value: Scalar) -> None:
+    def _publish(self, tag: SimTag, value: Scalar, write_id: str | None = None) -> None:
         # Live telemetry only: while the broker is away nothing queues up to flood it later.
         if self.client.is_connected():
-            self.client.publish(tag.topic, encode_value(value, utcnow()), qos=1)
+            payload = encode_value(value, utcnow(), write_id=write_id)
+            self.client.publish(tag.topic, payload, qos=1)
             self.last_sent[tag.key] = (value, time.monotonic())
 
     def _on_fault_command(self, payload: bytes) -> None:
@@ -415,11 +417,13 @@ class Simulator:
         if self.model.active(SILENT + tag.machine):
             log.info("simulate: ignored write %s to %s: machine is silent", command.id, tag.key)
             return
+        # The readback names the write it answers, refused or applied, as the contract asks
+        # of a device that echoes: only then can nobody else's value confirm it.
         if self.model.active(REJECT_WRITES + tag.key):
-            self._publish(tag, differing(self.model.values[tag.key], value))
+            self._publish(tag, differing(self.model.values[tag.key], value), command.id)
             return
         self.model.write(tag.key, value)
-        self._publish(tag, value)  # the readback the setpoint writer waits for
+        self._publish(tag, value, command.id)  # the readback the setpoint writer waits for
 
     def _log_fault_changes(self, before: dict[str, float]) -> None:
         for name, end in self.model.faults.items():

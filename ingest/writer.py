@@ -10,10 +10,17 @@ of its own:
 - It is published only while connected, and a message paho still holds when the connection
   drops is discarded on reconnect, never resent: a write that could not be handed over
   before its expiry is marked expired and is never sent later.
-- The readback is the device publishing the value on the tag's own topic. A value within the
-  tag's readback tolerance confirms the write; another value that is still the latest
-  `FAIL_GRACE_S` after sending fails it (a heartbeat of the old value may cross the write);
-  nothing before `READBACK_TIMEOUT_S` times it out.
+- Just before publishing, the write is checked again against the tag as it is now (writable,
+  type, setpoint limits: plant.setpoints.send_problem); one that no longer passes fails, unsent.
+- The readback is the device publishing the value on the tag's own topic, where the worker
+  receives it (`on_values` gets each value's time of receipt beside it: ingest.batch.Latest).
+  A readback that echoes the write's id (`{"v": ..., "id": ...}`) answers that write alone; a
+  wrong id answers nothing and is logged. Once a tag's device has echoed an id, only echoes
+  answer its writes (Tag.echoes_write_id). Otherwise a value received after the broker's
+  PUBACK (and not stamped before the write) answers it.
+- An answer within the tag's readback tolerance confirms the write; another value that is
+  still the latest `FAIL_GRACE_S` after sending fails it (a heartbeat of the old value may
+  cross the write); nothing before `READBACK_TIMEOUT_S` times it out.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import math
 import queue
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from django.db import InterfaceError, OperationalError, connection
@@ -31,10 +38,10 @@ from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.batch import Row
+from ingest.batch import Echo, Row
 from ingest.mqtt import make_client, set_topic
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
-from plant import actions
+from plant import actions, setpoints
 from plant.models import SetpointWrite, Tag
 from plant.setpoints import READBACK_TIMEOUT_S, fmt
 
@@ -42,7 +49,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how often the outbox is read: the latency from a click to the publish
 FAIL_GRACE_S = 1.0
-CLOCK_SLACK = timedelta(seconds=1)  # device clocks drift; older values are not readbacks
+CLOCK_SLACK = timedelta(seconds=1)  # device clocks drift; values stamped earlier are old ones
 STALE_CLAIM = timedelta(seconds=30)  # a claim this far past expiry belongs to a dead writer
 BATCH = 50
 BAD = 2
@@ -55,11 +62,14 @@ class Awaited:
 
     write_id: int
     tag_id: int
+    topic: str
+    command_id: str  # the id published with the write, which an echo carries back
     value: float
     tolerance: float
     claimed_at: datetime
-    sent_at: datetime | None = None
+    sent_at: datetime | None = None  # when the broker's PUBACK arrived
     differing: float | None = None  # the latest other value the device reported
+    early: float | None = None  # an echo of its id that came before its PUBACK was taken
 
 
 class Writer:
@@ -72,10 +82,12 @@ class Writer:
         self.client, self.address = make_client(f"{client_id}-writer", url=url)
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
-        self.events: queue.SimpleQueue[tuple[str, int, str]] = queue.SimpleQueue()
+        # (kind, MQTT message id, reason, epoch seconds when paho's thread saw it)
+        self.events: queue.SimpleQueue[tuple[str, int, str, float]] = queue.SimpleQueue()
         self.in_flight: dict[int, int] = {}  # MQTT message id → write id, until PUBACK
         self.dropped: set[int] = set()  # writes whose message was discarded on a reconnect
         self.awaited: dict[int, Awaited] = {}
+        self.echoing: set[int] = set()  # tags whose devices echo write ids (Tag.echoes_write_id)
         self.timeout = timedelta(seconds=readback_timeout_s)
         self.next_poll = 0.0
         self.db_down = False
@@ -95,13 +107,16 @@ class Writer:
         # paho would resend what was in flight when the connection dropped; a write must not
         # reach a device late, so it goes, and its write expires instead.
         for message in client.drop_out_messages():
-            self.events.put(("dropped", message.mid, ""))
+            self.events.put(("dropped", message.mid, "", time.time()))
         if not reason.is_failure:
             log.info("setpoint writer connected to %s:%s", self.address.host, self.address.port)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
                     reason: mqtt.ReasonCode, properties: object) -> None:  # fmt: skip
-        self.events.put(("refused" if reason.is_failure else "acked", mid, str(reason)))
+        # Stamped here, not when the worker's thread takes it: a readback counts only if it
+        # was received after this moment, and the worker's thread may be busy for a while.
+        self.events.put(("refused" if reason.is_failure else "acked", mid, str(reason),
+                         time.time()))  # fmt: skip
 
     # --- the worker's thread --------------------------------------------------------------
 
@@ -125,21 +140,76 @@ class Writer:
         self.db_down = False
 
     def on_values(self, latest: dict[int, Row], now: datetime | None = None) -> None:
-        """Match the newest committed value of each tag against the writes awaiting it."""
+        """Match a committed batch's readbacks against the writes awaiting them.
+
+        `latest` is the batch's newest row per tag; as the worker hands it over (an
+        ingest.batch.Latest) it also holds each row's time of receipt and the readbacks that
+        echoed a write's id. Without those (a plain dict), rows are matched on their own
+        time, which is never later than their receipt, and no id is seen.
+        """
         now = now or timezone.now()
         try:
             self._take_events(now)
+            if not self.awaited:
+                return
+            received: dict[int, float] = getattr(latest, "received", {})
+            echoes: list[Echo] = getattr(latest, "echoes", [])
+            for echo in echoes:
+                self._match_echo(echo, now)
+            echoed = {(echo.tag_id, echo.received) for echo in echoes}
             for awaited in list(self.awaited.values()):
                 row = latest.get(awaited.tag_id)
-                if row is not None:
-                    self._match(awaited, row, now)
+                at = received.get(awaited.tag_id)
+                # An echo was judged by its id above; a tag whose device echoes takes no other.
+                if row is None or awaited.tag_id in self.echoing or (row[0], at) in echoed:
+                    continue
+                self._match_value(awaited, row, row[1] if at is None else _utc(at), now)
         except (OperationalError, InterfaceError) as exc:
             self._on_db_error(exc)
 
-    def _match(self, awaited: Awaited, row: Row, now: datetime) -> None:
+    def _match_value(self, awaited: Awaited, row: Row, received: datetime, now: datetime) -> None:
+        """A value without an id: the readback of a device that does not echo ids."""
         _, at, value, _, quality = row
-        if value is None or quality == BAD or at < awaited.claimed_at - CLOCK_SLACK:
+        if value is None or quality == BAD or awaited.sent_at is None:
             return
+        # Only a value the worker received after the broker had the write can answer it;
+        # one stamped before the write is an old value arriving late (a gateway's buffer).
+        if received <= awaited.sent_at or at < awaited.claimed_at - CLOCK_SLACK:
+            return
+        self._answer(awaited, value, now)
+
+    def _match_echo(self, echo: Echo, now: datetime) -> None:
+        """A readback carrying a write's id: it answers that write and no other."""
+        mine = [a for a in self.awaited.values() if a.tag_id == echo.tag_id]
+        awaited = next((a for a in mine if a.command_id == echo.write_id), None)
+        if awaited is None:
+            if mine:  # a stray id while a write is open: a confused or forged readback
+                log.warning("readback on %s carries the id %.40r, not that of its open write "
+                            "%s: it confirms nothing", mine[0].topic, echo.write_id,
+                            mine[0].write_id)  # fmt: skip
+            return
+        # The id proves the device had the write, so the broker had it: an echo may reach us
+        # before the broker's PUBACK does, but never before the write was handed over.
+        if echo.received < awaited.claimed_at.timestamp():
+            log.warning("write %s: an echo of its id came before it was sent", awaited.write_id)
+            return
+        if echo.value is None or echo.quality == BAD:
+            return
+        self._learn_echoing(awaited)
+        if awaited.sent_at is None:
+            awaited.early = echo.value  # answered once its PUBACK is taken
+        else:
+            self._answer(awaited, echo.value, now)
+
+    def _learn_echoing(self, awaited: Awaited) -> None:
+        if awaited.tag_id in self.echoing:
+            return
+        self.echoing.add(awaited.tag_id)
+        if actions.do_note_write_id_echo(awaited.tag_id):
+            log.info("%s: its device echoes write ids; only such echoes confirm its writes now",
+                     awaited.topic)  # fmt: skip
+
+    def _answer(self, awaited: Awaited, value: float, now: datetime) -> None:
         if abs(value - awaited.value) <= awaited.tolerance + 1e-9:
             actions.do_confirm_setpoint(awaited.write_id, value, now=now)
             self.awaited.pop(awaited.write_id, None)
@@ -149,15 +219,14 @@ class Writer:
     def _take_events(self, now: datetime) -> None:
         while True:
             try:
-                kind, mid, reason = self.events.get_nowait()
+                kind, mid, reason, seen_at = self.events.get_nowait()
             except queue.Empty:
                 return
             write_id = self.in_flight.pop(mid, None)
             if write_id is None:
                 continue
-            if kind == "acked" and actions.do_mark_setpoint_sent(write_id, now=now):
-                if write_id in self.awaited:
-                    self.awaited[write_id].sent_at = now
+            if kind == "acked":
+                self._on_sent(write_id, _utc(seen_at), now)
             elif kind == "refused":
                 actions.do_fail_setpoint(
                     write_id, detail=f"the broker refused it: {reason}", now=now
@@ -167,6 +236,15 @@ class Writer:
                 log.warning(
                     "write %s: connection lost before the broker had it; not resent", write_id
                 )
+
+    def _on_sent(self, write_id: int, acked_at: datetime, now: datetime) -> None:
+        if not actions.do_mark_setpoint_sent(write_id, now=acked_at):
+            return
+        awaited = self.awaited.get(write_id)
+        if awaited is not None:
+            awaited.sent_at = acked_at
+            if awaited.early is not None:
+                self._answer(awaited, awaited.early, now)
 
     def _expire(self, now: datetime) -> None:
         due = SetpointWrite.objects.filter(state=State.PENDING, expires_at__lte=now)
@@ -210,7 +288,15 @@ class Writer:
             .order_by("requested_at")[:BATCH]
         )
         for write in due:
-            if actions.do_claim_setpoint(write.pk, now=now):
+            if not actions.do_claim_setpoint(write.pk, now=now):
+                continue
+            # The tag as it is now: its limits may have changed since the request, and the
+            # row may not have come through do_request_setpoint at all.
+            problem = setpoints.send_problem(write.tag, write.value)
+            if problem:
+                actions.do_fail_setpoint(write.pk, detail=problem, now=now)
+                log.warning("write %s to %s: %s", write.pk, write.tag.topic, problem)
+            else:
                 self._publish(write, now)
 
     def _publish(self, write: SetpointWrite, now: datetime) -> None:
@@ -225,21 +311,32 @@ class Writer:
             set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties
         )
         self.in_flight[info.mid] = write.pk
-        self.awaited[write.pk] = Awaited(write.pk, tag.pk, write.value, tag.readback_tolerance, now)
+        self.awaited[write.pk] = Awaited(write.pk, tag.pk, tag.topic, str(write.command_id),
+                                         write.value, tag.readback_tolerance, now)  # fmt: skip
+        # The tag row is read afresh for each write, so an admin's change of the mark counts.
+        if tag.echoes_write_id:
+            self.echoing.add(tag.pk)
+        else:
+            self.echoing.discard(tag.pk)
         log.info("write %s: %s ← %s (by %s)", write.pk, tag.topic, command.value,
                  write.user_id or "system")  # fmt: skip
 
     def _refresh_awaited(self) -> None:
         """Await every sent write, whoever sent it: the readback may reach another worker."""
         sent = SetpointWrite.objects.filter(state=State.SENT).values_list(
-            "pk", "tag_id", "value", "tag__readback_tolerance", "claimed_at", "sent_at"
-        )
+            "pk", "tag_id", "tag__topic", "command_id", "value", "tag__readback_tolerance",
+            "claimed_at", "sent_at", "tag__echoes_write_id",
+        )  # fmt: skip
         open_ids = set()
-        for write_id, tag_id, value, tolerance, claimed_at, sent_at in sent:
+        for write_id, tag_id, topic, command_id, value, tolerance, claimed, sent_at, echoes in sent:
             open_ids.add(write_id)
             if write_id not in self.awaited:
-                self.awaited[write_id] = Awaited(write_id, tag_id, value, tolerance,
-                                                 claimed_at or sent_at, sent_at)  # fmt: skip
+                self.awaited[write_id] = Awaited(
+                    write_id, tag_id, topic, str(command_id), value, tolerance,
+                    claimed or sent_at, sent_at,
+                )  # fmt: skip
+                if echoes:
+                    self.echoing.add(tag_id)
         in_flight = set(self.in_flight.values())
         for write_id in list(self.awaited):
             if write_id not in open_ids and write_id not in in_flight:
@@ -251,6 +348,10 @@ class Writer:
         self.db_down = True
         self.next_poll = time.monotonic() + 1.0
         connection.close()
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
 
 
 def typed(value: float, data_type: str) -> Scalar:

@@ -1,11 +1,12 @@
 """Real devices and listeners for setpoint tests: the simulator in a thread, the ingest worker
-in a thread, and a recorder of every setpoint write that reaches the broker."""
+in a thread, a recorder of every setpoint write that reaches the broker, and a device of the
+test's own making that answers writes as it is told."""
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import paho.mqtt.client as mqtt
@@ -67,6 +68,42 @@ def recording(topic_root: str, **options: object) -> Iterator[SetRecorder]:
         yield recorder
     finally:
         recorder.stop()
+
+
+class Device:
+    """One tag's device on the real broker: it answers each write on `<topic>/set` with the
+    payload `answer(command)` returns on the tag's topic (None: no answer), and publishes what
+    a test tells it to. `answer` may be changed while it runs."""
+
+    def __init__(self, topic: str, answer: Callable[[SetpointCommand], bytes | None]) -> None:
+        self.topic, self.answer = topic, answer
+        self.client, self.address = make_client(f"dev-{uuid.uuid4().hex[:8]}")
+        self.subscribed = threading.Event()
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{topic}{SET_SUFFIX}", qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = self._on_message
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        payload = self.answer(decode_setpoint(msg.payload, utcnow()))
+        if payload is not None:
+            client.publish(self.topic, payload, qos=1)
+
+    def publish(self, payload: bytes) -> None:
+        """Publish on the tag's topic, and return once the broker has it."""
+        self.client.publish(self.topic, payload, qos=1).wait_for_publish(timeout=5)
+
+
+@contextmanager
+def device(topic: str, answer: Callable[[SetpointCommand], bytes | None]) -> Iterator[Device]:
+    dev = Device(topic, answer)
+    dev.client.connect(dev.address.host, dev.address.port)
+    dev.client.loop_start()
+    try:
+        assert dev.subscribed.wait(10), "the device did not subscribe"
+        yield dev
+    finally:
+        dev.client.disconnect()
+        dev.client.loop_stop()
 
 
 @contextmanager

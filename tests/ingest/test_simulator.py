@@ -22,6 +22,7 @@ from pytest_django import Settings
 from ingest.mqtt import make_client, set_topic
 from ingest.payloads import (
     PayloadError,
+    Reading,
     Scalar,
     SetpointCommand,
     coerce,
@@ -227,9 +228,12 @@ class Recorder:
             return {topic for topic, _ in self.messages}
 
     def values(self, topic: str, since: int = 0) -> list[Scalar]:
+        return [reading.value for reading in self.readings(topic, since)]
+
+    def readings(self, topic: str, since: int = 0) -> list[Reading]:
         with self.changed:
             payloads = [p for t, p in self.messages[since:] if t == topic]
-        return [decode(payload, utcnow()).value for payload in payloads]
+        return [decode(payload, utcnow()) for payload in payloads]
 
     def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> bool:
         """Wait until the predicate holds, re-checking it as each message arrives."""
@@ -313,12 +317,17 @@ def test_every_tag_of_the_demo_plant_gets_well_formed_values(
 @pytest.mark.parametrize(
     ("key", "value"), [("fill_level_sp", 503.5), ("fan", True), ("valve_open", False)]
 )
-def test_a_setpoint_write_is_read_back_on_the_tags_own_topic(
+def test_a_setpoint_write_is_read_back_on_the_tags_own_topic_with_its_id(
     recorder: Recorder, simulator: Simulator, topics: dict[str, str], key: str, value: Scalar
 ) -> None:
     mark = recorder.mark()
-    recorder.publish(set_topic(topics[key]), write(value))
-    assert recorder.wait_for(lambda: value in recorder.values(topics[key], since=mark))
+    recorder.publish(set_topic(topics[key]), write(value, command_id="w-7"))
+    assert recorder.wait_for(
+        lambda: (
+            (value, "w-7")
+            in [(r.value, r.write_id) for r in recorder.readings(topics[key], since=mark)]
+        )
+    )
 
 
 @pytest.mark.django_db
@@ -383,9 +392,10 @@ def test_reject_writes_makes_the_readback_differ_from_the_request(
     recorder.publish(set_topic(topic), write(506.0, command_id="w-2"))
     # Commands are handled in the order sent: the rejected write was answered before 506.
     assert recorder.wait_for(lambda: 506.0 in recorder.values(topic, since=mark))
-    answers = recorder.values(topic, since=mark)
-    assert 505.0 not in answers
-    assert answers[0] == 500.0  # the device kept, and reported, its previous setpoint
+    assert 505.0 not in recorder.values(topic, since=mark)
+    answers = [(r.value, r.write_id) for r in recorder.readings(topic, since=mark) if r.write_id]
+    # The device kept, and reported, its previous setpoint, naming the write it refused.
+    assert answers == [(500.0, "w-1"), (506.0, "w-2")]
 
 
 @pytest.mark.django_db

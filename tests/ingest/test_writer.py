@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from ingest.worker import Worker
 from plant import actions
@@ -142,3 +143,46 @@ def test_a_write_made_while_the_broker_is_down_expires_and_is_never_sent_when_it
         worker.close()
         recorder.stop()
         broker.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"setpoint_max": 502.0},
+         "the tag's limits changed to 480.0 to 502.0 ml before it was sent: not sent"),
+        ({"writable": False}, "the tag was made read-only before it was sent: not sent"),
+        ({"data_type": Tag.DataType.INT},
+         "the tag's data type is now Integer, which 504.5 does not fit: not sent"),
+    ],
+    ids=["limits-narrowed", "made-read-only", "type-changed"],
+)  # fmt: skip
+def test_a_write_the_tag_no_longer_allows_when_it_is_sent_fails_and_is_never_published(
+    worker: Worker, topic_root: str, users_by_role: dict[str, User], fill_level_sp: Tag,
+    change: dict[str, object], detail: str,
+) -> None:  # fmt: skip
+    with recording(topic_root) as recorder:
+        write = actions.do_request_setpoint(fill_level_sp, 504.5, by=users_by_role["operator"])
+        Tag.objects.filter(pk=fill_level_sp.pk).update(**change)  # an admin, before the send
+        run_until(lambda: state_of(write) == State.FAILED, worker.run_once)
+        for _ in range(10):  # more turns of the worker send nothing either
+            worker.run_once()
+    assert write.detail == detail and write.sent_at is None
+    assert recorder.seen() == []
+
+
+def test_an_outbox_row_that_skipped_the_checks_fails_and_is_never_published(
+    worker: Worker, topic_root: str, fill_level_sp: Tag
+) -> None:
+    now = timezone.now()
+    with recording(topic_root) as recorder:
+        # Written straight into the table, not through do_request_setpoint.
+        write = SetpointWrite.objects.create(
+            tag=fill_level_sp, value=900.0, requested_at=now, expires_at=now + timedelta(seconds=10)
+        )
+        run_until(lambda: state_of(write) == State.FAILED, worker.run_once)
+        for _ in range(10):
+            worker.run_once()
+    assert (
+        write.detail == "the tag's limits changed to 480.0 to 520.0 ml before it was sent: not sent"
+    )
+    assert recorder.seen() == []
