@@ -5,7 +5,15 @@ Each concern keeps its views in its own module and its routes in its own block b
 
 from django.urls import path
 
-from hmi import alarms, health_views, history, setpoint_audit, setpoints, views
+from hmi import (
+    alarms,
+    config_history_views,
+    health_views,
+    history,
+    setpoint_audit,
+    setpoints,
+    views,
+)
 
 app_name = "hmi"
 urlpatterns = [
@@ -26,6 +34,13 @@ urlpatterns = [
     path("loops/<int:pk>/mode/", setpoints.set_loop_mode, name="set_loop_mode"),
     path("audit/setpoints/", setpoint_audit.setpoint_audit, name="setpoint_audit"),
     path("audit/setpoints.csv", setpoint_audit.setpoint_audit_csv, name="setpoint_audit_csv"),
+    # The configuration history
+    path("audit/configuration/", config_history_views.config_history, name="config_history"),
+    path(
+        "audit/configuration.csv",
+        config_history_views.config_history_csv,
+        name="config_history_csv",
+    ),
     # Historian: trends, history API, export
     path("trend/", history.trend, name="trend"),
     path("history/export.csv", history.export_csv, name="history_export"),
