@@ -85,12 +85,14 @@ def sent_next_turn(worker: Worker) -> None:
 def test_a_heartbeat_received_before_the_write_was_sent_does_not_confirm_it(
     worker: Worker, operator: User, fill_level_sp: Tag
 ) -> None:
-    # A device that does not echo ids answers with what it applied, a little off the request.
-    with device(fill_level_sp.topic, lambda c: encode_value(500.04, utcnow())) as dev:
+    with device(fill_level_sp.topic, lambda c: None) as dev:  # it does not echo ids
         dev.publish(encode_value(500.0, utcnow()))  # its heartbeat of the present value
         run_until(lambda: worker.inbox)  # received by the worker, not stored yet
         write = actions.do_request_setpoint(fill_level_sp, 500.0, by=operator)
         sent_next_turn(worker)
+        worker.run_once()  # sends the write, then stores the heartbeat
+        # Then the device answers with what it applied, a little off the request.
+        dev.publish(encode_value(500.04, utcnow()))
         finish(write, worker)
     assert write.state == State.CONFIRMED
     assert write.readback == 500.04  # the device's answer, not the heartbeat that crossed it
