@@ -133,7 +133,7 @@ TRACKED: dict[type[Model], Tracked] = {
     ),
     User: Tracked(exclude=frozenset({"last_login"})),
     Group: Tracked(),
-    ApiToken: Tracked(exclude=frozenset({"last_used_at", "prefix"})),
+    ApiToken: Tracked(exclude=frozenset({"last_used_at"})),  # its key_hash as a secret
 }
 
 
