@@ -172,8 +172,8 @@ ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's layer, plus one call that sends many groups (plant/live.py).
-        "BACKEND": "plant.live.ChannelLayer",
+        # channels_redis's layer, plus one call that sends many groups (plant/redis_layer.py).
+        "BACKEND": "plant.redis_layer.ChannelLayer",
         "CONFIG": {
             # channels_redis waits for messages with a 5 s blocking read, and redis-py's
             # default socket timeout is also 5 s: without a longer one, every socket that sees

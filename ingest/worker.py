@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import struct
 import threading
 import time
 from collections import deque
@@ -23,7 +22,8 @@ from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.broker_watch import DROPPED_TOPICS, BrokerWatch
 from ingest.control_loop import LoopRunner
 from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
-from ingest.mqtt import SET_SUFFIX, Publish, make_client
+from ingest.mqtt import SET_SUFFIX, make_client
+from ingest.paho_fast import Publish, ack_all
 from ingest.part_guard import PartGuard
 from ingest.store import Stored, store, store_apart
 from ingest.tagcache import TagCache
@@ -113,7 +113,7 @@ class Worker:
         self.next_purge = 0.0
         self.turned_at = time.monotonic()  # the main loop's last turn (watchdog, health)
         self.watchdog_s = watchdog_s
-        self.client, self.address = make_client(client_id, url=url, manual_ack=True)
+        self.client, self.address = make_client(client_id, url=url, manual_ack=True, fast=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -452,27 +452,6 @@ def merge_latest(into: dict[int, Row], rows: dict[int, Row]) -> None:
         held = into.get(tag_id)
         if held is None or held[1] <= row[1] or held[1] > now:
             into[tag_id] = row
-
-
-PUBACK = struct.Struct("!BBH")
-
-
-def ack_all(client: mqtt.Client, mids: list[int]) -> None:
-    """Acknowledge QoS 1 messages with one write for the whole batch.
-
-    paho's `ack()` queues one packet, wakes its network thread and makes one socket write per
-    message: a third of the worker's time at 40,000 messages/s. A run of PUBACK packets is a
-    valid byte stream, so we queue them as one (paho 2.2's own `_packet_queue`, which is what
-    `ack()` calls; the pinned version guards this).
-    """
-    if not mids:
-        return
-    queue = getattr(client, "_packet_queue", None)
-    if queue is None:  # a paho without it: one at a time, slower but correct
-        for mid in mids:
-            client.ack(mid, 1)
-        return
-    queue(mqtt.PUBACK, b"".join([PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids]), 0, 0)
 
 
 def _store_one_by_one(batch: list[Message], tags: TagCache, deadband: Deadband) -> Stored:

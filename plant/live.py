@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from channels_redis.core import RedisChannelLayer
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -121,8 +119,9 @@ async def group_send_many(messages: dict[str, LiveMessage]) -> None:
     """Send each group its message, addressed, at once (the worker's live push)."""
     layer = get_channel_layer()
     addressed = {group: {**message, "group": group} for group, message in messages.items()}
-    if isinstance(layer, ChannelLayer):
-        await layer.group_send_many(addressed)
+    send_many = getattr(layer, "group_send_many", None)  # plant.redis_layer.ChannelLayer's
+    if send_many is not None:
+        await send_many(addressed)
         return
     for group, message in addressed.items():  # another layer (a test's): one at a time
         await layer.group_send(group, message)
@@ -172,78 +171,3 @@ def send_to_groups_on_commit(groups: list[str], message: LiveMessage) -> None:
 def tag_groups(machine_id: int, line_id: int, plant_id: int) -> list[str]:
     """Every group whose pages show a tag of this machine."""
     return [machine_group(machine_id), line_group(line_id), plant_group(plant_id)]
-
-
-# --- The channel layer (config/settings.py CHANNEL_LAYERS) ---------------------------------
-#
-# The channel layer: channels_redis, plus a send of many groups' messages in two round trips.
-#
-# The ingest worker's live push sends every changed screen's group its values several times a
-# second, about a hundred groups in a busy plant. channels_redis's `group_send` costs three or
-# four Redis round trips a group, made from a thread that shares the worker's GIL with the hot
-# ingest loop: a hundred groups spread over tens of milliseconds. `group_send_many` does the same
-# work for all of them in two pipelined round trips per Redis server. It follows `group_send` of
-# channels-redis 4.3.0 (pinned in requirements.txt) step by step.
-
-# channels_redis's own script: add a message to each channel that is below its capacity.
-GROUP_SEND_LUA = """
-    local over_capacity = 0
-    local current_time = ARGV[#ARGV - 1]
-    local expiry = ARGV[#ARGV]
-    for i=1,#KEYS do
-        if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-            redis.call('ZADD', KEYS[i], current_time, ARGV[i])
-            redis.call('EXPIRE', KEYS[i], expiry)
-        else
-            over_capacity = over_capacity + 1
-        end
-    end
-    return over_capacity
-"""
-
-
-class ChannelLayer(RedisChannelLayer):  # type: ignore[misc]
-    """channels_redis's layer with `group_send_many`."""
-
-    async def group_send_many(self, messages: dict[str, dict[str, Any]]) -> None:
-        """Send each group its message, as `group_send` would, in two round trips a server."""
-        members = await self._members(list(messages))
-        writes: dict[int, list[tuple[list[str], list[Any]]]] = {}
-        for group, channel_names in members.items():
-            if not channel_names:
-                continue
-            to_connection, key_message, key_capacity = self._map_channel_keys_to_connection(
-                channel_names, messages[group]
-            )
-            for index, keys in to_connection.items():
-                args = [key_message[key] for key in keys] + [key_capacity[key] for key in keys]
-                writes.setdefault(index, []).append((keys, args))
-        now = time.time()
-        for index, scripts in writes.items():
-            pipe = self.connection(index).pipeline(transaction=False)
-            for keys, _ in scripts:  # discard messages past their expiry, as group_send does
-                for key in keys:
-                    pipe.zremrangebyscore(key, min=0, max=int(now) - int(self.expiry))
-            for keys, args in scripts:
-                pipe.eval(GROUP_SEND_LUA, len(keys), *keys, *args, now, self.expiry)
-            results = await pipe.execute()
-            if over := sum(r for r in results[-len(scripts) :] if isinstance(r, int)):
-                log.info("%s channels over capacity in a live push", over)
-
-    async def _members(self, groups: list[str]) -> dict[str, list[str]]:
-        """The channels of each group, old members dropped, one round trip a server."""
-        by_index: dict[int, list[str]] = {}
-        for group in groups:
-            assert self.require_valid_group_name(group), "Group name not valid"
-            by_index.setdefault(self.consistent_hash(group), []).append(group)
-        members: dict[str, list[str]] = {}
-        for index, shard_groups in by_index.items():
-            pipe = self.connection(index).pipeline(transaction=False)
-            for group in shard_groups:
-                key = self._group_key(group)
-                pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
-                pipe.zrange(key, 0, -1)
-            results = await pipe.execute()
-            for group, names in zip(shard_groups, results[1::2], strict=True):
-                members[group] = [name.decode("utf8") for name in names]
-        return members

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.mqtt import BufferedSocket, LazyPublishProperties, make_client, parse_url
+from ingest import paho_fast
+from ingest.mqtt import make_client, parse_url
+from ingest.paho_fast import BufferedSocket, FastClient
 
 
 def test_urls_carry_credentials_and_tls() -> None:
@@ -25,15 +27,15 @@ def test_urls_carry_credentials_and_tls() -> None:
         parse_url("http://127.0.0.1:1883")
 
 
-def test_publish_properties_are_parsed_only_when_present() -> None:
-    empty = LazyPublishProperties(PacketTypes.PUBLISH)
-    assert empty.unpack(b"\x00payload") == (empty, 1)
-    assert not hasattr(empty, "ContentType")
-    sent = Properties(PacketTypes.PUBLISH)
-    sent.ContentType = "application/json"
-    full = LazyPublishProperties(PacketTypes.PUBLISH)
-    _, length = full.unpack(sent.pack() + b"payload")
-    assert length == len(sent.pack()) and full.ContentType == "application/json"
+def test_the_fast_client_is_only_for_the_paho_version_it_was_written_for(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert make_client(manual_ack=True, fast=True)[0].__class__ is FastClient
+    assert make_client()[0].__class__ is mqtt.Client  # the writer, the simulator: stock paho
+    monkeypatch.setattr(paho_fast, "PAHO_VERSION", "0.0.0")
+    client, _ = make_client(manual_ack=True, fast=True)
+    assert client.__class__ is mqtt.Client
+    assert "written for 0.0.0: using stock paho" in caplog.text
 
 
 UNIT_ML = Properties(PacketTypes.PUBLISH)
@@ -158,7 +160,7 @@ def test_the_fast_path_hands_over_batches_and_leaves_other_packets_to_paho(
 ) -> None:
     batches: queue.Queue[list[tuple[str, bytes, int]]] = queue.Queue()
     slow: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    client, address = make_client(f"test-{uuid.uuid4().hex[:8]}", manual_ack=True)
+    client, address = make_client(f"test-{uuid.uuid4().hex[:8]}", manual_ack=True, fast=True)
 
     def take(publishes: list[tuple[str, bytes, int]]) -> None:
         batches.put(publishes)

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 from channels.layers import get_channel_layer
+from django.conf import settings
 
-from plant import live
+from plant import live, redis_layer
 
 pytestmark = pytest.mark.asyncio
 
@@ -20,7 +21,7 @@ def values(tag: int, v: float) -> live.TagValues:
 
 async def test_many_groups_are_sent_their_own_messages_and_only_members_receive() -> None:
     layer = get_channel_layer()
-    assert isinstance(layer, live.ChannelLayer)
+    assert isinstance(layer, redis_layer.ChannelLayer)
     first, second, both = [await layer.new_channel() for _ in range(3)]
     await layer.group_add("machine.901", first)
     await layer.group_add("machine.902", second)
@@ -45,3 +46,17 @@ async def test_many_groups_are_sent_their_own_messages_and_only_members_receive(
     for group in ("machine.901", "machine.902"):
         for channel in (first, second, both):
             await layer.group_discard(group, channel)
+
+
+async def test_another_channels_redis_version_sends_group_by_group(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(redis_layer, "CHANNELS_REDIS_VERSION", "0.0.0")
+    layer = redis_layer.ChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
+    assert not layer.internals_known
+    assert "written for 0.0.0: sending group by group" in caplog.text
+    channel = await layer.new_channel()
+    await layer.group_add("machine.902", channel)
+    await layer.group_send_many({"machine.902": {"type": "tag.values", "values": []}})
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "tag.values"
+    await layer.group_discard("machine.902", channel)
