@@ -2,7 +2,9 @@
 
 Pages need a login session (LoginRequiredMiddleware sends the browser to the login form);
 the API also serves scripts, which send `Authorization: Bearer <token>` instead and get a
-401 with a reason, never a redirect to a form they cannot fill in.
+401 with a reason, never a redirect to a form they cannot fill in. A token is honoured here
+and nowhere else: every other page and every request that changes something needs a session
+(and its CSRF token), so a token can only read, whatever its user may do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
 from plant.models import ApiToken
+from plant.models.tokens import TokenRefused
 
 View = Callable[..., HttpResponse]
 
@@ -38,7 +41,10 @@ def bearer_secret(request: HttpRequest) -> str | None:
 
 
 def api_view(view: View) -> View:
-    """A GET endpoint for a logged-in session or a valid bearer token, answering in JSON."""
+    """A GET endpoint for a logged-in session or a live bearer token, answering in JSON.
+
+    GET and HEAD only (require_safe), which is all a token's only scope, read, allows.
+    """
 
     @login_not_required
     @require_safe
@@ -46,10 +52,13 @@ def api_view(view: View) -> View:
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         secret = bearer_secret(request)
         if secret is not None:
-            user = ApiToken.user_for(secret)
-            if user is None:
-                return _unauthorized("the bearer token is not valid")
-            request.user = user
+            try:
+                token = ApiToken.authenticate(secret)
+            except TokenRefused as exc:
+                return _unauthorized(str(exc))
+            if token.scope != ApiToken.Scope.READ:
+                return _unauthorized(f"the bearer token's scope {token.scope!r} cannot read")
+            request.user = token.user
         elif not request.user.is_authenticated:
             return _unauthorized("log in, or send Authorization: Bearer <token>")
         try:

@@ -1,15 +1,23 @@
-"""Admins configure the asset tree here: plants, lines, machines and their tags."""
+"""Admins configure the asset tree here: plants, lines, machines and their tags.
+
+Each admin sees and changes only the plants they are a member of (plant.admin_scope); only
+superusers manage memberships.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from plant.admin_scope import PlantScopedAdmin, ScopedInline
 from plant.models import (
     ApiToken,
     ControlLoop,
@@ -22,9 +30,12 @@ from plant.models import (
     Tag,
     UnknownTopic,
 )
+from plant.token_actions import do_issue_api_token, do_revoke_api_token
+
+OWN = admin.RelatedOnlyFieldListFilter  # a filter offering only the plants (…) on the list
 
 
-class LineInline(admin.TabularInline):
+class LineInline(ScopedInline):
     model = Line
     fields = ["name", "slug", "position"]
     prepopulated_fields = {"slug": ["name"]}
@@ -32,7 +43,7 @@ class LineInline(admin.TabularInline):
     show_change_link = True
 
 
-class MachineInline(admin.TabularInline):
+class MachineInline(ScopedInline):
     model = Machine
     fields = ["name", "slug", "position"]
     prepopulated_fields = {"slug": ["name"]}
@@ -40,7 +51,7 @@ class MachineInline(admin.TabularInline):
     show_change_link = True
 
 
-class TagInline(admin.TabularInline):
+class TagInline(ScopedInline):
     model = Tag
     fk_name = "machine"
     fields = [
@@ -52,18 +63,30 @@ class TagInline(admin.TabularInline):
 
 
 @admin.register(Plant)
-class PlantAdmin(admin.ModelAdmin):
+class PlantAdmin(PlantScopedAdmin):
     list_display = ["name", "slug", "time_zone"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
     inlines = [LineInline]
 
+    def get_exclude(self, request: HttpRequest, obj: Plant | None = None) -> list[str]:
+        # Who may see a plant is the superusers' decision: an admin adding themself to another
+        # plant would see it and write its setpoints.
+        return [] if request.user.is_superuser else ["members"]
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm[Plant], formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        if not change and not request.user.is_superuser:
+            form.instance.members.add(request.user)  # else its maker could no longer see it
+
 
 @admin.register(Line)
-class LineAdmin(admin.ModelAdmin):
+class LineAdmin(PlantScopedAdmin):
     list_display = ["name", "plant", "slug", "position"]
-    list_filter = ["plant"]
+    list_filter = [("plant", OWN)]
     search_fields = ["name", "slug", "plant__name"]
     prepopulated_fields = {"slug": ["name"]}
     list_select_related = ["plant"]
@@ -71,9 +94,9 @@ class LineAdmin(admin.ModelAdmin):
 
 
 @admin.register(Machine)
-class MachineAdmin(admin.ModelAdmin):
+class MachineAdmin(PlantScopedAdmin):
     list_display = ["name", "line", "slug", "position"]
-    list_filter = ["line__plant", "line"]
+    list_filter = [("line__plant", OWN), ("line", OWN)]
     search_fields = ["name", "slug", "line__name"]
     prepopulated_fields = {"slug": ["name"]}
     list_select_related = ["line__plant"]
@@ -81,9 +104,10 @@ class MachineAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(PlantScopedAdmin):
     list_display = ["key", "machine", "data_type", "unit", "topic", "writable"]
-    list_filter = ["data_type", "writable", "machine__line__plant", "machine__line", "machine"]
+    list_filter = ["data_type", "writable", ("machine__line__plant", OWN),
+                   ("machine__line", OWN), ("machine", OWN)]  # fmt: skip
     search_fields = ["key", "description", "topic", "machine__name"]
     list_select_related = ["machine__line__plant"]
     autocomplete_fields = ["setpoint_tag"]
@@ -165,11 +189,11 @@ class UnknownTopicAdmin(admin.ModelAdmin):
 
 
 @admin.register(SetpointWrite)
-class SetpointWriteAdmin(admin.ModelAdmin):
+class SetpointWriteAdmin(PlantScopedAdmin):
     """The audit trail of setpoint writes: readable here, never added, edited or deleted."""
 
     list_display = ["requested_at", "tag", "value", "old_value", "user", "state", "finished_at"]
-    list_filter = ["state", "tag__machine__line__plant"]
+    list_filter = ["state", ("tag__machine__line__plant", OWN)]
     search_fields = ["tag__key", "user__username", "reason"]
     date_hierarchy = "requested_at"
     list_select_related = ["tag__machine__line__plant", "user"]
@@ -185,11 +209,12 @@ class SetpointWriteAdmin(admin.ModelAdmin):
 
 
 @admin.register(ControlLoop)
-class ControlLoopAdmin(admin.ModelAdmin):
+class ControlLoopAdmin(PlantScopedAdmin):
     """Admins tune loops here; operators switch their mode on the faceplate (plant.actions)."""
 
     list_display = ["name", "pv_tag", "output_tag", "mode", "output", "note"]
-    raw_id_fields = ["pv_tag", "sp_tag", "output_tag"]
+    # Searched among the user's own tags; a raw id field would name any tag whose id is typed.
+    autocomplete_fields = ["pv_tag", "sp_tag", "output_tag"]
     # The mode and the output change only through plant.actions, which journal them.
     readonly_fields = ["mode", "output", "output_at", "note", "changed_at", "runner", "lease_until"]
 
@@ -199,29 +224,56 @@ class ControlLoopAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens for scripts that read the history API; the secret is shown once, on creation."""
+    """Tokens for scripts that read the history API; the secret is shown once, on issue.
 
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
-    list_filter = ["user"]
+    A token is revoked, never deleted: its row keeps who issued and who revoked it. Only a
+    superuser issues tokens for others; anyone else allowed here sees and issues their own.
+    """
+
+    list_display = ["name", "user", "scope", "prefix", "created_at", "issued_by", "expires_at",
+                    "revoked_at", "revoked_by", "last_used_at"]  # fmt: skip
+    list_filter = ["scope", ("user", OWN)]
     search_fields = ["name", "prefix", "user__username"]
-    list_select_related = ["user"]
-    fields = ["user", "name", "prefix", "created_at", "last_used_at"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    list_select_related = ["user", "issued_by", "revoked_by"]
+    fields = ["user", "name", "scope", "expires_at", "prefix", "created_at", "issued_by",
+              "revoked_at", "revoked_by", "last_used_at"]  # fmt: skip
+    readonly_fields = ["prefix", "created_at", "issued_by", "revoked_at", "revoked_by",
+                       "last_used_at"]  # fmt: skip
+    actions = ["revoke"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user=request.user)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = get_user_model()._default_manager.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
-        # A token keeps its user: handing an existing secret to someone else is a new token.
-        return [*self.readonly_fields, "user"] if obj else self.readonly_fields
+        # An issued token keeps its user, scope and expiry: a different one is a new token.
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "user", "scope", "expires_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
     def save_model(
         self, request: HttpRequest, obj: ApiToken, form: ModelForm[ApiToken], change: bool
     ) -> None:
-        secret = None if change else obj.set_new_secret()
-        super().save_model(request, obj, form, change)
-        if secret:
-            messages.warning(
-                request,
-                f"The token for “{obj.name}” is {secret}  Copy it now: it is not shown again.",
-            )
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        secret = do_issue_api_token(obj, by=request.user)
+        messages.warning(
+            request, f"The token for “{obj.name}” is {secret}  Copy it now: it is not shown again."
+        )
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, tokens: QuerySet[ApiToken]) -> None:
+        revoked = sum(do_revoke_api_token(token, by=request.user) for token in tokens)
+        self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
 
 from plant import health_admin  # noqa: E402, F401 (registers the health models)

@@ -1,18 +1,22 @@
 """Admin pages for alarms: admins configure definitions and emergency actions; the alarm state
-and the journal are read-only here (they change only through plant.alarm_actions)."""
+and the journal are read-only here (they change only through plant.alarm_actions). Each admin
+sees only their own plants' alarms (plant.admin_scope)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
+from plant.admin_scope import PlantScopedAdmin
 from plant.models import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
+
+OWN = admin.RelatedOnlyFieldListFilter
 
 
 @admin.register(AlarmDefinition)
-class AlarmDefinitionAdmin(admin.ModelAdmin):
+class AlarmDefinitionAdmin(PlantScopedAdmin):
     list_display = ["tag", "kind", "limit", "deadband", "priority", "enabled", "message"]
-    list_filter = ["priority", "kind", "enabled", "tag__machine__line__plant"]
+    list_filter = ["priority", "kind", "enabled", ("tag__machine__line__plant", OWN)]
     search_fields = ["message", "tag__key", "tag__description"]
     autocomplete_fields = ["tag"]
 
@@ -21,13 +25,13 @@ class AlarmDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmergencyAction)
-class EmergencyActionAdmin(admin.ModelAdmin):
+class EmergencyActionAdmin(PlantScopedAdmin):
     list_display = ["line", "tag", "value", "position"]
-    list_filter = ["line__plant"]
+    list_filter = [("line__plant", OWN)]
     autocomplete_fields = ["tag"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PlantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

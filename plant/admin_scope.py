@@ -1,0 +1,83 @@
+"""Per-plant administration: an admin sees and changes only what lies in their own plants.
+
+The Django admin's permissions are per model, so by themselves they would let the admin of
+one plant list every plant, change another plant's tag limits, or add themself to any plant
+and write setpoints there. Every admin page of an object under a plant goes through
+PlantScopedAdmin instead: its lists, its change pages and its foreign-key choices hold only
+the plants the user is a member of. Superusers see every plant, and only they manage
+memberships, users and groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.contrib import admin
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from plant.models import (
+    Alarm,
+    AlarmDefinition,
+    AlarmJournalEntry,
+    ControlLoop,
+    EmergencyAction,
+    Line,
+    Machine,
+    Plant,
+    SetpointWrite,
+    Tag,
+)
+
+# Each scoped model → the path from it to its plant ("" for the plant itself).
+PLANT_PATHS: dict[type[Model], str] = {
+    Plant: "",
+    Line: "plant",
+    Machine: "line__plant",
+    Tag: "machine__line__plant",
+    AlarmDefinition: "tag__machine__line__plant",
+    EmergencyAction: "line__plant",
+    # A loop belongs where it writes: its output tag's plant.
+    ControlLoop: "output_tag__machine__line__plant",
+    SetpointWrite: "tag__machine__line__plant",
+    Alarm: "definition__tag__machine__line__plant",
+    AlarmJournalEntry: "tag__machine__line__plant",
+}
+
+
+M = TypeVar("M", bound=Model)
+
+
+def in_own_plants(queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser) -> QuerySet[M]:
+    """The rows of `queryset` in plants `user` is a member of; all of them for a superuser."""
+    if user.is_superuser:
+        return queryset
+    path = PLANT_PATHS[queryset.model]
+    return queryset.filter(**{f"{path}__members" if path else "members": user})
+
+
+class ScopedChoices:
+    """Foreign keys of a form (admin page or inline) offer only objects of the user's plants,
+    and a posted id of another plant's object is refused as an invalid choice."""
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        related = db_field.related_model
+        if related in PLANT_PATHS and "queryset" not in kwargs:
+            kwargs["queryset"] = in_own_plants(related._default_manager.all(), request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+class PlantScopedAdmin(ScopedChoices, admin.ModelAdmin):
+    """An admin page of a model under a plant, showing only the user's own plants' rows.
+
+    Another plant's object is answered as if it did not exist (Django's "does not exist"
+    redirect), so its id tells nothing.
+    """
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return in_own_plants(super().get_queryset(request), request.user)
+
+
+class ScopedInline(ScopedChoices, admin.TabularInline):
+    """An inline of a plant-scoped page: its parent is already one of the user's plants."""
