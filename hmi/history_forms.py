@@ -86,7 +86,8 @@ class RangeForm(forms.Form):
         data = super().clean()
         if "start" in data and "end" in data:
             data["end"] = data["end"] or timezone.now()
-            data["start"] = data["start"] or data["end"] - DEFAULT_SPAN
+            # The default start stays in bounds too: an hour before 2000-01-01T00:30 is not.
+            data["start"] = data["start"] or max(data["end"] - DEFAULT_SPAN, EARLIEST)
             check_span(self, data["start"], data["end"])
         return data
 
