@@ -220,12 +220,13 @@ def _add(
     # so a device clock running ahead can neither hide newer values nor keep one from going
     # stale (see LATEST_SQL in store.py for the same rule in the table).
     live = row if at <= message.received else (tag.id, _received(message), value, text, quality)
-    previous = out.latest.get(tag.id)
+    latest = out.latest
+    previous = latest.get(tag.id)
     if previous is None or previous[1] <= live[1]:
-        out.latest[tag.id] = live
-        out.latest.received[tag.id] = message.received
+        latest[tag.id] = live
+        latest.received[tag.id] = message.received
     if reading.write_id is not None:
-        out.latest.echoes.append(Echo(tag.id, reading.write_id, value, quality, message.received))
+        latest.echoes.append(Echo(tag.id, reading.write_id, value, quality, message.received))
     if at > out.newest:
         out.newest = at
     if at < out.oldest:
