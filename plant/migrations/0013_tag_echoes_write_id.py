@@ -12,6 +12,7 @@ class Migration(migrations.Migration):
             name="echoes_write_id",
             field=models.BooleanField(
                 default=False,
+                db_default=False,
                 help_text="The device sends each write's id back with its readback, so only "
                 "such a readback confirms a write. Set by the ingest worker the first time it "
                 "does.",

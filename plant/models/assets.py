@@ -141,6 +141,7 @@ class Tag(models.Model):
     )
     echoes_write_id = models.BooleanField(
         default=False,
+        db_default=False,  # rows inserted by SQL alone (bench/, fixtures) get it too
         help_text="The device sends each write's id back with its readback, so only such a "
         "readback confirms a write. Set by the ingest worker the first time it does.",
     )
