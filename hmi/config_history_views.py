@@ -30,7 +30,7 @@ from plant.queries import visible_plants
 PAGE_SIZE = 50
 # Supervisors and admins. plant.roles does not grant view_configchange yet; until it does,
 # the supervisors' alarm right stands for their role (viewers and operators hold neither).
-VIEW_PERMISSIONS = ("plant.view_configchange", "plant.acknowledge_alarm")
+VIEW_PERMISSIONS = ("plant.view_configchange",)  # supervisors and admins (plant/roles.py)
 CSV_COLUMNS = ["at", "plant", "model", "object_id", "object", "action", "by", "field", "old",
                "new"]  # fmt: skip
 MODELS = sorted((m._meta.label_lower, str(m._meta.verbose_name)) for m in TRACKED)

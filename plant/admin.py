@@ -120,6 +120,7 @@ class TagAdmin(PlantScopedAdmin):
         ("Historian", {"fields": ["deadband", "heartbeat_s"]}),
         ("Setpoint writes", {"fields": [
             "writable", "setpoint_min", "setpoint_max", "max_step", "readback_tolerance",
+            "echoes_write_id",
         ]}),
     ]  # fmt: skip
 

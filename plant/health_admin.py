@@ -11,17 +11,9 @@ from django.http import HttpRequest
 
 from plant.models import SystemAlarm, WorkerHeartbeat
 
-# Whoever may read the worker's rejected messages (the admin role) may read its faults too.
-EVIDENCE_PERMISSION = "plant.view_rejectedmessage"
-
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Rows the system writes: viewed, never added, changed or deleted by hand."""
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return super().has_view_permission(request, obj) or request.user.has_perm(
-            EVIDENCE_PERMISSION
-        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

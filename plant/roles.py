@@ -20,7 +20,11 @@ VIEW = [
     "plant.view_alarmdefinition",
 ]
 OPERATE = ["plant.write_setpoint"]
-SUPERVISE = ["plant.acknowledge_alarm", "plant.shelve_alarm"]
+SUPERVISE = [
+    "plant.acknowledge_alarm",
+    "plant.shelve_alarm",
+    "plant.view_configchange",  # the configuration history (/audit/configuration/)
+]
 CONFIGURE = [
     f"plant.{action}_{model}"
     for model in ("plant", "line", "machine", "tag")
@@ -37,6 +41,11 @@ CONFIGURE = [
     "plant.add_emergencyaction",
     "plant.change_emergencyaction",
     "plant.delete_emergencyaction",
+    "plant.view_systemalarm",  # the product's own faults, read-only in the admin
+    "plant.view_workerheartbeat",
+    "plant.view_apitoken",  # their own tokens only (plant.admin): issued and revoked, not deleted
+    "plant.add_apitoken",
+    "plant.change_apitoken",
 ]
 
 ROLES: dict[str, list[str]] = {

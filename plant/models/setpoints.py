@@ -217,7 +217,8 @@ class ControlLoop(models.Model):
 class ControlLoopEvent(models.Model):
     """One change of a loop's mode, by a person or by the loop itself: an append-only journal."""
 
-    loop = models.ForeignKey(ControlLoop, on_delete=models.CASCADE, related_name="events")
+    # PROTECT: the journal outlives nothing it speaks of (a database trigger refuses deletes).
+    loop = models.ForeignKey(ControlLoop, on_delete=models.PROTECT, related_name="events")
     at = models.DateTimeField()
     from_mode = models.CharField(max_length=6, choices=ControlLoop.Mode.choices)
     to_mode = models.CharField(max_length=6, choices=ControlLoop.Mode.choices)
@@ -231,6 +232,14 @@ class ControlLoopEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.loop_id}: {self.from_mode} → {self.to_mode}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("The loop journal is append-only: events are never edited.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("The loop journal is append-only: events are never deleted.")
 
 
 def _outside(value: float, low: float | None, high: float | None) -> bool:
