@@ -143,15 +143,22 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every SQL statement of a web request ends within WEB_STATEMENT_TIMEOUT_MS (a 503 if not).
+    "hmi.web_limits.StatementTimeoutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who made a configuration change, for plant.config_history.
+    "hmi.actor_middleware.config_actor_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Every page needs a login; the login page itself and static files are exempt.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
 ]
+
+# A web request's SQL statement is cancelled after this long; 0 turns the limit off.
+WEB_STATEMENT_TIMEOUT_MS = env_int("WEB_STATEMENT_TIMEOUT_MS", 5000)
 
 ROOT_URLCONF = "config.urls"
 TEMPLATES = [
