@@ -100,3 +100,16 @@ def _private_channel_layer() -> None:
     (and any developer's running server) reads instead.
     """
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ["CHANNEL_LAYER_PREFIX"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """In-process tests use a connection per thread, not the production pool.
+
+    The consumer tests' threads (Channels' database_sync_to_async) waited out the pool's
+    timeout under pytest-django's test database (PoolTimeout after 10 s), a harness effect
+    not yet understood. The child processes of the browser and fault tests (daphne,
+    `manage.py ingest`) keep the pool, and bench/web_load.py measures it under load.
+    """
+    settings.DATABASES["default"]["OPTIONS"].pop("pool", None)
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
