@@ -7,6 +7,7 @@ its children are real processes (Python one-liners, or the product's own).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -20,12 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.services import free_port, wait_port
+from tests.services import Broker, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -41,8 +43,9 @@ for name, code, last in {children!r}:
 print("started", flush=True)
 sys.exit(supervisor.wait())
 """
-# Each child says who it is and its pid, so a test can kill it and see its successor.
-SLEEPER = "import os, time; print({name!r}, 'up', os.getpid(), flush=True); time.sleep(60)"
+# Each child says who it is and its pid, so a test can kill it and see its successor. Children
+# share the supervisor's stdout, so each line goes out in one write: two never interleave.
+SLEEPER = "import os, time; os.write(1, b'{name} up %d\\n' % os.getpid()); time.sleep(60)"
 
 
 def sleeper(name: str) -> str:
@@ -52,19 +55,19 @@ def sleeper(name: str) -> str:
 CRASHER = "import sys; sys.exit(3)"
 # Says it is ready only once SIGTERM can no longer stop it.
 STUBBORN = (
-    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-    "print('ready', flush=True); time.sleep(60)"
+    "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "os.write(1, b'ready\\n'); time.sleep(60)"
 )
 # Takes half a second to finish after SIGTERM, as the ingest worker commits its batch.
 SLOW_TO_STOP = (
-    "import signal, sys, time\n"
-    "def stop(*_):\n    time.sleep(0.5); print('worker done', flush=True); sys.exit(0)\n"
-    "signal.signal(signal.SIGTERM, stop); print('ready', flush=True); time.sleep(60)"
+    "import os, signal, sys, time\n"
+    "def stop(*_):\n    time.sleep(0.5); os.write(1, b'worker done\\n'); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop); os.write(1, b'ready\\n'); time.sleep(60)"
 )
 BROKER_STANDIN = (
-    "import signal, sys, time\n"
-    "def stop(*_):\n    print('broker got SIGTERM', flush=True); sys.exit(0)\n"
-    "signal.signal(signal.SIGTERM, stop); print('ready', flush=True); time.sleep(60)"
+    "import os, signal, sys, time\n"
+    "def stop(*_):\n    os.write(1, b'broker got SIGTERM\\n'); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop); os.write(1, b'ready\\n'); time.sleep(60)"
 )
 
 
@@ -90,7 +93,8 @@ class Lines:
             try:
                 line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in {timeout} s") from None
+                seen = "\n".join(self.seen)
+                raise AssertionError(f"no line {pattern!r} in {timeout} s after:\n{seen}") from None
             assert line is not None, f"output ended before {pattern!r}:\n" + "\n".join(self.seen)
             self.seen.append(line)
             if match := re.search(pattern, line):
@@ -139,7 +143,7 @@ def test_a_child_killed_with_sigkill_is_started_again_while_the_others_keep_runn
     assert restarted != pids["ingest"]
     os.kill(pids["web"], 0)  # the web child never stopped
     output = stop(process, lines)
-    assert process.returncode == 0
+    assert process.returncode == 0, output
     assert "SIGTERM received, stopping web, ingest" in output
 
 
@@ -153,8 +157,8 @@ def test_a_child_that_keeps_dying_waits_twice_as_long_each_time_up_to_the_longes
     ]
     assert delays == ["0.1", "0.2", "0.4", "0.4", "0.4"]
     lines.wait_for(r"^run: started crasher \(pid \d+, restart 5\)$")
-    stop(process, lines)
-    assert process.returncode == 0
+    output = stop(process, lines)
+    assert process.returncode == 0, output
 
 
 def test_a_child_that_ran_long_enough_is_restarted_after_the_first_delay_again() -> None:
@@ -167,8 +171,8 @@ def test_a_child_that_ran_long_enough_is_restarted_after_the_first_delay_again()
         for _ in range(3)
     ]
     assert delays == ["0.1", "0.1", "0.1"]
-    stop(process, lines)
-    assert process.returncode == 0
+    output = stop(process, lines)
+    assert process.returncode == 0, output
 
 
 def test_a_stop_while_a_restart_is_pending_stops_at_once_and_restarts_nothing() -> None:
@@ -176,7 +180,7 @@ def test_a_stop_while_a_restart_is_pending_stops_at_once_and_restarts_nothing() 
     lines.wait_for(r"restarting it in 30 s$")
     process.send_signal(signal.SIGTERM)
     output = lines.rest(timeout=10)  # well before the restart would be due
-    assert process.returncode == 0
+    assert process.returncode == 0, output
     assert "restart 1" not in output
 
 
@@ -186,7 +190,7 @@ def test_sigterm_stops_every_child_and_exits_cleanly() -> None:
     )
     lines.wait_for("^started$")
     output = stop(process, lines)
-    assert process.returncode == 0
+    assert process.returncode == 0, output
     assert "SIGTERM received, stopping web, ingest" in output
     assert "restarting" not in output
 
@@ -195,11 +199,10 @@ def test_the_broker_is_stopped_only_after_the_others_have_finished() -> None:
     process, lines = start_supervisor(
         [("broker", BROKER_STANDIN, True), ("ingest", SLOW_TO_STOP, False)]
     )
-    lines.wait_for("^started$")
-    for _ in range(2):
+    for _ in range(2):  # the children may say so before the supervisor says "started"
         lines.wait_for("^ready$")
     output = stop(process, lines)
-    assert process.returncode == 0
+    assert process.returncode == 0, output
     assert output.index("worker done") < output.index("broker got SIGTERM")
 
 
@@ -207,7 +210,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_stop_timeout() -> None
     process, lines = start_supervisor([("stubborn", STUBBORN, False)])
     lines.wait_for("^ready$")
     output = stop(process, lines)
-    assert process.returncode == 0
+    assert process.returncode == 0, output
     assert "killing stubborn (still running 1 s after SIGTERM)" in output
 
 
@@ -270,8 +273,10 @@ def product(run_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     broker_dir = tmp_path_factory.mktemp("broker")
     broker_port = free_port()
     argv = [sys.executable, "manage.py", "run", "--port", str(free_port()),
-            "--broker-port", str(broker_port), "--broker-dir", str(broker_dir)]  # fmt: skip
+            "--broker-port", str(broker_port), "--broker-dir", str(broker_dir),
+            "--metrics-port", str(free_port())]  # fmt: skip
     env = run_environment(run_database)
+    root = env["MQTT_TOPIC_ROOT"]
     process = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -285,7 +290,7 @@ def product(run_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             pids[name] = int(pid)
         banner = lines.wait_for(r"^  MQTT broker: (.*)$")[1]
         yield {"process": process, "lines": lines, "pids": pids, "banner": banner,
-               "port": broker_port, "dir": broker_dir}  # fmt: skip
+               "port": broker_port, "dir": broker_dir, "root": root}  # fmt: skip
     finally:
         process.send_signal(signal.SIGTERM)
         lines.rest(timeout=60)
@@ -344,6 +349,48 @@ def test_the_broker_of_run_keeps_more_than_a_thousand_messages_for_an_offline_wo
     assert len(set(received)) == 3000
 
 
+def publish(port: int, messages: list[tuple[str, str]]) -> None:
+    """Publish at QoS 1 and wait for every PUBACK."""
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.connect("127.0.0.1", port)
+    publisher.loop_start()
+    for info in [publisher.publish(topic, payload, qos=1) for topic, payload in messages]:
+        info.wait_for_publish(timeout=30)
+    publisher.disconnect()
+    publisher.loop_stop()
+
+
+def stored_since(database: str, topic: str, first_ms: int, want: int) -> int:
+    """How many samples of the topic have a time from first_ms on, once `want` or 60 s passed."""
+    sql = """SELECT count(*) FROM plant_sample JOIN plant_tag ON plant_tag.id = tag_id
+             WHERE topic = %s AND time >= to_timestamp(%s / 1000.0) AND value <= 100"""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(database, autocommit=True) as conn:
+        while (stored := conn.execute(sql, [topic, first_ms]).fetchone()[0]) < want:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    return stored
+
+
+def test_an_ingest_worker_killed_with_sigkill_comes_back_and_stores_all_it_missed(
+    product: dict, run_database: str
+) -> None:
+    lines: Lines = product["lines"]
+    topic = f"{product['root']}bottling/utilities/energy/energy"  # the simulator's are > 100
+    marker = int(time.time() * 1000) - 3_600_000
+    publish(product["port"], [(topic, json.dumps({"v": 1, "ts": marker}))])
+    assert stored_since(run_database, topic, marker, 1) == 1  # the worker has its session
+    os.kill(product["pids"]["ingest"], signal.SIGKILL)
+    lines.wait_for(r"^run: ingest was killed by SIGKILL .*; restarting it in 1 s$")
+    # 3,000 values published while the worker is dead: Debian's broker would keep 1,000.
+    first = marker + 1
+    payloads = [json.dumps({"v": 100 * (n % 2), "ts": first + n}) for n in range(3000)]
+    publish(product["port"], [(topic, payload) for payload in payloads])
+    lines.wait_for(r"^run: started ingest \(pid \d+, restart 1\)$")
+    assert stored_since(run_database, topic, first, 3000) == 3000
+
+
 def test_a_broker_killed_with_sigkill_is_started_again_on_its_port(product: dict) -> None:
     lines: Lines = product["lines"]
     os.kill(product["pids"]["broker"], signal.SIGKILL)
@@ -352,14 +399,26 @@ def test_a_broker_killed_with_sigkill_is_started_again_on_its_port(product: dict
     wait_port(product["port"], timeout=10)
 
 
-def test_an_explicit_mqtt_url_starts_no_broker(run_database: str) -> None:
-    env = {**run_environment(run_database), "MQTT_URL": "mqtt://127.0.0.1:1883"}
-    argv = [sys.executable, "manage.py", "run", "--port", str(free_port())]
+@pytest.fixture
+def plant_broker() -> Iterator[Broker]:
+    """A broker of the plant's own (private, so no worker here meets another on 1883)."""
+    broker = Broker()
+    broker.start()
+    yield broker
+    broker.close()
+
+
+def test_an_explicit_mqtt_url_starts_no_broker(run_database: str, plant_broker: Broker) -> None:
+    env = {**run_environment(run_database), "MQTT_URL": plant_broker.url}
+    argv = [sys.executable, "manage.py", "run", "--port", str(free_port()), "--metrics-port",
+            str(free_port())]  # fmt: skip
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
     lines = Lines(process)
-    banner = lines.wait_for(r"^  MQTT broker: (.*)$", timeout=120)[1]
-    output = stop(process, lines)
-    assert banner == "mqtt://127.0.0.1:1883 (from MQTT_URL; no broker started)"
+    try:
+        banner = lines.wait_for(r"^  MQTT broker: (.*)$", timeout=120)[1]
+    finally:
+        output = stop(process, lines)
+    assert banner == f"{plant_broker.url} (from MQTT_URL; no broker started)"
     assert "started broker" not in output
-    assert process.returncode == 0
+    assert process.returncode == 0, output

@@ -8,6 +8,7 @@ imports only Django): each runs as `mosquitto`, `python manage.py <command>` or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -78,6 +79,13 @@ def accepts_connections(host: str, port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def send(child: Child, signum: int) -> None:
+    """Signal a running child through its pidfd. Not Popen.send_signal: that polls first, and
+    a poll that reaps a child which has just exited would leave our own waitpid() nothing."""
+    with contextlib.suppress(ProcessLookupError):  # it has just exited: nothing to stop
+        signal.pidfd_send_signal(child.pidfd, signum)  # type: ignore[arg-type]
 
 
 def how_it_ended(returncode: int) -> str:
@@ -154,14 +162,14 @@ class Supervisor:
         for child in unsignalled:
             child.signalled = True
             # The broker saves its queue on SIGTERM; others get the signal we received.
-            child.process.send_signal(signal.SIGTERM if child.last else signum)  # type: ignore[union-attr]
+            send(child, signal.SIGTERM if child.last else signum)
         if unsignalled:
             signal.alarm(STOP_TIMEOUT_S)  # SIGALRM then kills what is left: no sleep, no polling
 
     def kill_all(self, why: str) -> None:
         for child in self.running():
             self.write(f"run: killing {child.name} ({why})")
-            child.process.kill()  # type: ignore[union-attr]
+            send(child, signal.SIGKILL)
 
     def wait(self) -> int:
         """Block until every child has exited and none is to be restarted; the exit code."""
@@ -285,6 +293,12 @@ class Command(BaseCommand):
             f"{BROKER_PORT}); not used when MQTT_URL is set.",
         )
         parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=9108,
+            help="Port of the ingest worker's /metrics on 127.0.0.1 (default 9108; 0: off).",
+        )
+        parser.add_argument(
             "--broker-dir",
             default=str(settings.BASE_DIR / "var" / "mosquitto"),
             help="Where the product's own broker keeps its sessions and queues.",
@@ -300,6 +314,7 @@ class Command(BaseCommand):
             supervisor.stop_all()
             supervisor.wait()
             raise
+        self.metrics_port = options["metrics_port"]
         started = self.start_children(supervisor, host, port, env)
         if started and self.wait_until_serving(supervisor, started[0], host, port):
             self.print_banner(host, port, logins, supervisor.names())
@@ -380,7 +395,10 @@ class Command(BaseCommand):
         manage = str(settings.BASE_DIR / "manage.py")
         for name in WORKER_COMMANDS:
             if name in available:
-                commands.append((name, [sys.executable, manage, name]))
+                argv = [sys.executable, manage, name]
+                if name == "ingest":
+                    argv += ["--metrics-port", str(self.metrics_port)]
+                commands.append((name, argv))
             else:
                 self.say(f"run: no '{name}' command installed yet, not starting it")
         return commands
