@@ -1,0 +1,187 @@
+"""Two demo plants and one person per role, for the permission matrices.
+
+Plant A (slug `kestrel`) and plant B (slug `osprey`) each have a line, machines, tags with
+values and history, a standing and a shelved alarm with journal entries, a setpoint write, a
+loop in auto, a rejected message and an unknown topic under their slug; a rejected message
+and an unknown topic under no plant's slug belong to neither. Every name of a plant's objects
+carries the plant's slug, so a page that shows another plant's object shows that slug: the
+matrices look for it in every answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+
+from plant import actions, alarm_actions
+from plant.demo import load_demo_plant
+from plant.models import (
+    Alarm,
+    AlarmDefinition,
+    AlarmJournalEntry,
+    ApiToken,
+    ControlLoop,
+    EmergencyAction,
+    Line,
+    Machine,
+    Plant,
+    RejectedMessage,
+    RejectionTally,
+    Sample,
+    SetpointWrite,
+    SystemAlarm,
+    Tag,
+    UnknownTopic,
+    WorkerHeartbeat,
+)
+from plant.token_actions import do_revoke_api_token
+from tests.builders import demo_tag, record_value
+
+SLUGS = {"A": "kestrel", "B": "osprey"}
+STRAY_ROOT = "stray-device/"  # a topic root no plant has: nobody's but the superusers'
+# The people of the matrices, in the order of its columns. `token` is no session at all:
+# a script sending viewer A's read-only API token.
+ROLES = ["anon", "nobody", "viewer", "operator", "supervisor", "admin_a", "admin_b", "super",
+         "token"]  # fmt: skip
+# The plants each role may see (the slugs that may show in what it is answered).
+SEES = {"anon": "", "nobody": "", "viewer": "A", "operator": "A", "supervisor": "A",
+        "admin_a": "A", "admin_b": "B", "super": "AB", "token": "A"}  # fmt: skip
+
+
+@dataclass
+class World:
+    plants: dict[str, Plant]
+    users: dict[str, User]
+    ids: dict[str, dict[str, int]]  # plant letter → object kind → pk
+    secrets: dict[str, str]  # token kind → secret
+    objects: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def unseen_slugs(self, role: str) -> list[str]:
+        """The slugs of the plants the role may not see: none may show in its answers."""
+        return [slug for letter, slug in SLUGS.items() if letter not in SEES[role]]
+
+
+def topic_of(letter: str, rest: str) -> str:
+    return f"{settings.MQTT_TOPIC_ROOT}{SLUGS[letter]}/{rest}"
+
+
+def _person(name: str, role: str | None, plant: Plant | None, *, staff: bool = False) -> User:
+    user = User.objects.create_user(username=name, is_staff=staff)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    if plant is not None:
+        plant.members.add(user)
+    return user
+
+
+def _name_after(plant: Plant) -> None:
+    """Put the plant's slug in the names of its lines, machines, tags and alarms."""
+    slug = plant.slug
+    for line in Line.objects.filter(plant=plant):
+        Line.objects.filter(pk=line.pk).update(name=f"{line.name} {slug}")
+    for machine in Machine.objects.filter(line__plant=plant):
+        Machine.objects.filter(pk=machine.pk).update(name=f"{machine.name} {slug}")
+    for tag in Tag.objects.filter(machine__line__plant=plant):
+        Tag.objects.filter(pk=tag.pk).update(description=f"{tag.description} {slug}")
+    for definition in AlarmDefinition.objects.filter(tag__machine__line__plant=plant):
+        AlarmDefinition.objects.filter(pk=definition.pk).update(
+            message=f"{definition.message} {slug}"
+        )
+    ControlLoop.objects.filter(output_tag__machine__line__plant=plant).update(
+        name=f"fill-level loop {slug}", mode=ControlLoop.Mode.AUTO
+    )
+
+
+def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
+    """The objects of one plant the matrices point at, by kind."""
+    now = timezone.now()
+    level, setpoint, valve = (demo_tag(plant, k) for k in ("fill_level", "fill_level_sp",
+                                                           "valve_open"))  # fmt: skip
+    record_value(level, 500.0)
+    record_value(setpoint, 500.0)
+    record_value(valve, 1.0)
+    Sample.objects.create(tag=level, time=now - timedelta(minutes=5), value=499.5)
+    # A write on another tag than the one the matrix writes, so the rate limit never refuses.
+    write = actions.do_request_setpoint(valve, 0.0, by=root, reason=f"closed in {plant.slug}")
+    standing = Alarm.objects.get(definition__tag=demo_tag(plant, "methane"),
+                                 definition__kind="hh")  # fmt: skip
+    alarm_actions.do_set_alarm_condition(standing.pk, True, value=45.0, at=now)
+    shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"))
+    alarm_actions.do_set_alarm_condition(shelved.pk, True, value=9.0, at=now)
+    alarm_actions.do_shelve_alarm(shelved, by=root, reason=f"{plant.slug} work", duration_s=3600)
+    rejected = RejectedMessage.objects.create(
+        received_at=now, topic=topic_of(letter, "filling/filler/fill_level"),
+        reason=f"not JSON ({plant.slug})", payload=b"garbage", payload_size=7,
+    )  # fmt: skip
+    unknown = UnknownTopic.objects.create(
+        topic=topic_of(letter, "filling/filler/new_sensor"), first_seen_at=now,
+        last_seen_at=now, message_count=3, last_payload=b"1.5",
+    )  # fmt: skip
+    line = level.machine.line
+    return {
+        "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
+        "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
+        "loop": ControlLoop.objects.get(output_tag__machine__line__plant=plant).pk,
+        "definition": standing.definition_id,
+        "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
+        "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
+        "rejected": rejected.pk, "unknown": unknown.pk,
+    }  # fmt: skip
+
+
+def build_world() -> World:
+    """Create the two plants, their people and their objects (inside the caller's transaction)."""
+    plants = {
+        letter: load_demo_plant(topic_root=settings.MQTT_TOPIC_ROOT, slug=slug)
+        for letter, slug in SLUGS.items()
+    }
+    for plant in plants.values():
+        _name_after(plant)
+    a, b = plants["A"], plants["B"]
+    users = {
+        "nobody": _person("nobody", None, None),
+        "viewer": _person("viewer-kestrel", "viewer", a),
+        "operator": _person("operator-kestrel", "operator", a),
+        "supervisor": _person("supervisor-kestrel", "supervisor", a),
+        "admin_a": _person("admin-kestrel", "admin", a, staff=True),
+        "admin_b": _person("admin-osprey", "admin", b, staff=True),
+        "super": User.objects.create_superuser("root"),
+    }
+    ids = {
+        letter: _plant_objects(plant, letter, users["super"]) for letter, plant in plants.items()
+    }
+    now = timezone.now()
+    ids["X"] = {
+        "rejected": RejectedMessage.objects.create(
+            received_at=now, topic=f"{STRAY_ROOT}x/y/z", reason="no such tag", payload=b"1",
+            payload_size=1,
+        ).pk,
+        "unknown": UnknownTopic.objects.create(
+            topic=f"{STRAY_ROOT}x/y/new", first_seen_at=now, last_seen_at=now,
+            message_count=1, last_payload=b"1",
+        ).pk,
+        "systemalarm": SystemAlarm.objects.create(key="ingest.test", message="a fault").pk,
+        "heartbeat": WorkerHeartbeat.objects.create(name="w1", started_at=now, beat_at=now).pk,
+        "tally": RejectionTally.objects.create(day=now.date(), rejected=2).pk,  # type: ignore[dict-item]
+        "group": Group.objects.get(name="viewer").pk,
+    }  # fmt: skip
+    ids["A"]["user"] = users["viewer"].pk
+    ids["B"]["user"] = users["admin_b"].pk
+    secrets = {}
+    for kind, owner in [("read", "viewer"), ("expired", "viewer"), ("revoked", "viewer"),
+                        ("admin_a", "admin_a"), ("admin_b", "admin_b")]:  # fmt: skip
+        token, secrets[kind] = ApiToken.issue(users[owner], f"{kind} script")
+        if kind == "expired":
+            ApiToken.objects.filter(pk=token.pk).update(
+                created_at=now - timedelta(days=2), expires_at=now - timedelta(days=1)
+            )
+        if kind == "revoked":
+            do_revoke_api_token(token, by=users["super"])
+        if kind in ("admin_a", "admin_b"):
+            ids[kind[-1].upper()]["token"] = token.pk
+    assert SetpointWrite.objects.count() == 2
+    return World(plants, users, ids, secrets)
