@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from plant.admin_scope import PlantScopedAdmin, ScopedInline
+from plant.admin_scope import OwnTopicForm, PlantScopedAdmin, ScopedInline, TopicScopedAdmin
 from plant.models import (
     ApiToken,
     ControlLoop,
@@ -53,6 +53,7 @@ class MachineInline(ScopedInline):
 
 class TagInline(ScopedInline):
     model = Tag
+    form = OwnTopicForm
     fk_name = "machine"
     fields = [
         "key", "description", "data_type", "unit", "range_min", "range_max", "precision",
@@ -60,6 +61,11 @@ class TagInline(ScopedInline):
     ]  # fmt: skip
     extra = 0
     show_change_link = True
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.user = request.user  # a class made for this request
+        return formset
 
 
 @admin.register(Plant)
@@ -111,6 +117,7 @@ class TagAdmin(PlantScopedAdmin):
     search_fields = ["key", "description", "topic", "machine__name"]
     list_select_related = ["machine__line__plant"]
     autocomplete_fields = ["setpoint_tag"]
+    form = OwnTopicForm
     fieldsets = [
         (None, {"fields": ["machine", "key", "description", "data_type", "topic"]}),
         ("Display", {"fields": [
@@ -124,10 +131,16 @@ class TagAdmin(PlantScopedAdmin):
         ]}),
     ]  # fmt: skip
 
+    def get_form(self, request: HttpRequest, obj: Tag | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user  # a class made for this request
+        return form
+
 
 @admin.register(RejectedMessage)
-class RejectedMessageAdmin(admin.ModelAdmin):
-    """Messages the ingest worker refused, with the reason: read-only evidence."""
+class RejectedMessageAdmin(TopicScopedAdmin):
+    """Messages the ingest worker refused, with the reason: read-only evidence; a plant admin
+    sees those on their own plants' topics."""
 
     list_display = ["received_at", "topic", "reason", "payload_size"]
     list_filter = ["received_at"]
@@ -161,8 +174,9 @@ class RejectionTallyAdmin(admin.ModelAdmin):
 
 
 @admin.register(UnknownTopic)
-class UnknownTopicAdmin(admin.ModelAdmin):
-    """Topics that carry telemetry but match no tag; one click starts a tag for one."""
+class UnknownTopicAdmin(TopicScopedAdmin):
+    """Topics that carry telemetry but match no tag; one click starts a tag for one. A plant
+    admin sees those under their own plants' slugs; the rest only superusers."""
 
     list_display = ["topic", "message_count", "first_seen_at", "last_seen_at", "make_tag"]
     search_fields = ["topic"]

@@ -6,15 +6,22 @@ and write setpoints there. Every admin page of an object under a plant goes thro
 PlantScopedAdmin instead: its lists, its change pages and its foreign-key choices hold only
 the plants the user is a member of. Superusers see every plant, and only they manage
 memberships, users and groups.
+
+Topics are scoped the same way. A plant's topics lie under `<MQTT_TOPIC_ROOT><plant slug>/`
+(the MQTT contract): a plant admin sees the rejected messages and unknown topics there (and
+on their own tags' topics), and gives their tags topics only there, so they cannot claim
+another plant's devices, or a topic under no plant's slug, which only superusers see and map.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 
 from plant.models import (
@@ -81,3 +88,47 @@ class PlantScopedAdmin(ScopedChoices, admin.ModelAdmin):
 
 class ScopedInline(ScopedChoices, admin.TabularInline):
     """An inline of a plant-scoped page: its parent is already one of the user's plants."""
+
+
+def topic_prefix(plant: Plant) -> str:
+    """Where a plant's topics lie: `<MQTT_TOPIC_ROOT><slug>/` (the MQTT contract)."""
+    return f"{settings.MQTT_TOPIC_ROOT}{plant.slug}/"
+
+
+def on_own_topics(queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser) -> QuerySet[M]:
+    """The rows of `queryset` (with a `topic`) under the user's plants' slugs or on their own
+    tags' topics; all of them for a superuser, who alone sees the topics of no plant."""
+    if user.is_superuser:
+        return queryset
+    plants = Plant.objects.filter(members=user)
+    mine = Q(topic__in=Tag.objects.filter(machine__line__plant__in=plants).values("topic"))
+    for plant in plants:
+        mine |= Q(topic__startswith=topic_prefix(plant))
+    return queryset.filter(mine)
+
+
+class TopicScopedAdmin(admin.ModelAdmin):
+    """An admin page of rows named by topic (rejected messages, unknown topics)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return on_own_topics(super().get_queryset(request), request.user)
+
+
+class OwnTopicForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A tag's form (admin page or a machine's tag rows): a plant admin's new or moved tag
+    publishes under its own plant's slug. The admin page sets `user` on each request's class."""
+
+    user: AbstractBaseUser | AnonymousUser | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        topic = data.get("topic")
+        machine = data.get("machine") or getattr(self.instance, "machine", None)
+        if self.user is None or self.user.is_superuser or not topic or machine is None:
+            return data
+        moved = self.instance.pk is None or {"topic", "machine"} & set(self.changed_data)
+        prefix = topic_prefix(machine.line.plant)
+        if moved and not topic.startswith(prefix):
+            where = f"A tag of {machine.line.plant} publishes under {prefix}"
+            self.add_error("topic", f"{where}: other topics are other plants' or a superuser's.")
+        return data

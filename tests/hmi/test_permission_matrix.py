@@ -22,13 +22,12 @@ from dataclasses import dataclass
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from plant.models import Alarm, ControlLoop, SetpointWrite
-from tests.hmi.two_plants import ROLES, World, build_world
+from tests.hmi.two_plants import ROLES, World, built_once
 
 # An answer is a status code, or where a redirect goes:
 #   login        302 to the login page (anonymous, or a token on a page that needs a session)
@@ -196,11 +195,7 @@ def test_every_row_names_one_answer_per_role() -> None:
 
 @pytest.fixture(scope="module")
 def world(django_db_setup: None, django_db_blocker: object) -> Iterator[World]:
-    """The two plants, built once for the module and rolled back after it; each test runs in
-    a savepoint of its own inside it."""
-    with django_db_blocker.unblock(), transaction.atomic():  # type: ignore[attr-defined]
-        yield build_world()
-        transaction.set_rollback(True)
+    yield from built_once(django_db_blocker)
 
 
 def client_of(world: World, role: str) -> Client:

@@ -10,11 +10,13 @@ matrices look for it in every answer.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.db import transaction
 from django.utils import timezone
 
 from plant import actions, alarm_actions
@@ -185,3 +187,11 @@ def build_world() -> World:
             ids[kind[-1].upper()]["token"] = token.pk
     assert SetpointWrite.objects.count() == 2
     return World(plants, users, ids, secrets)
+
+
+def built_once(django_db_blocker: object) -> Iterator[World]:
+    """The body of a module's `world` fixture: the two plants, built once for the module and
+    rolled back after it; each test runs in a savepoint of its own inside it."""
+    with django_db_blocker.unblock(), transaction.atomic():  # type: ignore[attr-defined]
+        yield build_world()
+        transaction.set_rollback(True)
