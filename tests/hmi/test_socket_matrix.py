@@ -1,0 +1,106 @@
+"""The websockets' permission matrix: every websocket route by every role, for a screen of plant
+A and of plant B, through the ASGI application on the real Redis channel layer.
+
+A socket is opened (and sends its snapshot) only for someone who may see the screen's plant;
+anyone else's handshake is refused. A new route without rows here fails the first test.
+The consumer reads the database from its own threads, so the two plants are committed (and
+the migrations' data restored afterwards by serialized rollback): one database setup for the
+whole matrix, in one test per route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+
+from config.asgi import application
+from hmi import feeds
+from hmi.routing import websocket_urlpatterns
+from tests.hmi.two_plants import ROLES, World, build_world
+
+ORIGIN = b"http://localhost:8000"  # an allowed host, as the browser sends it
+ROUTE = r"^ws/(?P<kind>plant|line|machine|tag)/(?P<pk>\d+)/$"
+# Each route's screens: (path, whose, who is let in, in the order of two_plants.ROLES)
+# fmt: off
+# Columns: anon nobody viewer operator supervisor admin_a admin_b super token
+OF_A = "no no yes yes yes yes no yes no"
+OF_B = "no no no no no no yes yes no"
+SOCKETS = {
+    ROUTE: [
+        ("/ws/plant/{plant}/", "A", OF_A),
+        ("/ws/plant/{plant}/", "B", OF_B),
+        ("/ws/line/{line}/", "A", OF_A),
+        ("/ws/line/{line}/", "B", OF_B),
+        ("/ws/machine/{machine}/", "A", OF_A),
+        ("/ws/machine/{machine}/", "B", OF_B),
+        ("/ws/tag/{tag}/", "A", OF_A),
+        ("/ws/tag/{tag}/", "B", OF_B),
+    ],
+}
+# fmt: on
+
+
+def test_every_websocket_route_has_rows() -> None:
+    routes = [str(pattern.pattern) for pattern in websocket_urlpatterns]
+    assert sorted(routes) == sorted(SOCKETS), "a websocket route without rows in the matrix"
+
+
+@pytest.fixture(autouse=True)
+def _short_lived_connections() -> Iterator[None]:
+    """The consumer's threads close their connections after each use, so the test database
+    can be dropped at the end of the session."""
+    settings_dict = connections["default"].settings_dict
+    kept, settings_dict["CONN_MAX_AGE"] = settings_dict["CONN_MAX_AGE"], 0
+    yield
+    settings_dict["CONN_MAX_AGE"] = kept
+
+
+def headers_of(world: World, role: str, origin: bytes = ORIGIN) -> list[tuple[bytes, bytes]]:
+    headers = [(b"origin", origin)]
+    if role == "token":
+        headers.append((b"authorization", f"Bearer {world.secrets['read']}".encode()))
+    elif role != "anon":
+        client = Client()
+        client.force_login(world.users[role])
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return headers
+
+
+async def lets_in(path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the handshake is accepted; an accepted socket must send its snapshot."""
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect()
+    if connected:
+        assert "tag-" in await communicator.receive_from(timeout=5)
+        await communicator.disconnect()
+    return connected
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("live_hub")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("route", list(SOCKETS))
+async def test_each_role_is_let_into_the_sockets_the_matrix_says(route: str) -> None:
+    world = await sync_to_async(build_world)()
+    heads = {role: await sync_to_async(headers_of)(world, role) for role in ROLES}
+    wrong = []
+    for template, whose, expected in SOCKETS[route]:
+        path = template.format(**world.ids[whose])
+        for role, want in zip(ROLES, expected.split(), strict=True):
+            if await lets_in(path, heads[role]) != (want == "yes"):
+                wrong.append(f"{role} {path} ({whose}): expected {want}")
+        # A member's own session from another site's page is refused too.
+        foreign = await sync_to_async(headers_of)(world, "super", b"http://evil.test")
+        if await lets_in(path, foreign):
+            wrong.append(f"{path} opened from a foreign origin")
+    for kind in ("plant", "line", "machine", "tag"):
+        if await lets_in(f"/ws/{kind}/999999/", heads["super"]):
+            wrong.append(f"/ws/{kind}/999999/, which does not exist, was opened")
+    await sync_to_async(connections.close_all)()  # this thread's, so the database can go
+    assert wrong == []
+    assert feeds.FEEDS == {}, "a closed socket left its screen's feed behind"
