@@ -17,7 +17,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from plant.admin_scope import OwnTopicForm, PlantScopedAdmin, ScopedInline, TopicScopedAdmin
+from plant.admin_scope import (
+    OwnSlugForm,
+    OwnTopicForm,
+    PlantScopedAdmin,
+    ScopedInline,
+    TopicScopedAdmin,
+)
 from plant.models import (
     ApiToken,
     ControlLoop,
@@ -75,6 +81,12 @@ class PlantAdmin(PlantScopedAdmin):
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
     inlines = [LineInline]
+    form = OwnSlugForm
+
+    def get_form(self, request: HttpRequest, obj: Plant | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user  # a class made for this request
+        return form
 
     def get_exclude(self, request: HttpRequest, obj: Plant | None = None) -> list[str]:
         # Who may see a plant is the superusers' decision: an admin adding themself to another

@@ -10,7 +10,8 @@ memberships, users and groups.
 Topics are scoped the same way. A plant's topics lie under `<MQTT_TOPIC_ROOT><plant slug>/`
 (the MQTT contract): a plant admin sees the rejected messages and unknown topics there (and
 on their own tags' topics), and gives their tags topics only there, so they cannot claim
-another plant's devices, or a topic under no plant's slug, which only superusers see and map.
+another plant's devices, or a topic under no plant's slug, which only superusers see and map
+(nor found or rename a plant onto a slug under which such topics already arrive).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from plant.models import (
     Line,
     Machine,
     Plant,
+    RejectedMessage,
     SetpointWrite,
     Tag,
+    UnknownTopic,
 )
 
 # Each scoped model → the path from it to its plant ("" for the plant itself).
@@ -132,3 +135,26 @@ class OwnTopicForm(forms.ModelForm):  # type: ignore[type-arg]
             where = f"A tag of {machine.line.plant} publishes under {prefix}"
             self.add_error("topic", f"{where}: other topics are other plants' or a superuser's.")
         return data
+
+
+class OwnSlugForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A plant's form: a plant admin's new or renamed plant takes no slug under which messages
+    already arrive, since those topics are no plant's (or another's) until a superuser says."""
+
+    user: AbstractBaseUser | AnonymousUser | None = None
+
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data["slug"]
+        if self.user is None or self.user.is_superuser or slug == self.instance.slug:
+            return slug
+        prefix = topic_prefix(Plant(slug=slug))
+        tags = Tag.objects.filter(topic__startswith=prefix)
+        if self.instance.pk is not None:
+            tags = tags.exclude(machine__line__plant=self.instance)
+        used = [q.filter(topic__startswith=prefix).exists() for q in
+                (UnknownTopic.objects, RejectedMessage.objects)]  # fmt: skip
+        if any(used) or tags.exists():
+            raise forms.ValidationError(
+                f"Messages already arrive under {prefix}; a superuser gives them a plant."
+            )
+        return slug

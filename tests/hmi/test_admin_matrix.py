@@ -22,7 +22,7 @@ from django.forms import ModelChoiceField
 from django.http import HttpResponse
 from django.test import Client
 
-from plant.models import AlarmJournalEntry, ApiToken, Machine, Tag
+from plant.models import AlarmJournalEntry, ApiToken, Machine, Plant, Tag
 from tests.hmi.two_plants import ROLES, SLUGS, STRAY_ROOT, World, built_once, topic_of
 
 pytestmark = pytest.mark.django_db
@@ -402,3 +402,66 @@ def test_an_admin_form_post_without_the_csrf_token_is_refused(world: World) -> N
     topic = topic_of("A", "filling/filler/forged")
     assert client.post("/admin/plant/tag/add/", tag_form(machine, topic)).status_code == 403
     assert not Tag.objects.filter(topic=topic).exists()
+
+
+FOREIGN_KEYS = sorted(
+    (model._meta.label_lower, field.name)
+    for model in admin.site._registry
+    for field in model._meta.get_fields()
+    if (field.many_to_one or field.many_to_many) and not field.auto_created
+    and field.related_model in admin.site._registry
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "field"), FOREIGN_KEYS)
+def test_no_autocomplete_request_finds_another_plants_objects(
+    world: World, model: str, field: str
+) -> None:
+    """Django's autocomplete answers for any foreign key whose target has a searchable admin
+    page, declared as autocomplete or not: a crafted request must find nothing of plant B."""
+    app_label, model_name = model.split(".")
+    query = {"app_label": app_label, "model_name": model_name, "field_name": field, "term": ""}
+    response = client_of(world, "admin_a").get("/admin/autocomplete/", query)
+    assert response.status_code in (200, 403, 404)
+    if response.status_code == 200:
+        texts = [row["text"].lower() for row in response.json()["results"]]
+        assert [t for t in texts if "osprey" in t or t.startswith(("admin-", "root"))] == []
+
+
+@pytest.mark.parametrize("model", [m for m, rights in LISTS.items() if rights[0] == "v"])
+def test_the_raw_id_lookup_popup_lists_only_the_admins_own_plants_objects(
+    world: World, model: str
+) -> None:
+    response = client_of(world, "admin_a").get(admin_url(model), {"_to_field": "id",
+                                                                 "_popup": "1"})  # fmt: skip
+    assert response.status_code == 200
+    assert unseen(world, "admin_a", response) == []
+
+
+def plant_form(slug: str) -> dict[str, str]:
+    return {"name": f"Plant {slug}", "slug": slug, "time_zone": "UTC",
+            "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("slug", "accepted"),
+    [("heron", True),  # nothing arrives under it yet
+     (STRAY_ROOT.strip("/"), False)],  # messages of no plant arrive under it
+)  # fmt: skip
+def test_a_plant_admins_new_plant_cannot_take_over_topics_of_no_plant(
+    world: World, slug: str, accepted: bool
+) -> None:
+    client_of(world, "admin_a").post("/admin/plant/plant/add/", plant_form(slug))
+    assert Plant.objects.filter(slug=slug).exists() == accepted
+
+
+def test_a_plant_admin_cannot_rename_their_plant_onto_topics_of_no_plant(world: World) -> None:
+    plant = world.plants["A"]
+    data = plant_form(STRAY_ROOT.strip("/")) | {"name": plant.name}
+    client_of(world, "admin_a").post(f"/admin/plant/plant/{plant.pk}/change/", data)
+    assert Plant.objects.get(pk=plant.pk).slug == SLUGS["A"]
+
+
+def test_a_superuser_may_found_a_plant_on_topics_of_no_plant(world: World) -> None:
+    client_of(world, "super").post("/admin/plant/plant/add/", plant_form(STRAY_ROOT.strip("/")))
+    assert Plant.objects.filter(slug=STRAY_ROOT.strip("/")).exists()
