@@ -351,3 +351,16 @@ def test_an_admins_token_reads_only_their_own_plant(world: World, row: Row) -> N
         client = Client(headers={"Authorization": f"Bearer {world.secrets[owner]}"})
         mine = row.plant == owner[-1].upper()
         assert client.get(path).status_code == (200 if mine else 404), owner
+
+
+@pytest.mark.django_db
+def test_a_session_ends_with_its_users_deactivation_and_a_plant_with_their_membership(
+    world: World,
+) -> None:
+    viewer, line = world.users["viewer"], f"/lines/{world.ids['A']['line']}/"
+    client = client_of(world, "viewer")
+    assert client.get(line).status_code == 200
+    world.plants["A"].members.remove(viewer)
+    assert client.get(line).status_code == 404
+    User.objects.filter(pk=viewer.pk).update(is_active=False)
+    assert answer(client.get("/")) == "login"
