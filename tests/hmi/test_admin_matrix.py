@@ -465,3 +465,17 @@ def test_a_plant_admin_cannot_rename_their_plant_onto_topics_of_no_plant(world: 
 def test_a_superuser_may_found_a_plant_on_topics_of_no_plant(world: World) -> None:
     client_of(world, "super").post("/admin/plant/plant/add/", plant_form(STRAY_ROOT.strip("/")))
     assert Plant.objects.filter(slug=STRAY_ROOT.strip("/")).exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "whose", "kind"), [(m, w, k) for m, w, k, _ in OBJECTS if w in ("B", "X")],
+    ids=[f"{m}-{w}" for m, w, *_ in OBJECTS if w in ("B", "X")],
+)  # fmt: skip
+def test_the_delete_action_of_a_list_deletes_nothing_of_another_plant(
+    world: World, model: str, whose: str, kind: str
+) -> None:
+    pk = world.ids[whose][kind]
+    data = {"action": "delete_selected", "_selected_action": [str(pk)], "post": "yes"}
+    client_of(world, "admin_a").post(admin_url(model), data)
+    app_label, model_name = model.split(".")
+    assert apps.get_model(app_label, model_name)._default_manager.filter(pk=pk).exists()
