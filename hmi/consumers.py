@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from channels.db import database_sync_to_async
@@ -16,18 +17,23 @@ log = logging.getLogger(__name__)
 # thread: when hundreds of tabs reconnect at once (a daphne restart), each reads in parallel.
 screen_access = database_sync_to_async(screens.screen_access, thread_sensitive=False)
 read_snapshot = database_sync_to_async(screens.read_snapshot, thread_sensitive=False)
+still_allowed = database_sync_to_async(screens.still_allowed, thread_sensitive=False)
+# An open socket closes within this long of its user logging out, being deactivated or
+# leaving the screen's plant: a tab left open must not show the plant for days.
+ACCESS_RECHECK_S = 60.0
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
     """Pushes fresh fragments of one plant, line, machine or tag screen to one browser tab.
 
-    Access is checked once, in connect. The tab hears its screen through the screen's shared
-    `hmi.feeds.Feed`, which renders each message once for every tab; the tab itself has no
-    channel-layer subscription.
+    Access is checked in connect, and again every ACCESS_RECHECK_S while open. The tab hears
+    its screen through the screen's shared `hmi.feeds.Feed`, which renders each message once
+    for every tab; the tab itself has no channel-layer subscription.
     """
 
     channel_layer_alias = None  # type: ignore[assignment]
     feed: feeds.Feed | None = None
+    watch: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         kind: ScreenKind = self.scope["url_route"]["kwargs"]["kind"]
@@ -55,6 +61,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # The snapshot also resynchronises a tab that reconnects after a dropped connection.
         await self.send_html(self.feed.screen.render_all(snapshot))
         self.feed.tabs[self] = None  # pushes from here on follow the snapshot, in order
+        self.watch = asyncio.create_task(self.watch_access(kind, pk))
         if feeds.is_down():
             await self.send_html(feeds.FEED_DOWN)
         if feeds.recoveries() != recoveries:
@@ -75,7 +82,25 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.feed.screen.load(snapshot)
             await self.send_html(feeds.FEED_UP + self.feed.screen.render_all(snapshot))
 
+    async def watch_access(self, kind: ScreenKind, pk: int) -> None:
+        """Close the socket once its session may no longer see the screen."""
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        while self.feed is not None:
+            await asyncio.sleep(ACCESS_RECHECK_S)
+            try:
+                allowed = await still_allowed(session_key, kind, pk)
+            except Exception as exc:  # the database is away: the next turn asks again
+                log.warning("live screen %s %s: could not re-check access: %s", kind, pk, exc)
+                continue
+            if not allowed:
+                await self.close(code=4403)
+                await self.disconnect(4403)
+                return
+
     async def disconnect(self, code: int) -> None:
+        if self.watch is not None and self.watch is not asyncio.current_task():
+            self.watch.cancel()
+        self.watch = None
         if self.feed is not None:
             feed, self.feed = self.feed, None
             feeds.leave(feed, self)

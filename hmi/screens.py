@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
+from types import SimpleNamespace
 
+from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser, User
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -64,6 +68,17 @@ def screen_access(user: User | AnonymousUser, kind: ScreenKind, pk: int) -> tupl
         machine_id = Tag.objects.values_list("machine_id", flat=True).get(pk=pk)
         return live.machine_group(machine_id), plant.time_zone
     return live.group_name(kind, pk), plant.time_zone
+
+
+def still_allowed(session_key: str | None, kind: ScreenKind, pk: int) -> bool:
+    """Whether the session that opened a socket still belongs to a user who may see its screen:
+    not logged out or expired, the user active, still a member of the screen's plant."""
+    if not session_key:
+        return False
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    # Django's own check, as on every page: the session's user, their password unchanged.
+    user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+    return user.is_authenticated and screen_plant(user, kind, pk) is not None
 
 
 def read_snapshot(kind: ScreenKind, pk: int) -> Snapshot:

@@ -15,11 +15,13 @@ from collections.abc import Iterator
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.db import connections
 from django.test import Client
 
 from config.asgi import application
-from hmi import feeds
+from hmi import consumers, feeds
 from hmi.routing import websocket_urlpatterns
 from tests.hmi.two_plants import ROLES, World, build_world
 
@@ -103,4 +105,53 @@ async def test_each_role_is_let_into_the_sockets_the_matrix_says(route: str) -> 
             wrong.append(f"/ws/{kind}/999999/, which does not exist, was opened")
     await sync_to_async(connections.close_all)()  # this thread's, so the database can go
     assert wrong == []
+    assert feeds.FEEDS == {}, "a closed socket left its screen's feed behind"
+
+
+async def closed_by_server(communicator: WebsocketCommunicator) -> bool:
+    """Whether the server closes the open socket (waiting a few access re-checks for it)."""
+    try:
+        while True:
+            output = await communicator.receive_output(timeout=3)
+            if output["type"] == "websocket.close":
+                return True
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("live_hub")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_an_open_socket_closes_once_its_user_loses_the_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Access is checked when a socket opens and again every ACCESS_RECHECK_S: a tab left open
+    stops showing the plant after its user logs out, is deactivated or leaves the plant."""
+    monkeypatch.setattr(consumers, "ACCESS_RECHECK_S", 0.1, raising=False)
+    world = await sync_to_async(build_world)()
+    path = f"/ws/line/{world.ids['A']['line']}/"
+    sockets = {}
+    for role in ("viewer", "operator", "supervisor", "admin_a"):
+        sockets[role] = WebsocketCommunicator(
+            application, path, headers=await sync_to_async(headers_of)(world, role)
+        )
+        assert (await sockets[role].connect())[0]
+        assert "tag-" in await sockets[role].receive_from(timeout=5)
+
+    def lose_access() -> None:
+        world.plants["A"].members.remove(world.users["viewer"])
+        User.objects.filter(pk=world.users["operator"].pk).update(is_active=False)
+        supervisor = str(world.users["supervisor"].pk)
+        for session in Session.objects.all():  # logging out deletes the session
+            if session.get_decoded().get("_auth_user_id") == supervisor:
+                session.delete()
+
+    await sync_to_async(lose_access)()
+    for role in ("viewer", "operator", "supervisor"):
+        assert await closed_by_server(sockets[role]), f"{role}'s socket stayed open"
+    # Five re-checks later, the member's socket is still open (and has had nothing to say).
+    assert await sockets["admin_a"].receive_nothing(timeout=0.5), "a member's socket was closed"
+    for communicator in sockets.values():
+        await communicator.disconnect()
+    await sync_to_async(connections.close_all)()
     assert feeds.FEEDS == {}, "a closed socket left its screen's feed behind"
