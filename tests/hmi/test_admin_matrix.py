@@ -479,3 +479,20 @@ def test_the_delete_action_of_a_list_deletes_nothing_of_another_plant(
     client_of(world, "admin_a").post(admin_url(model), data)
     app_label, model_name = model.split(".")
     assert apps.get_model(app_label, model_name)._default_manager.filter(pk=pk).exists()
+
+
+@pytest.mark.parametrize(("whose", "revoked"), [("A", True), ("B", False)])
+def test_a_plant_admin_revokes_only_their_own_tokens(
+    world: World, whose: str, revoked: bool
+) -> None:
+    pk = world.ids[whose]["token"]
+    data = {"action": "revoke", "_selected_action": [str(pk)]}
+    client_of(world, "admin_a").post("/admin/plant/apitoken/", data)
+    assert (ApiToken.objects.get(pk=pk).revoked_at is not None) == revoked
+
+
+def test_a_plant_admin_issues_their_own_read_token(world: World) -> None:
+    me = world.users["admin_a"]
+    client_of(world, "admin_a").post("/admin/plant/apitoken/add/", {"user": str(me.pk),
+                                                                    "name": "mine"})  # fmt: skip
+    assert ApiToken.objects.get(name="mine").issued_by == me
