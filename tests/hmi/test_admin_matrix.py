@@ -119,9 +119,10 @@ def world(django_db_setup: None, django_db_blocker: object) -> Iterator[World]:
 
 
 def client_of(world: World, role: str) -> Client:
-    client = Client()
+    """A browser of the role; for `token`, a script with viewer A's read token."""
     if role == "token":
         return Client(headers={"Authorization": f"Bearer {world.secrets['read']}"})
+    client = Client()
     if role != "anon":
         client.force_login(world.users[role])
     return client
@@ -330,7 +331,8 @@ def test_a_plant_admin_cannot_move_their_tag_onto_another_plants_topic(world: Wo
     data = {k: "" if v is None else v for k, v in form.context["adminform"].form.initial.items()}
     data = {k: v for k, v in data.items() if not isinstance(v, list)}
     data["topic"] = topic_of("B", "filling/filler/new_sensor")
-    client_of(world, "admin_a").post(f"/admin/plant/tag/{tag.pk}/change/", data)
+    response = client_of(world, "admin_a").post(f"/admin/plant/tag/{tag.pk}/change/", data)
+    assert "topic" in response.context["adminform"].form.errors
     tag.refresh_from_db()
     assert tag.topic == topic_of("A", "filling/filler/fill_level")
 
@@ -341,7 +343,6 @@ def test_a_plant_admin_cannot_claim_another_plants_topic_through_the_machines_ta
     machine = Machine.objects.get(pk=world.ids["A"]["machine"])
     client = client_of(world, "admin_a")
     page = client.get(f"/admin/plant/machine/{machine.pk}/change/")
-    form = page.context["adminform"].form
     formset = page.context["inline_admin_formsets"][0].formset
     data = {"name": machine.name, "slug": machine.slug, "line": str(machine.line_id),
             "position": str(machine.position)}  # fmt: skip
@@ -349,9 +350,9 @@ def test_a_plant_admin_cannot_claim_another_plants_topic_through_the_machines_ta
     topic = topic_of("B", "filling/filler/new_sensor")
     row = tag_form(machine, topic)
     data |= {f"{formset.prefix}-0-{k}": v for k, v in row.items() if k != "machine"}
-    assert form is not None
-    client.post(f"/admin/plant/machine/{machine.pk}/change/", data)
+    response = client.post(f"/admin/plant/machine/{machine.pk}/change/", data)
     assert not Tag.objects.filter(topic=topic).exists()
+    assert "topic" in response.context["inline_admin_formsets"][0].formset.errors[0]
 
 
 def test_a_superuser_may_adopt_a_topic_under_no_plants_slug(world: World) -> None:
