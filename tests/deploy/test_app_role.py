@@ -128,27 +128,40 @@ def test_run_gives_its_children_the_application_role_not_the_owner(
     monkeypatch.delenv("MIGRATE_DATABASE_URL", raising=False)
     monkeypatch.setenv("APP_DB_PASSWORD", "a/b")
     settings.APP_DATABASE_URL = "postgres://owner:secret@db.example:5432/scada"
-    env = {"DATABASE_URL": settings.APP_DATABASE_URL, "DATABASE_PASSWORD_FILE": "/owner",
-           "PATH": "/bin"}  # fmt: skip
+    env = {
+        "DATABASE_URL": settings.APP_DATABASE_URL,
+        "DATABASE_PASSWORD_FILE": "/owner",
+        "PATH": "/bin",
+    }
     children = app_database_env(env)
-    assert children == {"DATABASE_URL": "postgres://scada_app:a%2Fb@db.example:5432/scada",
-                        "PATH": "/bin"}  # fmt: skip
+    assert children == {
+        "DATABASE_URL": "postgres://scada_app:a%2Fb@db.example:5432/scada",
+        "PATH": "/bin",
+    }
 
 
 def test_run_with_an_explicit_owner_url_keeps_it_from_its_children(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MIGRATE_DATABASE_URL", "postgres://owner@db/scada")
-    env = {"DATABASE_URL": "postgres://app@db/scada", "DATABASE_PASSWORD_FILE": "/app",
-           "MIGRATE_DATABASE_URL": "postgres://owner@db/scada",
-           "MIGRATE_DATABASE_PASSWORD_FILE": "/owner"}  # fmt: skip
-    assert app_database_env(env) == {"DATABASE_URL": "postgres://app@db/scada",
-                                     "DATABASE_PASSWORD_FILE": "/app"}  # fmt: skip
+    env = {
+        "DATABASE_URL": "postgres://app@db/scada",
+        "DATABASE_PASSWORD_FILE": "/app",
+        "MIGRATE_DATABASE_URL": "postgres://owner@db/scada",
+        "MIGRATE_DATABASE_PASSWORD_FILE": "/owner",
+    }
+    assert app_database_env(env) == {
+        "DATABASE_URL": "postgres://app@db/scada",
+        "DATABASE_PASSWORD_FILE": "/app",
+    }
 
 
 def test_only_the_owner_commands_connect_as_the_owner(tmp_path: Path) -> None:
-    env = {**os.environ, "MIGRATE_DATABASE_URL": "postgres://owner@127.0.0.1:5432/x",
-           "DATABASE_URL": "postgres://app@127.0.0.1:5432/x"}  # fmt: skip
+    env = {
+        **os.environ,
+        "MIGRATE_DATABASE_URL": "postgres://owner@127.0.0.1:5432/x",
+        "DATABASE_URL": "postgres://app@127.0.0.1:5432/x",
+    }
     show = "from django.conf import settings; print(settings.DATABASES['default']['USER'])"
     assert manage(env, "shell", "-c", show).splitlines()[-1] == "app"
     script = tmp_path / "owner.py"
@@ -157,6 +170,7 @@ def test_only_the_owner_commands_connect_as_the_owner(tmp_path: Path) -> None:
         "os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'\n"
         "from django.conf import settings; print(settings.DATABASES['default']['USER'])\n"
     )
-    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["owner"]

@@ -215,8 +215,20 @@ def test_healthchecks_run_what_their_image_ships(name: str) -> None:
 
 def test_the_broker_healthcheck_asks_the_local_sys_only_listener() -> None:
     test = SERVICES["mqtt"]["healthcheck"]["test"]
-    assert test == ["CMD", "mosquitto_sub", "-h", "127.0.0.1", "-p", "1880",
-                    "-t", "$$SYS/broker/uptime", "-C", "1", "-W", "3"]  # fmt: skip
+    assert test == [
+        "CMD",
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "1880",
+        "-t",
+        "$$SYS/broker/uptime",
+        "-C",
+        "1",
+        "-W",
+        "3",
+    ]
 
 
 def test_the_image_installs_only_the_runtime_requirements() -> None:

@@ -82,8 +82,14 @@ def test_demo_users_take_the_password_file_and_it_is_not_printed(
     settings.DEMO_PASSWORD = "demo password from its file"
     monkeypatch.delenv("DEMO_PASSWORD", raising=False)
     output = StringIO()
-    call_command("load_demo", "--topic-root", topic_root,
-                 "--passwords-file", str(tmp_path / "demo-logins.txt"), stdout=output)  # fmt: skip
+    call_command(
+        "load_demo",
+        "--topic-root",
+        topic_root,
+        "--passwords-file",
+        str(tmp_path / "demo-logins.txt"),
+        stdout=output,
+    )
     assert "demo password from its file" not in output.getvalue()
     assert "login: operator" in output.getvalue()
     assert authenticate(username="operator", password="demo password from its file")
