@@ -60,6 +60,7 @@ class Stack:
     https_port: int
     http_port: int
     web_port: int
+    admin_port: int
     context: ssl.SSLContext
     database: str
     web_env: dict[str, str]
@@ -127,7 +128,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         while not root.exists() and time.monotonic() < deadline:
             time.sleep(0.1)  # Caddy writes its CA's certificate when it starts serving
         context = ssl.create_default_context(cafile=str(root))
-        yield Stack(https_port, http_port, web_port, context, database, env)
+        yield Stack(https_port, http_port, web_port, admin_port, context, database, env)
     finally:
         stop(caddy)
         stop(web)
@@ -204,6 +205,14 @@ def test_the_web_healthcheck_of_compose_passes_against_daphne(stack: Stack) -> N
     code = check[-1].replace("127.0.0.1:8000", f"127.0.0.1:{stack.web_port}")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_caddy_healthcheck_of_compose_gets_an_answer(stack: Stack) -> None:
+    url = load_compose()["services"]["caddy"]["healthcheck"]["test"][-1]
+    assert url == "http://localhost:2019/config/"
+    # Host: localhost:<its port>, as wget sends it in compose; the admin API refuses others.
+    response = request(stack, "GET", "/config/", https=False, port=stack.admin_port)
+    assert response.status == 200
 
 
 def log_in(stack: Stack) -> str:
