@@ -19,9 +19,10 @@ OUR_IMAGE = "scada-lite:local"
 COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 OURS = [name for name, service in SERVICES.items() if service.get("image") == OUR_IMAGE]
-# What each image ships that its healthcheck runs (from each image's own Dockerfile): the
-# executables of the python:3.11-slim base, the postgres images' client tools, Mosquitto's
-# clients beside the broker, redis-cli, and busybox's wget in the Alpine-based caddy image.
+# What each image ships that its healthcheck runs, read in each image's own Dockerfile: the
+# python:3.11-slim base of ours; pg_isready of the postgres images timescaledb builds on;
+# Mosquitto's docker/2.0/Dockerfile (v2.0.20) installs mosquitto_sub beside the broker;
+# redis-cli; busybox's wget in Alpine, which caddy-docker's 2.8/alpine/Dockerfile builds on.
 IMAGE_TOOLS = {
     OUR_IMAGE: {"python"},
     "timescale/timescaledb": {"pg_isready"},
