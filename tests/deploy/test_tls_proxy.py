@@ -128,20 +128,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         while not root.exists() and time.monotonic() < deadline:
             time.sleep(0.1)  # Caddy writes its CA's certificate when it starts serving
         context = ssl.create_default_context(cafile=str(root))
-        yield Stack(https_port, http_port, web_port, admin_port, context, database, env)
+        stack = Stack(https_port, http_port, web_port, admin_port, context, database, env)
+        while True:  # a readiness probe: Caddy may sign the site's certificate after it listens
+            try:
+                request(stack, "GET", "/accounts/login/")
+                break
+            except (ssl.SSLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield stack
     finally:
         stop(caddy)
         stop(web)
+        drop = f'DROP DATABASE IF EXISTS "{database.rsplit("/", 1)[1]}" WITH (FORCE)'
         subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-qc",
-                f'DROP DATABASE IF EXISTS "{database.rsplit("/", 1)[1]}" WITH (FORCE)',
-            ],
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", drop],
             check=False,
             capture_output=True,
         )
