@@ -130,6 +130,15 @@ def test_no_container_may_gain_privileges_and_the_proxy_only_binds_ports() -> No
     assert SERVICES["caddy"]["read_only"] is True
 
 
+def test_the_proxy_reaches_web_and_nothing_else() -> None:
+    assert SERVICES["caddy"]["networks"] == ["front"]
+    on_front = [
+        name for name, service in SERVICES.items() if "front" in service.get("networks", [])
+    ]
+    assert sorted(on_front) == ["caddy", "web"]
+    assert "default" in SERVICES["web"]["networks"]  # web itself reaches db and redis
+
+
 def migrate_steps() -> list[str]:
     script = SERVICES["migrate"]["command"][-1]
     return [step.strip() for step in script.split(";") if step.strip()]
