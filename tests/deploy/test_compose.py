@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import jsonschema
 import pytest
 
 from tests.deploy.compose_file import ROOT, interpolate, load_compose, make_secrets
+from tests.services import Broker
 
 SCHEMA = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
 OUR_IMAGE = "scada-lite:local"
@@ -239,6 +241,19 @@ def test_the_broker_healthcheck_asks_the_local_sys_only_listener() -> None:
         "-W",
         "3",
     ]
+
+
+def test_the_broker_healthcheck_passes_against_a_running_mosquitto() -> None:
+    broker = Broker()
+    broker.start()
+    try:
+        test = [interpolate(arg) for arg in SERVICES["mqtt"]["healthcheck"]["test"][1:]]
+        test[test.index("1880")] = str(broker.port)  # the shipped conf's local listener
+        result = subprocess.run(test, capture_output=True, text=True, timeout=10)
+    finally:
+        broker.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("seconds")
 
 
 def test_the_image_installs_only_the_runtime_requirements() -> None:
