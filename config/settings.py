@@ -285,7 +285,8 @@ SESSION_COOKIE_SECURE = HTTPS_ONLY
 CSRF_COOKIE_SECURE = HTTPS_ONLY
 SECURE_SSL_REDIRECT = HTTPS_ONLY and env_bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400) if HTTPS_ONLY else 0
-# The HMI's host name is no one's parent domain; a subdomain of it served over HTTP is a mistake.
+# HSTS covers the HMI host's own subdomains too (hmi.example.com: *.hmi.example.com); set false
+# if one of them must still be reached over plain HTTP.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 # Preloading asks browsers to hard-code HTTPS for the whole registered domain, a promise only
 # the domain's owner can make: off unless asked, and its check (security.W021) quiet then.
