@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, so a code change does not reinstall them. Every pin has a wheel for
-# linux/amd64 and arm64 (psycopg[binary] included), so no compiler is needed.
+# linux/amd64 and arm64 (psycopg[binary] included), so no compiler is needed. Only the runtime:
+# the tests and tools of requirements-dev.txt (Playwright alone is about 150 MB) stay out.
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
@@ -22,8 +23,12 @@ COPY . .
 RUN SECRET_KEY=build-time-only-not-a-secret DEBUG=false python manage.py collectstatic --noinput
 
 # Run as an unprivileged user; it may write only var/ (demo logins when DEMO_PASSWORD is unset).
+# compose.yaml mounts the root read-only, with a tmpfs on /tmp. /mosquitto/auth is where its
+# migrate (running as Mosquitto's uid, 1883) writes the broker's passwd and acl: a new named
+# volume takes this directory's owner, so that uid may write there and nobody else read.
 RUN useradd --system --uid 10001 --home-dir /app --no-create-home scada \
-    && mkdir -p /app/var && chown scada /app/var
+    && mkdir -p /app/var && chown scada /app/var \
+    && mkdir -p /mosquitto/auth && chown 1883:1883 /mosquitto/auth && chmod 0700 /mosquitto/auth
 USER scada
 
 EXPOSE 8000

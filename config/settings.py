@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -26,6 +26,44 @@ def env_bool(name: str, default: bool) -> bool:
     if value.lower() not in ("true", "false", "1", "0"):
         raise ImproperlyConfigured(f"{name} must be 'true' or 'false', not {value!r}")
     return value.lower() in ("true", "1")
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read a secret from NAME, or from the file NAME_FILE names (compose's /run/secrets/...).
+
+    A file keeps the secret out of `docker inspect` and the process environment. Setting both,
+    or naming a file that cannot be read or is empty, is a configuration error, never a
+    silent fallback to the default. One trailing newline (as `echo` writes) is not part of it.
+    """
+    value, path = os.environ.get(name), os.environ.get(f"{name}_FILE")
+    if value is not None and path is not None:
+        raise ImproperlyConfigured(f"set {name} or {name}_FILE, not both")
+    if path is None:
+        return default if value is None else value
+    try:
+        secret = Path(path).read_text().removesuffix("\n").removesuffix("\r")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ImproperlyConfigured(f"{name}_FILE: cannot read {path!r} ({error})") from None
+    if not secret:
+        raise ImproperlyConfigured(f"{name}_FILE: {path!r} is empty")
+    return secret
+
+
+def url_with_password(url: str, password: str) -> str:
+    """The URL with `password` as its password, percent-quoted so that / # ? @ : % survive.
+
+    An empty password leaves the URL as it is. A URL without a user name has no place for one.
+    """
+    if not password:
+        return url
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    if not at or not user:
+        raise ImproperlyConfigured(
+            f"{parts.scheme}://{hostport}{parts.path}: a password needs a user name in the URL"
+        )
+    return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{hostport}").geturl()
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -55,13 +93,32 @@ def interval_seconds(interval: str) -> int:
 
 
 DEBUG = env_bool("DEBUG", default=True)
-SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY = env_secret("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY or (not DEBUG and SECRET_KEY == DEV_SECRET_KEY):
     raise ImproperlyConfigured("SECRET_KEY must be set to a secret value when DEBUG is false")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scada")
+# The application connects as DATABASE_URL: in production a role that owns nothing (manage.py
+# create_app_role), so it can neither drop nor disable the journals' triggers, nor TRUNCATE.
+# The commands that change the schema or the roles connect as the owner, MIGRATE_DATABASE_URL
+# (by default the same URL: one role for everything). `manage.py run` migrates before it starts
+# the application, so it is one of them; its children get an application URL (run.py).
+# A password may come from DATABASE_PASSWORD(_FILE) and MIGRATE_DATABASE_PASSWORD(_FILE).
+OWNER_COMMANDS = ("migrate", "create_app_role", "run")
+APP_DATABASE_URL = url_with_password(
+    os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scada"),
+    env_secret("DATABASE_PASSWORD"),
+)
+OWNER_DATABASE_URL = (
+    url_with_password(os.environ["MIGRATE_DATABASE_URL"], env_secret("MIGRATE_DATABASE_PASSWORD"))
+    if os.environ.get("MIGRATE_DATABASE_URL")
+    else APP_DATABASE_URL
+)
+IS_OWNER = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] in [
+    [command] for command in OWNER_COMMANDS
+]
+DATABASE_URL = OWNER_DATABASE_URL if IS_OWNER else APP_DATABASE_URL
 # No persistent connections: daphne runs each request's sync code in a thread of its own, and a
 # connection kept per thread (CONN_MAX_AGE) is never reused; 32 users took all 100 connections of
 # PostgreSQL and got 500s ("too many clients"). Django's documentation says the same for ASGI.
@@ -220,8 +277,35 @@ STORAGES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-SESSION_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", default=True)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Production (DEBUG=false) is HTTPS only and passes `manage.py check --deploy`: Secure cookies,
+# a redirect of plain HTTP and HSTS for a year. SECURE_COOKIES=false serves plain HTTP (a bench
+# on 127.0.0.1, say): check --deploy then warns, and compose.yaml refuses to start.
+HTTPS_ONLY = not DEBUG and env_bool("SECURE_COOKIES", default=True)
+SESSION_COOKIE_SECURE = HTTPS_ONLY
+CSRF_COOKIE_SECURE = HTTPS_ONLY
+SECURE_SSL_REDIRECT = HTTPS_ONLY and env_bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400) if HTTPS_ONLY else 0
+# HSTS covers the HMI host's own subdomains too (hmi.example.com: *.hmi.example.com); set false
+# if one of them must still be reached over plain HTTP.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading asks browsers to hard-code HTTPS for the whole registered domain, a promise only
+# the domain's owner can make: off unless asked, and its check (security.W021) quiet then.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Behind a TLS-terminating proxy (compose.yaml's caddy) daphne sees plain HTTP; the proxy says
+# what the browser used in X-Forwarded-Proto. Believe it only when every request comes through
+# a proxy that sets it, overwriting the client's own: Caddy does (config/caddy/Caddyfile).
+if env_bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Secrets that may come from files (NAME_FILE, compose's secrets), each read by env_secret.
+# A broker password goes into its URL here, quoted, so a password may hold / # ? @ or :.
+MQTT_URL = url_with_password(MQTT_URL, env_secret("MQTT_PASSWORD"))
+# One password for every demo user (manage.py load_demo); empty: random ones kept in var/.
+DEMO_PASSWORD = env_secret("DEMO_PASSWORD")
+# The first superuser (manage.py ensure_admin); not "admin", the demo's plant administrator.
+ADMIN_USERNAME = os.environ.get("ADMIN_USERNAME", "superuser")
+ADMIN_PASSWORD = env_secret("ADMIN_PASSWORD")
 
 LOGGING = {
     "version": 1,

@@ -3,14 +3,17 @@
 The role logs in, owns nothing and is no superuser, so it can neither drop nor disable a
 trigger, nor truncate a table: the journals' append-only triggers hold against the product
 itself. Migrations run as the owner; run this after every `migrate` (it is idempotent), since
-a new table has no grants until it does.
+a new table has no grants until it does. It runs as the owner too (MIGRATE_DATABASE_URL), and
+by default gives the role the user name and password of the application's DATABASE_URL.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections, transaction
 from psycopg import sql
@@ -35,11 +38,14 @@ class Command(BaseCommand):
     help = "Create or update the login role the application uses (no ownership, no TRUNCATE)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--role", default="scada_app", help="The role's name.")
+        role, password = app_role()
+        parser.add_argument(
+            "--role", default=role, help="The role's name (default: DATABASE_URL's user)."
+        )
         parser.add_argument(
             "--password",
-            default=os.environ.get("APP_DB_PASSWORD", ""),
-            help="Its password (default: APP_DB_PASSWORD; empty keeps the present one).",
+            default=password,
+            help="Its password (default: DATABASE_URL's; empty keeps the present one).",
         )
         parser.add_argument("--database", default="default", help="The database alias.")
 
@@ -60,6 +66,15 @@ class Command(BaseCommand):
             )
             _refuse_ownership(cursor, role)
         self.stdout.write(f"role {role!r}: privileges on {granted} tables and views")
+
+
+def app_role() -> tuple[str, str]:
+    """The user and password of the application's URL when it is not the owner's; else
+    scada_app, with APP_DB_PASSWORD (one URL for both: the role is made for a later switch)."""
+    app, owner = urlsplit(settings.APP_DATABASE_URL), urlsplit(settings.OWNER_DATABASE_URL)
+    if app.username and app.username != owner.username:
+        return unquote(app.username), unquote(app.password or "")
+    return "scada_app", os.environ.get("APP_DB_PASSWORD", "")
 
 
 def _create_role(cursor: Any, role: str, name: sql.Identifier, password: str) -> None:

@@ -34,10 +34,15 @@ class Command(BaseCommand):
         self.stdout.write(f"demo plant {plant.name!r} loaded ({plant.lines.count()} lines)")
         if no_users:
             return
-        if not settings.DEBUG and not os.environ.get("DEMO_PASSWORD"):
+        # DEMO_PASSWORD_FILE (settings) or, as tests and scripts set it, DEMO_PASSWORD.
+        fixed = os.environ.get("DEMO_PASSWORD") or settings.DEMO_PASSWORD
+        if not settings.DEBUG and not fixed:
             raise CommandError("Refusing to create demo users with DEBUG=false: set "
                                "DEMO_PASSWORD, or pass --no-users.")  # fmt: skip
-        passwords = demo_passwords(Path(passwords_file), os.environ.get("DEMO_PASSWORD", ""))
+        passwords = demo_passwords(Path(passwords_file), fixed)
         load_demo_users(plant, passwords)
         for role, password in passwords.items():
-            self.stdout.write(f"  login: {role:<10} password: {password}")
+            # A password the operator chose is not repeated into logs; generated ones are
+            # shown on a dev box, since nothing else tells them.
+            shown = "as set in DEMO_PASSWORD(_FILE)" if fixed else password
+            self.stdout.write(f"  login: {role:<10} password: {shown}")

@@ -23,7 +23,7 @@ from io import StringIO
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.management import call_command, get_commands
@@ -264,6 +264,27 @@ def shown_url(url: str) -> str:
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
 
 
+def app_database_env(env: dict[str, str]) -> dict[str, str]:
+    """The children's environment with the application's database role, never the owner's.
+
+    This process migrated as the owner (settings.OWNER_COMMANDS) and made the application's
+    role (create_app_role). With MIGRATE_DATABASE_URL set, DATABASE_URL already names that
+    role; otherwise the children connect as scada_app (password APP_DB_PASSWORD, if any) to
+    the same database, and the owner's credentials stay with this process.
+    """
+    children = {name: value for name, value in env.items()
+                if not name.startswith("MIGRATE_DATABASE_")}  # fmt: skip
+    if os.environ.get("MIGRATE_DATABASE_URL"):
+        return children
+    for name in ("DATABASE_PASSWORD", "DATABASE_PASSWORD_FILE"):
+        children.pop(name, None)
+    parts = urlsplit(settings.APP_DATABASE_URL)
+    password = os.environ.get("APP_DB_PASSWORD", "")
+    login = f"scada_app:{quote(password, safe='')}" if password else "scada_app"
+    url = parts._replace(netloc=f"{login}@{parts.netloc.rpartition('@')[2]}").geturl()
+    return {**children, "DATABASE_URL": url}
+
+
 class Command(BaseCommand):
     help = (
         "Check the services, migrate, load the demo plant, then run the product's own broker "
@@ -315,7 +336,7 @@ class Command(BaseCommand):
             supervisor.wait()
             raise
         self.metrics_port = options["metrics_port"]
-        started = self.start_children(supervisor, host, port, env)
+        started = self.start_children(supervisor, host, port, app_database_env(env))
         if started and self.wait_until_serving(supervisor, started[0], host, port):
             self.print_banner(host, port, logins, supervisor.names())
         sys.exit(supervisor.wait())
@@ -326,6 +347,7 @@ class Command(BaseCommand):
         # with the command that starts it) and turns into exit status 1, without a traceback.
         call_command("check", databases=["default"], deploy=not settings.DEBUG)
         call_command("migrate", interactive=False, verbosity=1)
+        call_command("create_app_role", verbosity=0)  # the children's role (app_database_env)
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
         return self.load_demo()
