@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
+from typing import Any
 
 # Set before Django reads its settings: a private topic root and channel-layer prefix.
 SESSION_ID = uuid.uuid4().hex[:8]
@@ -20,11 +22,27 @@ import pytest  # noqa: E402
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402
+from django.db import connection  # noqa: E402
 
 from plant.demo import load_demo_plant  # noqa: E402
 from plant.models import Plant, Tag  # noqa: E402
+from tests.snapshot import DemoSnapshot, take_demo_snapshot  # noqa: E402
 
 ROLES = ["viewer", "operator", "supervisor", "admin"]
+TESTS = Path(__file__).resolve().parent
+# Files whose tests take a service or process away (stop, kill, restart) under the code.
+FAULT_FILES = {"ingest/test_faults.py", "hmi/test_hub_outage.py", "plant/test_run_command.py"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by where they live: `browser` under tests/browser, `faults` in FAULT_FILES."""
+    for item in items:
+        where = Path(item.path).resolve().relative_to(TESTS).as_posix()
+        if where.startswith("browser/"):
+            item.add_marker(pytest.mark.browser)
+        if where in FAULT_FILES:
+            item.add_marker(pytest.mark.faults)
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +64,24 @@ def topic_root() -> str:
     return f"{settings.MQTT_TOPIC_ROOT}{uuid.uuid4().hex[:8]}/"
 
 
+@pytest.fixture(scope="session")
+def demo_snapshot(django_db_setup: None, django_db_blocker: Any) -> DemoSnapshot:
+    """The rows of one real load of the demo plant (tests/snapshot.py), taken once."""
+    with django_db_blocker.unblock():
+        # A root as long as a test's, so each topic keeps its length when the root is swapped.
+        return take_demo_snapshot(marker=f"{settings.MQTT_TOPIC_ROOT}snapshot/")
+
+
 @pytest.fixture
-def demo_plant(db: None, topic_root: str) -> Plant:
-    """The demo bottling plant, its topics under this test's own root."""
+def demo_plant(db: None, topic_root: str, demo_snapshot: DemoSnapshot) -> Plant:
+    """The demo bottling plant, its topics under this test's own root.
+
+    In a test's transaction, the rows of the session's one real load are inserted again; a
+    test that commits (`transactional_db`) loads it for real, so other processes see it.
+    """
+    if connection.in_atomic_block:
+        demo_snapshot.insert(topic_root)
+        return Plant.objects.get(slug=demo_snapshot.slug)
     return load_demo_plant(topic_root=topic_root)
 
 

@@ -63,12 +63,14 @@
       credentials: "same-origin",
     });
     if (!response.ok || response.redirected) return;
+    const html = await response.text();
     /* Someone is acknowledging: typing a comment, or pressing the button of a form whose
        comment has text (focus is on the button then). Swapping the banner now would submit
-       a fresh, empty form instead; the next alarm change or page load refreshes it. */
+       a fresh, empty form instead; the next alarm change or page load refreshes it. Checked
+       after the body has arrived, right before the swap: typing may start while it arrives. */
     const typed = [...banner.querySelectorAll("input[name=comment]")].some((input) => input.value);
     if (typed && banner.contains(document.activeElement)) return;
-    banner.innerHTML = await response.text();
+    banner.innerHTML = html;
     const bar = banner.querySelector(".alarm-bar");
     if (!bar) return;
     connect((bar.dataset.plants || "").split(" ").filter(Boolean));

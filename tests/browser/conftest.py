@@ -162,8 +162,12 @@ def browser(committed_db: None) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser tab on a desktop-sized screen, with no cookies."""
+def page(daphne: Daphne, browser: Browser) -> Iterator[Page]:
+    """A fresh browser tab on a desktop-sized screen, with no cookies.
+
+    Set up after the server, so closed before it stops: a server stopped under a tab's open
+    sockets and polls could wait out its whole stop timeout (10 s) before it exits.
+    """
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     context.set_default_timeout(10_000)
     yield context.new_page()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from channels.testing import WebsocketCommunicator
 from django.conf import Settings
 from django.contrib.auth.models import User
 
@@ -67,10 +68,11 @@ def viewer(users_by_role: dict[str, User]) -> User:
 DOWN, UP = 'id="live-feed" data-state="down"', 'id="live-feed" data-state="up"'
 
 
-async def outage(redis: Redis, seconds: float = 1.0) -> None:
-    """Stop Redis for a while (the hub's receive fails at once) and start it again, empty."""
+async def outage(redis: Redis, communicator: WebsocketCommunicator) -> None:
+    """Stop Redis until the screen is told (the hub's receive fails at once), then start it
+    again, empty."""
     redis.stop()
-    await asyncio.sleep(seconds)
+    assert DOWN in await communicator.receive_from(timeout=RECOVERY_S)
     redis.start()
 
 
@@ -119,7 +121,9 @@ async def test_an_outage_is_logged_once_and_retried_with_a_backoff(
     fill_level = demo_tag("fill_level")
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
     with caplog.at_level(logging.WARNING, logger="hmi.feeds"):
-        await outage(private_redis, seconds=4)
+        private_redis.stop()
+        await asyncio.sleep(4)  # the outage's length: time for a few of the hub's retries
+        private_redis.start()
         assert DOWN in await communicator.receive_from()
         assert UP in await communicator.receive_from(timeout=RECOVERY_S)
     messages = [record.getMessage() for record in caplog.records]
@@ -136,8 +140,7 @@ async def test_two_outages_in_a_row_are_each_recovered(
     fill_level = demo_tag("fill_level")
     communicator = await opened(f"/ws/line/{fill_level.machine.line_id}/", viewer)
     for v in (487.5, 486.5):
-        await outage(private_redis)
-        assert DOWN in await communicator.receive_from()
+        await outage(private_redis, communicator)
         assert UP in await communicator.receive_from(timeout=RECOVERY_S)
         await push(live.line_group(fill_level.machine.line_id), value(fill_level, v))
         assert str(v) in await communicator.receive_from(timeout=5)

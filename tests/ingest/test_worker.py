@@ -132,7 +132,9 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("payload", "reason"), BAD_INPUTS)
+# Named by reason: the payload of the last one holds a time of collection, which would make
+# each collection (each xdist worker's) name it differently.
+@pytest.mark.parametrize(("payload", "reason"), BAD_INPUTS, ids=[r for _, r in BAD_INPUTS])
 def test_bad_input_is_kept_with_its_reason_while_good_messages_around_it_are_stored(
     worker: Worker, payload: bytes, reason: str
 ) -> None:
