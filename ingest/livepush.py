@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 # group's next message, so it is most of the 250 ms budget from publish to page (p99); the
 # rest is the batch commit (tens of ms) and the render and delivery (a few ms).
 LIVE_PUSH_INTERVAL_S = 0.15
-QUALITY_LABEL: tuple[live.QualityLabel, ...] = ("good", "uncertain", "bad")
 
 
 class LivePublisher:
@@ -50,13 +49,7 @@ class LivePublisher:
     def offer(self, latest: dict[int, Row], committed_at: float) -> None:
         """Called by the worker after a commit; cheap, never blocks on Redis."""
         values = {
-            tag_id: live.TagValue(
-                tag=tag_id,
-                v=value if text is None else text,
-                ts=ts.isoformat(),
-                q=QUALITY_LABEL[q],
-                sent=committed_at,
-            )
+            tag_id: live.tag_value(tag_id, value, text, ts, q, committed_at)
             for tag_id, (_, ts, value, text, q) in latest.items()
         }
         with self.lock:

@@ -70,14 +70,14 @@ def groups_of(tag: Tag) -> list[str]:
 # --- Messages ------------------------------------------------------------------------------
 
 
-QualityLabel = Literal["good", "uncertain", "bad"]
-
-
 class TagValue(TypedDict):
+    """One stored value. Its time and quality travel as the worker holds them, epoch seconds and
+    the stored code: names and ISO strings would be made and parsed again for every value."""
+
     tag: int
     v: float | str | None  # numbers and bools as float (bools 0/1), state tags as text
-    ts: str  # ISO-8601, UTC: the time the device gave the value
-    q: QualityLabel
+    ts: float  # epoch seconds: the time the device gave the value
+    q: int  # plant.quality.Quality: 0 good, 1 uncertain, 2 bad
     sent: float  # epoch seconds when the worker committed it (latency measurement)
 
 
@@ -137,6 +137,17 @@ class AlarmChanged(TypedDict):
 
 
 LiveMessage = TagValues | SetpointChanged | LoopChanged | AlarmChanged
+
+
+def tag_value(
+    tag_id: int, value: float | None, text: str | None, time: datetime, quality: int,
+    committed_at: float,
+) -> TagValue:  # fmt: skip
+    """One stored value as the worker pushes it (a state tag's value is its text)."""
+    return {
+        "tag": tag_id, "v": value if text is None else text, "ts": time.timestamp(),
+        "q": quality, "sent": committed_at,
+    }  # fmt: skip
 
 
 def tag_values(values: list[TagValue]) -> TagValues:

@@ -22,7 +22,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_l
 from django.conf import Settings
 
 from plant import actions, live
-from plant.models import ControlLoop, ControlLoopEvent, Plant
+from plant.models import ControlLoop, ControlLoopEvent, Plant, Quality
 from tests.builders import demo_tag, record_value
 from tests.services import Redis
 
@@ -57,7 +57,7 @@ def link(monkeypatch: pytest.MonkeyPatch) -> live.Link:
 
 def message(n: int = 0) -> live.TagValues:
     return live.tag_values(
-        [live.TagValue(tag=n, v=float(n), ts="2026-01-01T00:00:00+00:00", q="good", sent=0.0)]
+        [live.TagValue(tag=n, v=float(n), ts=1_790_000_000.0, q=Quality.GOOD, sent=0.0)]
     )
 
 
