@@ -9,6 +9,7 @@ import logging
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from ingest import metrics
 from ingest.payloads import DeviceReading, PayloadError, coerce, decode, decode_batch
@@ -36,8 +37,14 @@ class Message:
     generation: int = 0  # which broker connection delivered it (acks go to the same one)
 
 
-# (tag_id, time, value, text, quality)
-Row = tuple[int, datetime, float | None, str | None, int]
+class Row(NamedTuple):
+    """One historian row, in the column order of the COPY into plant_sample (store.py)."""
+
+    tag_id: int
+    time: datetime
+    value: float | None
+    text: str | None
+    quality: int  # plant.quality.Quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,15 +221,15 @@ def _add(
     ts = reading.ts or datetime.fromtimestamp(message.received, UTC)
     quality = CODES[reading.quality]
     value, text = (None, stored) if isinstance(stored, str) else (stored, None)
-    row: Row = (tag.id, ts, value, text, quality)
+    row = Row(tag.id, ts, value, text, quality)
     at = ts.timestamp()
     # History keeps the device's time; the latest value is timed no later than its receipt,
     # so a device clock running ahead can neither hide newer values nor keep one from going
     # stale (see LATEST_SQL in store.py for the same rule in the table).
-    live = row if at <= message.received else (tag.id, _received(message), value, text, quality)
+    live = row if at <= message.received else row._replace(time=_received(message))
     latest = out.latest
     previous = latest.get(tag.id)
-    if previous is None or previous[1] <= live[1]:
+    if previous is None or previous.time <= live.time:
         latest[tag.id] = live
         latest.received[tag.id] = message.received
     if reading.write_id is not None:

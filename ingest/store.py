@@ -39,6 +39,7 @@ from ingest.batch import (
     refusal,
 )
 from ingest.tagcache import TagCache
+from plant.quality import Quality
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def _upsert_latest(rows: list[Row]) -> None:
     if not rows:
         return
     ids, times, values, texts, qualities = zip(*rows, strict=True)
-    good_at = [t if q == 0 else None for t, q in zip(times, qualities, strict=True)]
+    good_at = [t if q == Quality.GOOD else None for t, q in zip(times, qualities, strict=True)]
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -166,7 +166,7 @@ class AlarmQuerySet(models.QuerySet["Alarm"]):
         return self.filter(state__in=STANDING)
 
     def active_counts_by_line(self, line_ids: list[int]) -> dict[int, dict[str, int]]:
-        """Standing alarms per line and priority (for plant.queries' line tiles)."""
+        """Standing alarms per line and priority (for the screens' line tiles)."""
         rows = (
             self.standing()
             .filter(definition__tag__machine__line_id__in=line_ids)
