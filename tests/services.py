@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONF = ROOT / "config" / "mosquitto" / "mosquitto.conf"
@@ -92,14 +93,16 @@ class Broker:
 
 
 def database_url(name: str) -> str:
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
+    """A database of the server the tests run on (DATABASE_URL's host and port, 5432 by default)."""
+    server = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scada"))
+    return f"postgres://postgres@{server.hostname or '127.0.0.1'}:{server.port or 5432}/{name}"
 
 
 def fresh_database(name: str, timescaledb: str = "auto") -> str:
     """Drop and create a database, migrate it, and return its URL."""
     for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
         subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql],
+            ["psql", "-d", database_url("postgres"), "-qc", sql],
             check=True,
             stdout=subprocess.DEVNULL,
         )
