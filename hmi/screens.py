@@ -10,7 +10,7 @@ message, not once per socket).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -37,7 +37,6 @@ from plant.queries import (
 # faceplates, radial gauges on the machine and tag screens.
 GAUGE_STYLE = {"plant": "mini", "line": "bar", "machine": "radial", "tag": "radial"}
 SPARK_WINDOW_S = 300  # the sparklines of the machine and tag screens: the last five minutes
-QUALITY = {"good": Quality.GOOD, "uncertain": Quality.UNCERTAIN, "bad": Quality.BAD}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +162,11 @@ class Screen:
         return [pk for pk in self.tags if pk in changed]
 
     def _hold_pushed(self, pk: int, value: live.TagValue) -> bool:
-        time = datetime.fromisoformat(value["ts"])
+        time = datetime.fromtimestamp(value["ts"], UTC)
         held = self.held.get(pk)
         if held is not None and held.time > time:
             return False  # an older value arriving late changes nothing
-        quality = QUALITY[value["q"]]
+        quality = value["q"]
         v = value["v"]
         text, number = (v, None) if isinstance(v, str) else (None, v)
         good_at = time if quality == Quality.GOOD else (held.good_at if held else None)

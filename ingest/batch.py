@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from ingest import metrics
 from ingest.payloads import PayloadError, Reading, coerce, decode, decode_batch
 from ingest.tagcache import TagCache, TagInfo
+from plant.quality import CODES
 
 log = logging.getLogger(__name__)
 
-QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 PAYLOAD_COPY_BYTES = 1024  # how much of a refused payload we keep
 REASON_CHARS = 300  # RejectedMessage.reason
 # (exception type, file, line) of internal errors already logged with their traceback: a flood
@@ -212,7 +212,7 @@ def _add(
     except PayloadError as exc:
         return str(exc)
     ts = reading.ts or datetime.fromtimestamp(message.received, UTC)
-    quality = QUALITY_CODE[reading.quality]
+    quality = CODES[reading.quality]
     value, text = (None, stored) if isinstance(stored, str) else (stored, None)
     row: Row = (tag.id, ts, value, text, quality)
     at = ts.timestamp()

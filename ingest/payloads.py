@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from plant.quality import LABELS
+
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_FUTURE = timedelta(minutes=5)  # clocks drift; more than this is a device with a wrong clock
-QUALITIES = ("good", "uncertain", "bad")
 # Epoch milliseconds of years 2000..2200; anything else is not a plausible timestamp in ms.
 MIN_EPOCH_MS, MAX_EPOCH_MS = 946_684_800_000, 7_258_118_400_000
 
@@ -103,8 +104,8 @@ def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> Reading:
             raise PayloadError('object without "v"')
         value = raw["v"]
         quality = raw.get("q", "good")
-        if quality not in QUALITIES:
-            raise PayloadError(f"q must be one of {', '.join(QUALITIES)}")
+        if quality not in LABELS:  # a tuple: a list or object as q is refused, not a crash
+            raise PayloadError(f"q must be one of {', '.join(LABELS)}")
         ts = parse_ts(raw["ts"], now) if raw.get("ts") is not None else default_ts
         write_id = raw.get("id")
         if write_id is not None and (not isinstance(write_id, str) or not write_id):
