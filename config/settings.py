@@ -7,6 +7,7 @@ Defaults point at the local services of a dev box, so nothing needs setting ther
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -192,6 +193,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # Login lockout: failed logins counted in the database, per user name and address.
+    "axes",
     "plant",
     "ingest",
     "hmi",
@@ -212,6 +215,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Every page needs a login; the login page itself and static files are exempt.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A session idle for SESSION_IDLE_MINUTES, or older than SESSION_MAX_HOURS, is logged out.
+    "hmi.login_security.session_timeout_middleware",
+    # Answers a login from a locked-out user name and address with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # A web request's SQL statement is cancelled after this long; 0 turns the limit off.
@@ -255,6 +262,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes checks every login (the login page, the admin's, anything calling authenticate)
+# before the password is even tried.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# LOGIN_FAILURE_LIMIT failed logins of one user name from one address lock that pair out for
+# LOGIN_COOLOFF_MINUTES; each further try while locked starts the cool-off again. The pair,
+# not the name alone: someone guessing at an operator's password from their own machine must
+# not lock the operator out of the control room's terminal. A success clears the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, least=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, least=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "hmi.login_security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "hmi.login_security.client_address"
+# Failures are security events (plant.security_events), shown to admins; axes' own log of
+# every login and its admin pages are not needed (unlock: manage.py axes_reset_username NAME).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# A shared control-room terminal: a session ends after SESSION_IDLE_MINUTES without a click
+# (background polls do not count), and after SESSION_MAX_HOURS whatever happens (the cookie
+# and the stored session expire then too).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 480, least=1)
+SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12, least=1)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# Security events (login failures and lockouts, refused sockets, misused tokens, refused MQTT
+# identities): SECURITY_ALARM_EVENTS of them within SECURITY_ALARM_MINUTES raise a system
+# alarm on every screen, cleared once that window holds fewer.
+SECURITY_ALARM_EVENTS = env_int("SECURITY_ALARM_EVENTS", 10, least=1)
+SECURITY_ALARM_MINUTES = env_int("SECURITY_ALARM_MINUTES", 10, least=1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "hmi:overview"
 LOGOUT_REDIRECT_URL = "login"

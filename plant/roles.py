@@ -43,6 +43,7 @@ CONFIGURE = [
     "plant.delete_emergencyaction",
     "plant.view_systemalarm",  # the product's own faults, read-only in the admin
     "plant.view_workerheartbeat",
+    "plant.view_securityevent",  # of their plants and their plants' people (/audit/security/)
     "plant.view_apitoken",  # their own tokens only (plant.admin): issued and revoked, not deleted
     "plant.add_apitoken",
     "plant.change_apitoken",

@@ -12,6 +12,7 @@ from plant.models.history import (
     Sample,
     UnknownTopic,
 )
+from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.tokens import ApiToken
 
@@ -32,6 +33,7 @@ __all__ = [
     "RejectedMessage",
     "RejectionTally",
     "Sample",
+    "SecurityEvent",
     "SetpointWrite",
     "SystemAlarm",
     "Tag",
