@@ -23,7 +23,15 @@ from django.http import HttpResponse
 from django.test import Client
 
 from plant.models import AlarmJournalEntry, ApiToken, Machine, Plant, Tag
-from tests.hmi.two_plants import ROLES, SLUGS, STRAY_ROOT, World, built_once, topic_of
+from tests.hmi.two_plants import (
+    ROLES,
+    SLUGS,
+    STRAY_ROOT,
+    World,
+    built_once,
+    stray_topic,
+    topic_of,
+)
 
 pytestmark = pytest.mark.django_db
 STAFF = ["admin_a", "admin_b", "super"]
@@ -303,7 +311,7 @@ def tag_form(machine: Machine, topic: str, key: str = "new_sensor") -> dict[str,
     [(topic_of("A", "filling/filler/new_sensor"), True),
      (topic_of("B", "filling/filler/new_sensor"), False),  # plant B's unknown topic
      (topic_of("B", "filling/filler/brand_new"), False),
-     (f"{STRAY_ROOT}x/y/new", False)],  # nobody's unknown topic
+     (stray_topic("x/y/new"), False)],  # nobody's unknown topic
 )  # fmt: skip
 def test_a_plant_admin_creates_tags_only_on_their_own_plants_topics(
     world: World, topic: str, accepted: bool
@@ -357,7 +365,7 @@ def test_a_plant_admin_cannot_claim_another_plants_topic_through_the_machines_ta
 
 def test_a_superuser_may_adopt_a_topic_under_no_plants_slug(world: World) -> None:
     machine = Machine.objects.get(pk=world.ids["A"]["machine"])
-    topic = f"{STRAY_ROOT}x/y/new"
+    topic = stray_topic("x/y/new")
     response = client_of(world, "super").post("/admin/plant/tag/add/", tag_form(machine, topic))
     assert response.status_code == 302
     assert Tag.objects.filter(topic=topic, machine=machine).exists()

@@ -71,6 +71,11 @@ def topic_of(letter: str, rest: str) -> str:
     return f"{settings.MQTT_TOPIC_ROOT}{SLUGS[letter]}/{rest}"
 
 
+def stray_topic(rest: str) -> str:
+    """A topic under the session's root but under no plant's slug."""
+    return f"{settings.MQTT_TOPIC_ROOT}{STRAY_ROOT}{rest}"
+
+
 def _person(name: str, role: str | None, plant: Plant | None, *, staff: bool = False) -> User:
     user = User.objects.create_user(username=name, is_staff=staff)
     if role:
@@ -159,11 +164,11 @@ def build_world() -> World:
     now = timezone.now()
     ids["X"] = {
         "rejected": RejectedMessage.objects.create(
-            received_at=now, topic=f"{STRAY_ROOT}x/y/z", reason="no such tag", payload=b"1",
+            received_at=now, topic=stray_topic("x/y/z"), reason="no such tag", payload=b"1",
             payload_size=1,
         ).pk,
         "unknown": UnknownTopic.objects.create(
-            topic=f"{STRAY_ROOT}x/y/new", first_seen_at=now, last_seen_at=now,
+            topic=stray_topic("x/y/new"), first_seen_at=now, last_seen_at=now,
             message_count=1, last_payload=b"1",
         ).pk,
         "systemalarm": SystemAlarm.objects.create(key="ingest.test", message="a fault").pk,
