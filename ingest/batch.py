@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest import metrics
-from ingest.payloads import PayloadError, Reading, coerce, decode, decode_batch
+from ingest.payloads import DeviceReading, PayloadError, coerce, decode, decode_batch
 from ingest.tagcache import TagCache, TagInfo
 from plant.quality import CODES
 
@@ -204,7 +204,7 @@ def _add_batch(
 
 
 def _add(
-    out: Decoded, message: Message, tag: TagInfo, reading: Reading, deadband: Deadband
+    out: Decoded, message: Message, tag: TagInfo, reading: DeviceReading, deadband: Deadband
 ) -> str | None:
     """Add one reading of `tag`; return the reason when its value does not fit the tag."""
     try:

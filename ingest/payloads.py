@@ -31,7 +31,7 @@ class PayloadError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class DeviceReading:
     """One value as the device sent it; `ts` is None when the time of receipt applies.
 
     `write_id` is the id of the setpoint write the device echoes with its readback, if any.
@@ -98,7 +98,7 @@ def parse_ts(raw: Any, now: datetime) -> datetime:
     return ts
 
 
-def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> Reading:
+def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> DeviceReading:
     if isinstance(raw, dict):
         if "v" not in raw:
             raise PayloadError('object without "v"')
@@ -116,14 +116,14 @@ def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> Reading:
         raise PayloadError(f"value must be a number, bool or string, not {_kind(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise PayloadError("value is not finite")
-    return Reading(value, ts, quality, write_id)
+    return DeviceReading(value, ts, quality, write_id)
 
 
 def _kind(value: Any) -> str:
     return {type(None): "null", list: "an array", dict: "an object"}.get(type(value), "?")
 
 
-def decode(payload: bytes, now: datetime) -> Reading:
+def decode(payload: bytes, now: datetime) -> DeviceReading:
     """Decode a message on a tag's topic."""
     raw = _loads(payload)
     if isinstance(raw, dict) and "values" in raw:
@@ -131,7 +131,7 @@ def decode(payload: bytes, now: datetime) -> Reading:
     return _reading(raw, now, None)
 
 
-def decode_batch(payload: bytes, now: datetime) -> dict[str, Reading | PayloadError]:
+def decode_batch(payload: bytes, now: datetime) -> dict[str, DeviceReading | PayloadError]:
     """Decode a machine's batch; each key maps to its reading or to the reason it is refused."""
     raw = _loads(payload)
     if not isinstance(raw, dict) or not isinstance(raw.get("values"), dict):
@@ -139,7 +139,7 @@ def decode_batch(payload: bytes, now: datetime) -> dict[str, Reading | PayloadEr
     if not raw["values"]:
         raise PayloadError("batch has no values")
     default_ts = parse_ts(raw["ts"], now) if raw.get("ts") is not None else None
-    out: dict[str, Reading | PayloadError] = {}
+    out: dict[str, DeviceReading | PayloadError] = {}
     for key, item in raw["values"].items():
         try:
             out[key] = _reading(item, now, default_ts)
