@@ -13,6 +13,12 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
+from plant.models.sparkplug import (
+    SparkplugGroup,
+    SparkplugMetric,
+    SparkplugNode,
+    SparkplugPendingBirth,
+)
 from plant.models.tokens import ApiToken
 
 __all__ = [
@@ -33,6 +39,10 @@ __all__ = [
     "RejectionTally",
     "Sample",
     "SetpointWrite",
+    "SparkplugGroup",
+    "SparkplugMetric",
+    "SparkplugNode",
+    "SparkplugPendingBirth",
     "SystemAlarm",
     "Tag",
     "UnknownTopic",
