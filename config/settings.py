@@ -182,6 +182,15 @@ if urlsplit(MQTT_URL).scheme not in ("mqtt", "mqtts"):
     raise ImproperlyConfigured(f"MQTT_URL must start with mqtt:// or mqtts://, not {MQTT_URL!r}")
 # Every topic the product publishes or subscribes to lives under this root; tests use their own.
 MQTT_TOPIC_ROOT = os.environ.get("MQTT_TOPIC_ROOT", "")
+# Sparkplug B host application (ingest.sparkplug): the primary host id of our STATE topic
+# (spBv1.0/STATE/<id>, no '/', '+' or '#'); empty turns Sparkplug off. Discovery is the
+# default of a group seen for the first time (each group has its own switch in the admin).
+SPARKPLUG_HOST_ID = os.environ.get("SPARKPLUG_HOST_ID", "scada-lite")
+if any(c in SPARKPLUG_HOST_ID for c in "/+#"):
+    raise ImproperlyConfigured(
+        f"SPARKPLUG_HOST_ID may not hold '/', '+' or '#': {SPARKPLUG_HOST_ID!r}"
+    )
+SPARKPLUG_DISCOVERY = env_bool("SPARKPLUG_DISCOVERY", default=True)
 
 INSTALLED_APPS = [
     "daphne",

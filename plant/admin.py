@@ -303,4 +303,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
 
-from plant import health_admin  # noqa: E402, F401 (registers the health models)
+# Register the health and Sparkplug models.
+from plant import health_admin, sparkplug_admin  # noqa: E402, F401

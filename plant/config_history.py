@@ -34,6 +34,7 @@ from plant.models import (
     Line,
     Machine,
     Plant,
+    SparkplugGroup,
     Tag,
 )
 
@@ -134,6 +135,8 @@ TRACKED: dict[type[Model], Tracked] = {
     User: Tracked(exclude=frozenset({"last_login"})),
     Group: Tracked(),
     ApiToken: Tracked(exclude=frozenset({"last_used_at"})),  # its key_hash as a secret
+    # Its discovery switch and plant; the nodes' sessions and aliases are the worker's own.
+    SparkplugGroup: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

@@ -14,6 +14,12 @@ from plant.models.history import (
 )
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
+from plant.models.sparkplug import (
+    SparkplugGroup,
+    SparkplugMetric,
+    SparkplugNode,
+    SparkplugPendingBirth,
+)
 from plant.models.tokens import ApiToken
 
 __all__ = [
@@ -35,6 +41,10 @@ __all__ = [
     "Sample",
     "SecurityEvent",
     "SetpointWrite",
+    "SparkplugGroup",
+    "SparkplugMetric",
+    "SparkplugNode",
+    "SparkplugPendingBirth",
     "SystemAlarm",
     "Tag",
     "UnknownTopic",

@@ -56,6 +56,9 @@ LISTS = {
     "plant.systemalarm":      "v v v",
     "plant.workerheartbeat":  "v v v",
     "plant.apitoken":         "va va va",  # an admin's own tokens; superusers' anyone's
+    "plant.sparkpluggroup":   "- - va",    # a group may belong to no plant yet
+    "plant.sparkplugnode":    "- - v",
+    "plant.sparkplugpendingbirth": "- - v",
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -93,6 +96,9 @@ OBJECTS = [
     ("plant.workerheartbeat", "X", "heartbeat",   "v v v"),
     ("plant.apitoken", "A", "token",              "vc - vc"),
     ("plant.apitoken", "B", "token",              "- vc vc"),
+    ("plant.sparkpluggroup", "X", "spgroup",      "- - vc"),
+    ("plant.sparkplugnode", "X", "spnode",        "- - v"),
+    ("plant.sparkplugpendingbirth", "X", "sppending", "- - v"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -35,6 +36,9 @@ from plant.models import (
     RejectionTally,
     Sample,
     SetpointWrite,
+    SparkplugGroup,
+    SparkplugNode,
+    SparkplugPendingBirth,
     SystemAlarm,
     Tag,
     UnknownTopic,
@@ -175,6 +179,7 @@ def build_world() -> World:
         "heartbeat": WorkerHeartbeat.objects.create(name="w1", started_at=now, beat_at=now).pk,
         "tally": RejectionTally.objects.create(day=now.date(), rejected=2).pk,  # type: ignore[dict-item]
         "group": Group.objects.get(name="viewer").pk,
+        **_sparkplug_objects(now),
     }  # fmt: skip
     ids["A"]["user"] = users["viewer"].pk
     ids["B"]["user"] = users["admin_b"].pk
@@ -200,3 +205,13 @@ def built_once(django_db_blocker: object) -> Iterator[World]:
     with django_db_blocker.unblock(), transaction.atomic():  # type: ignore[attr-defined]
         yield build_world()
         transaction.set_rollback(True)
+
+
+def _sparkplug_objects(now: Any) -> dict[str, int]:
+    """A Sparkplug group of no plant yet, an edge node's session and a birth held for approval."""
+    group = SparkplugGroup.objects.create(group_id="stray-group", discovery=False)
+    node = SparkplugNode.objects.create(group=group, edge_node_id="edge", online=True)
+    pending = SparkplugPendingBirth.objects.create(
+        group=group, edge_node_id="edge", received_at=now, metrics=[]
+    )
+    return {"spgroup": group.pk, "spnode": node.pk, "sppending": pending.pk}
