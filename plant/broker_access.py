@@ -111,8 +111,14 @@ def telemetry_of(
     return [t for t, _ in owned] + sorted(batches), [t for t, w in owned if w]
 
 
-def identities(existing: dict[str, str] | None = None) -> tuple[list[Identity], list[str]]:
-    """Every identity the broker should know, and a warning for each device left out."""
+def identities(
+    existing: dict[str, str] | None = None, *, with_database: bool = True
+) -> tuple[list[Identity], list[str]]:
+    """Every identity the broker should know, and a warning for each device left out.
+
+    Without the database (before `manage.py run` has migrated it) only the product's own
+    logins, with no tag's topics: ingest reads, nobody writes to a tag.
+    """
     existing = existing or {}
     root = settings.MQTT_TOPIC_ROOT
     ingest = login_of(settings.MQTT_URL, "MQTT_URL")
@@ -122,20 +128,22 @@ def identities(existing: dict[str, str] | None = None) -> tuple[list[Identity], 
             "MQTT_URL=mqtts://ingest@broker:8883 with MQTT_PASSWORD_FILE"
         )
     writable = Tag.objects.filter(writable=True).values_list("topic", flat=True)
-    write, read = ingest_grants(root, writable)
+    write, read = ingest_grants(root, writable if with_database else [])
     result = [Identity(ingest.username, hashed(ingest, existing), write, read,
                        "the product: ingest worker and setpoint writer")]  # fmt: skip
     taken = {ingest.username}
     simulator = login_of(settings.SIMULATOR_MQTT_URL, "SIMULATOR_MQTT_URL")
     if simulator is not None and simulator.username not in taken:
-        telemetry, own_writable = telemetry_of(plant_tags(PLANT_SLUG))
+        telemetry, own_writable = telemetry_of(plant_tags(PLANT_SLUG) if with_database else [])
         write, read = device_grants(telemetry, own_writable)
         control = f"{root}{SIMULATOR_CONTROL}"
         result.append(Identity(simulator.username, hashed(simulator, existing),
                                (*write, control), (*read, control),
                                f"the simulated devices of plant {PLANT_SLUG}"))  # fmt: skip
         taken.add(simulator.username)
-    warnings = []
+    warnings: list[str] = []
+    if not with_database:
+        return result, warnings
     devices = DeviceIdentity.objects.filter(enabled=True).select_related("plant")
     for device in devices.order_by("username"):
         if device.username in taken:
@@ -187,13 +195,15 @@ def write_file(path: Path, text: str, owner: str | None = None) -> bool:
     return True
 
 
-def write_broker_files(folder: Path, *, owner: str | None = None) -> tuple[bool, list[str]]:
+def write_broker_files(
+    folder: Path, *, owner: str | None = None, with_database: bool = True
+) -> tuple[bool, list[str]]:
     """Write `passwd` and `acl` into `folder`; whether either changed, and the warnings.
 
     `owner` (a user name) is for a broker started as root, which reads them as that user.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    found, warnings = identities(read_passwd(folder / PASSWD))
+    found, warnings = identities(read_passwd(folder / PASSWD), with_database=with_database)
     header = (
         "Written by `manage.py broker_access`; edits are overwritten. See plant/broker_access.py."
     )
