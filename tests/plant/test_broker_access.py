@@ -14,6 +14,8 @@ import json
 import os
 import queue
 import stat
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from tests.services import SecuredBroker
 PASSWORDS = {"ingest": "ingest-pw-0123456789", "simulator": "sim-pw-0123456789",
              "dev-filler": "filler-pw-0123456789", "dev-detector": "detector-pw-0123456789",
              "gateway": "gateway-pw-0123456789", "dev-off": "off-pw-0123456789"}  # fmt: skip
+ROOT_DIR = Path(__file__).resolve().parent.parent.parent
 REFUSED = "Not authorized"  # MQTT 5 reason code 0x87
 ROOT = f"test/acl-{uuid.uuid4().hex[:8]}/"
 
@@ -524,3 +527,40 @@ def test_the_files_are_written_atomically_into_place(tmp_path: Path) -> None:
     assert write_file(path, "two\n")
     assert path.read_text() == "two\n"
     assert sorted(os.listdir(tmp_path)) == ["acl"]  # no scratch file left behind
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_watching_command_reloads_the_broker_when_an_identity_is_added() -> None:
+    """compose's broker-access service: `broker_access --watch S --reload-pid PID`."""
+    from django.db import connection
+
+    root = f"test/watch-{uuid.uuid4().hex[:8]}/"
+    broker = SecuredBroker()
+    database = f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}"
+    env = {**os.environ, "MQTT_TOPIC_ROOT": root, "MQTT_URL": url("ingest"),
+           "SIMULATOR_MQTT_URL": url("simulator"), "LOG_LEVEL": "WARNING",
+           "DATABASE_URL": database}  # fmt: skip
+    argv = [sys.executable, "manage.py", "broker_access", "--dir", str(broker.auth_dir)]
+    argv += ["--owner", broker.owner] if broker.owner else []
+    with override_settings(MQTT_TOPIC_ROOT=root):
+        plant = load_demo_plant(topic_root=root)
+    subprocess.run(argv, cwd=ROOT_DIR, env=env, check=True, stdout=subprocess.DEVNULL)
+    broker.start()
+    assert broker.proc is not None
+    watch = [*argv, "--watch", "0.5", "--reload-pid", str(broker.proc.pid)]
+    watcher = subprocess.Popen(watch, cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        with override_settings(MQTT_TOPIC_ROOT=root):
+            device = DeviceIdentity(plant=plant, username="watched", topic_prefix=f"{root}bottling")
+            device.set_password("watched-password-0123")
+            device.save()
+        assert watcher.stdout is not None
+        assert "wrote" in watcher.stdout.readline()  # the rewrite, then the SIGHUP
+        probe = Probe(broker.port, "watched", "watched-password-0123")
+        assert _eventually_connects(probe)
+        probe.close()
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+        broker.close()
+    assert watcher.returncode == 0  # SIGTERM ends the watch cleanly
