@@ -34,6 +34,7 @@ from django.test import override_settings
 from plant.broker_access import write_broker_files
 from plant.demo import load_demo_plant
 from plant.models import ConfigChange, DeviceIdentity, Machine, Plant, Tag
+from plant.mosquitto_auth import check_password
 from tests.services import SecuredBroker
 
 PASSWORDS = {"ingest": "ingest-pw-0123456789", "simulator": "sim-pw-0123456789",
@@ -270,10 +271,14 @@ def test_each_identity_publishes_only_what_the_matrix_allows(
     assert observer.subscribe([f"{ROOT}#", "spBv1.0/#", "$SYS/broker/forged", "elsewhere/#"])
     probe = connected(broker, publisher)
     column = PUBLISHERS.index(publisher)
-    answers, sent = {}, {}
+    answers, sent, sent_qos0 = {}, {}, {}
     for name in TOPICS:
         sent[name] = payload_of(name, publisher)
         answers[name] = probe.publish(topic_of(name), sent[name])
+        # At QoS 0 the broker answers nothing: only the observer can tell.
+        sent_qos0[name] = payload_of(name, publisher)
+        probe.client.publish(topic_of(name), sent_qos0[name], qos=0)
+    probe.sync()  # every QoS 0 publish above has been handled before this SUBSCRIBE
     observer.sync()
     delivered = {payload for _, payload in observer.received}
     got = {name: ("y" if answers[name] == "Success" else ".") for name in TOPICS}
@@ -283,8 +288,10 @@ def test_each_identity_publishes_only_what_the_matrix_allows(
         if expected[name] == ".":
             assert answers[name] == "Not authorized", name  # 0x87, not a silent drop
             assert sent[name] not in delivered, f"{publisher} reached subscribers on {name}"
+            assert sent_qos0[name] not in delivered, f"{publisher}, QoS 0, on {name}"
         elif not topic_of(name).startswith("elsewhere/"):
             assert sent[name] in delivered, f"{publisher}'s allowed {name} went nowhere"
+            assert sent_qos0[name] in delivered, f"{publisher}'s allowed {name} at QoS 0"
     probe.close()
     observer.close()
 
@@ -564,3 +571,22 @@ def test_the_watching_command_reloads_the_broker_when_an_identity_is_added() -> 
         watcher.wait(10)
         broker.close()
     assert watcher.returncode == 0  # SIGTERM ends the watch cleanly
+
+
+@pytest.mark.django_db
+@override_settings(**(SETTINGS | {"MQTT_URL": "mqtt://scada:worker-pw-0123456789@127.0.0.1:1"}))
+def test_a_device_named_like_the_worker_is_left_out_with_a_warning_and_the_rest_written(
+    tmp_path: Path, demo_plant: Plant
+) -> None:
+    prefix = f"{django_settings.MQTT_TOPIC_ROOT}bottling"
+    for name in ("scada", "honest"):
+        device = DeviceIdentity(plant=demo_plant, username=name, topic_prefix=prefix)
+        device.set_password(f"{name}-password-0123")
+        device.save()
+    out, err = StringIO(), StringIO()
+    call_command("broker_access", "--dir", str(tmp_path), stdout=out, stderr=err)
+    assert "device identity 'scada' left out: the product's name" in err.getvalue()
+    passwd = (tmp_path / "passwd").read_text()
+    assert [line.split(":")[0] for line in passwd.split()] == ["honest", "scada", "simulator"]
+    scada = passwd.split("scada:", 1)[1].split()[0]
+    assert check_password("worker-pw-0123456789", scada)  # the worker's, not the device's
