@@ -349,6 +349,19 @@ if env_bool("BEHIND_TLS_PROXY", default=False):
 # Secrets that may come from files (NAME_FILE, compose's secrets), each read by env_secret.
 # A broker password goes into its URL here, quoted, so a password may hold / # ? @ or :.
 MQTT_URL = url_with_password(MQTT_URL, env_secret("MQTT_PASSWORD"))
+# The simulated devices log in as a device of their own (a device's rights: manage.py
+# broker_access); empty: they use MQTT_URL, as on a broker without logins.
+SIMULATOR_MQTT_URL = os.environ.get("SIMULATOR_MQTT_URL", "")
+if SIMULATOR_MQTT_URL and urlsplit(SIMULATOR_MQTT_URL).scheme not in ("mqtt", "mqtts"):
+    raise ImproperlyConfigured(
+        f"SIMULATOR_MQTT_URL must start with mqtt:// or mqtts://, not {SIMULATOR_MQTT_URL!r}"
+    )
+SIMULATOR_MQTT_URL = url_with_password(SIMULATOR_MQTT_URL, env_secret("SIMULATOR_MQTT_PASSWORD"))
+# The CA that signed the broker's certificate, for mqtts:// (a private CA: config/make_secrets.py);
+# empty: the system's trusted CAs.
+MQTT_CA_FILE = os.environ.get("MQTT_CA_FILE", "")
+if MQTT_CA_FILE and not Path(MQTT_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"MQTT_CA_FILE: {MQTT_CA_FILE!r} is not a readable file")
 # One password for every demo user (manage.py load_demo); empty: random ones kept in var/.
 DEMO_PASSWORD = env_secret("DEMO_PASSWORD")
 # The first superuser (manage.py ensure_admin); not "admin", the demo's plant administrator.

@@ -47,6 +47,11 @@ CONFIGURE = [
     "plant.view_apitoken",  # their own tokens only (plant.admin): issued and revoked, not deleted
     "plant.add_apitoken",
     "plant.change_apitoken",
+    # Devices' broker logins of their own plants (plant.broker_access writes the broker's files).
+    "plant.view_deviceidentity",
+    "plant.add_deviceidentity",
+    "plant.change_deviceidentity",
+    "plant.delete_deviceidentity",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -27,7 +27,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError
 
 from ingest.batch import Message, Resolved
-from ingest.payloads import PayloadError, Reading, parse_ts
+from ingest.payloads import PayloadError, DeviceReading, parse_ts
 from ingest.sparkplug import codec
 from ingest.sparkplug.codec import D, SparkplugError
 from ingest.tagcache import TagCache
@@ -254,7 +254,7 @@ class Host:
                 out.nulls.append((tag, at))  # no value (is_null, NaN): shown as none, bad
             else:
                 out.readings.append(
-                    (tag, Reading(_historian_value(value, mapped.datatype), at, _quality(m)))
+                    (tag, DeviceReading(_historian_value(value, mapped.datatype), at, _quality(m)))
                 )  # type: ignore[arg-type]
         reasons = []
         if unknown:
@@ -292,7 +292,7 @@ class Host:
             tag = self.tags.by_id.get(tag_id)
             if tag is not None and (value is not None or text is not None):
                 out.readings.append(
-                    (tag, Reading(text if text is not None else value, when, "bad"))
+                    (tag, DeviceReading(text if text is not None else value, when, "bad"))
                 )
         return out
 

@@ -2,6 +2,7 @@
 
 from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
 from plant.models.assets import Line, Machine, Plant, Tag
+from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigChange",
     "ControlLoop",
     "ControlLoopEvent",
+    "DeviceIdentity",
     "EmergencyAction",
     "LatestValue",
     "Line",

@@ -59,6 +59,7 @@ LISTS = {
     "plant.sparkpluggroup":   "- - va",    # a group may belong to no plant yet
     "plant.sparkplugnode":    "- - v",
     "plant.sparkplugpendingbirth": "- - v",
+    "plant.deviceidentity":   "va va va",  # broker logins of the admin's own plants' devices
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -99,6 +100,8 @@ OBJECTS = [
     ("plant.sparkpluggroup", "X", "spgroup",      "- - vc"),
     ("plant.sparkplugnode", "X", "spnode",        "- - v"),
     ("plant.sparkplugpendingbirth", "X", "sppending", "- - v"),
+    ("plant.deviceidentity", "A", "device",       "vcd - vcd"),
+    ("plant.deviceidentity", "B", "device",       "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),
@@ -511,3 +514,38 @@ def test_a_plant_admin_issues_their_own_read_token(world: World) -> None:
     client_of(world, "admin_a").post("/admin/plant/apitoken/add/", {"user": str(me.pk),
                                                                     "name": "mine"})  # fmt: skip
     assert ApiToken.objects.get(name="mine").issued_by == me
+
+
+def device_form(plant: Plant, username: str, prefix: str, password: str = "") -> dict[str, str]:
+    return {"plant": str(plant.pk), "username": username, "topic_prefix": prefix,
+            "sparkplug_group": "", "sparkplug_node": "", "enabled": "on",
+            "description": "", "new_password": password}  # fmt: skip
+
+
+def test_a_plant_admin_gives_broker_logins_only_to_their_own_plants_topics(world: World) -> None:
+    from plant.models import DeviceIdentity
+    from plant.mosquitto_auth import check_password
+
+    client = client_of(world, "admin_a")
+    a, b = world.plants["A"], world.plants["B"]
+    client.post("/admin/plant/deviceidentity/add/",
+                device_form(b, "into-b", topic_of("B", "filling")))  # fmt: skip
+    response = client.post("/admin/plant/deviceidentity/add/",
+                           device_form(a, "a-onto-b", topic_of("B", "filling")))  # fmt: skip
+    assert "topic_prefix" in response.context["adminform"].form.errors
+    assert not DeviceIdentity.objects.filter(username__in=["into-b", "a-onto-b"]).exists()
+    response = client.post("/admin/plant/deviceidentity/add/",
+                           device_form(a, "a-filler", topic_of("A", "filling/filler")),
+                           follow=True)  # fmt: skip
+    device = DeviceIdentity.objects.get(username="a-filler")
+    shown = [str(m) for m in response.context["messages"]]
+    password = shown[0].split(" is ", 1)[1].split()[0]
+    assert check_password(password, device.password_hash)
+    change = f"/admin/plant/deviceidentity/{device.pk}/change/"
+    assert password not in client.get(change).content.decode()
+    filler = topic_of("A", "filling/filler")
+    page = client.post(change, device_form(a, "a-filler", filler, "short"))
+    assert "new_password" in page.context["adminform"].form.errors
+    client.post(change, device_form(a, "a-filler", filler, "n" * 20))
+    device.refresh_from_db()
+    assert check_password("n" * 20, device.password_hash)

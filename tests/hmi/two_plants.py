@@ -28,6 +28,7 @@ from plant.models import (
     AlarmJournalEntry,
     ApiToken,
     ControlLoop,
+    DeviceIdentity,
     EmergencyAction,
     Line,
     Machine,
@@ -133,6 +134,11 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         last_seen_at=now, message_count=3, last_payload=b"1.5",
     )  # fmt: skip
     line = level.machine.line
+    device = DeviceIdentity(plant=plant, username=f"filler-{plant.slug}",
+                            topic_prefix=topic_of(letter, "filling/filler"))  # fmt: skip
+    device.set_password(f"device-password-{plant.slug}")
+    device.full_clean()
+    device.save()
     return {
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
         "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
@@ -140,7 +146,7 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "definition": standing.definition_id,
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
-        "rejected": rejected.pk, "unknown": unknown.pk,
+        "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
     }  # fmt: skip
 
 
