@@ -27,7 +27,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError
 
 from ingest.batch import Message, Resolved
-from ingest.payloads import PayloadError, DeviceReading, parse_ts
+from ingest.payloads import DeviceReading, PayloadError, parse_ts
 from ingest.sparkplug import codec
 from ingest.sparkplug.codec import D, SparkplugError
 from ingest.tagcache import TagCache
