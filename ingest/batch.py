@@ -229,12 +229,14 @@ def _add_resolved(out: Decoded, message: Message, resolved: Resolved, deadband: 
     refused = [f"{tag.key[:60]!r}: {reason}" for tag, reading in resolved.readings
                if (reason := _add(out, message, tag, reading, deadband)) is not None]  # fmt: skip
     for tag, at in resolved.nulls:
-        row: Row = (tag.id, at, None, None, Quality.BAD)
+        row = Row(tag.id, at, None, None, Quality.BAD)
         out.rows.append(row)
         previous = out.latest.get(tag.id)
-        if previous is None or previous[1] <= at:
-            out.latest[tag.id] = row if at.timestamp() <= message.received else (
-                tag.id, _received(message), None, None, Quality.BAD)  # fmt: skip
+        if previous is None or previous.time <= at:
+            out.latest[tag.id] = (
+                row if at.timestamp() <= message.received
+                else row._replace(time=_received(message))
+            )  # fmt: skip
             out.latest.received[tag.id] = message.received
     reasons = [r for r in (resolved.reason, "; ".join(refused[:5]) if refused else None) if r]
     if reasons:
