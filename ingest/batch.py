@@ -188,7 +188,11 @@ def _decode_one(
 def _internal_error(out: Decoded, message: Message, exc: Exception) -> None:
     """Log a bug met while decoding (its traceback once per kind and place) and refuse."""
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = (type(exc).__name__, frame.filename if frame else "", frame.lineno if frame else 0)
+    where = (
+        type(exc).__name__,
+        frame.filename if frame else "",
+        (frame.lineno or 0) if frame else 0,
+    )
     if where in _LOGGED:
         log.error("internal error decoding a message on %.200r: %r", message.topic, exc)
     else:

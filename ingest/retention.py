@@ -61,6 +61,6 @@ def _delete_all(sql: str, params: dict[str, object]) -> int:
     with connection.cursor() as cursor:
         while True:
             cursor.execute(sql, params)
-            deleted += cursor.rowcount
+            deleted += int(cursor.rowcount)
             if cursor.rowcount < CHUNK:  # then neither part filled its chunk: nothing is left
                 return deleted

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import partial
 
 from django.db import (
     DatabaseError,
@@ -138,7 +139,7 @@ def _insert_samples(rows: list[Row]) -> int:
         cursor.execute(STAGE_SQL)
         _copy_rows("sample_stage", rows)
         cursor.execute(MERGE_SQL)
-        inserted = cursor.rowcount
+        inserted = int(cursor.rowcount)
         cursor.execute("TRUNCATE sample_stage")
         return inserted
 
@@ -180,7 +181,7 @@ def _store_rejections(rejected: list[Rejection]) -> None:
     # The batch of rejections failed, which cleaning should have made impossible: store
     # each on its own, so one that cannot be stored does not take the others along.
     for r in clean:
-        if not _guarded(lambda r=r: _write_rejections([r])):
+        if not _guarded(partial(_write_rejections, [r])):
             metrics.UNSTORABLE.inc()
             log.error("cannot store a rejection on %.200r (%s): dropped", r.topic, r.reason)
 

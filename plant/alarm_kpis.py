@@ -36,7 +36,7 @@ class Frequent(NamedTuple):
     """One of the most frequent alarms."""
 
     label: str  # message (tag)
-    count: int
+    times: int  # not `count`, which would hide tuple.count
     share: float  # of all alarms in the window, in %
 
 
