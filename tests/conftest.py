@@ -31,7 +31,10 @@ from tests.snapshot import DemoSnapshot, take_demo_snapshot  # noqa: E402
 ROLES = ["viewer", "operator", "supervisor", "admin"]
 TESTS = Path(__file__).resolve().parent
 # Files whose tests take a service or process away (stop, kill, restart) under the code.
-FAULT_FILES = {"ingest/test_faults.py", "hmi/test_hub_outage.py", "plant/test_run_command.py"}
+FAULT_FILES = {
+    "ingest/test_faults.py", "hmi/test_hub_outage.py", "plant/test_live_outage.py",
+    "plant/test_run_command.py",
+}  # fmt: skip
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
