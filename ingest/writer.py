@@ -161,16 +161,16 @@ class Writer:
                 row = latest.get(awaited.tag_id)
                 at = received.get(awaited.tag_id)
                 # An echo was judged by its id above; a tag whose device echoes takes no other.
-                if row is None or awaited.tag_id in self.echoing or (row[0], at) in echoed:
+                if row is None or awaited.tag_id in self.echoing or (row.tag_id, at) in echoed:
                     continue
-                self._match_value(awaited, row, row[1] if at is None else _utc(at), now)
+                self._match_value(awaited, row, row.time if at is None else _utc(at), now)
         except (OperationalError, InterfaceError) as exc:
             self._on_db_error(exc)
 
     def _match_value(self, awaited: Awaited, row: Row, received: datetime, now: datetime) -> None:
         """A value without an id: the readback of a device that does not echo ids."""
-        _, at, value, _, quality = row
-        if value is None or quality == Quality.BAD or awaited.sent_at is None:
+        at, value = row.time, row.value
+        if value is None or row.quality == Quality.BAD or awaited.sent_at is None:
             return
         # Only a value the worker received after the broker had the write can answer it;
         # one stamped before the write is an old value arriving late (a gateway's buffer).

@@ -275,6 +275,8 @@ async def group_send_many(messages: Mapping[str, LiveMessage]) -> bool:
 
 async def _send_addressed(messages: Mapping[str, LiveMessage]) -> None:
     layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured (settings.CHANNEL_LAYERS)")
     addressed = {group: {**message, "group": group} for group, message in messages.items()}
     send_many = getattr(layer, "group_send_many", None)  # plant.redis_layer.ChannelLayer's
     if send_many is not None:
