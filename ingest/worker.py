@@ -11,6 +11,7 @@ from collections import deque
 from datetime import datetime
 
 import paho.mqtt.client as mqtt
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
@@ -25,6 +26,9 @@ from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
 from ingest.mqtt import SET_SUFFIX, make_client
 from ingest.paho_fast import Publish, ack_all
 from ingest.part_guard import PartGuard
+from ingest.sparkplug.host import STATE_PREFIX as SPARKPLUG_STATE
+from ingest.sparkplug.host import TOPIC_FILTER as SPARKPLUG_TOPICS
+from ingest.sparkplug.host import Host as SparkplugHost
 from ingest.store import Stored, store, store_apart
 from ingest.tagcache import TagCache
 from ingest.writer import Writer
@@ -77,6 +81,7 @@ class Worker:
         live_interval: float = LIVE_PUSH_INTERVAL_S,
         session_expiry_s: int = SESSION_EXPIRY_S,
         watchdog_s: float = 0.0,
+        sparkplug_host_id: str | None = None,
     ) -> None:
         self.client_id = client_id
         self.topic_root = topic_root
@@ -121,6 +126,12 @@ class Worker:
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.subscribed = threading.Event()  # tests and benchmarks wait on it
         self.network = threading.Thread(target=self._network, name="mqtt", daemon=True)
+        # The Sparkplug B host application: its spBv1.0/# lies outside our topic root.
+        host_id = settings.SPARKPLUG_HOST_ID if sparkplug_host_id is None else sparkplug_host_id
+        self.sparkplug = SparkplugHost(host_id, self.tags, self.client.publish) if host_id else None
+        self.sparkplug_subscription = (
+            f"$share/{share_group}/{SPARKPLUG_TOPICS}" if share_group else SPARKPLUG_TOPICS
+        )
 
     # --- paho's network thread: only fills the inbox -------------------------------------
 
@@ -143,7 +154,10 @@ class Worker:
         resumed = "resumed session" if flags.session_present else "new session"
         log.info("connected to %s:%s (%s)", self.address.host, self.address.port, resumed)
         # The broker's own counters arrive at QoS 0 beside the telemetry: never queued for us.
-        client.subscribe([(self.subscription, 1), *((t, 0) for t in DROPPED_TOPICS)])
+        sparkplug = [(self.sparkplug_subscription, 1)] if self.sparkplug and self.topic_root else []
+        client.subscribe([(self.subscription, 1), *sparkplug, *((t, 0) for t in DROPPED_TOPICS)])
+        if self.sparkplug:
+            self.sparkplug.on_connect(client)  # after subscribing, as the spec asks of a host
 
     def _on_disconnect(
         self,
@@ -210,6 +224,8 @@ class Worker:
         properties.ReceiveMaximum = self.receive_maximum
         # The broker sends nothing bigger: what we hold is bounded by Receive Maximum times this.
         properties.MaximumPacketSize = MAX_PACKET_BYTES
+        if self.sparkplug:
+            self.client.will_set(*self.sparkplug.will(), qos=1, retain=True)
         self.client.connect_async(
             self.address.host,
             self.address.port,
@@ -262,6 +278,9 @@ class Worker:
         self.stopping = True
         self.live.stop()
         self.writer.close()
+        if self.sparkplug:
+            with contextlib.suppress(Exception):
+                self.sparkplug.offline(self.client)
         self.client.disconnect()
         if self.network.is_alive():
             self.network.join(5)
@@ -342,11 +361,21 @@ class Worker:
             ):
                 self.client.ack(message.mid, message.qos)  # commands, not telemetry
                 continue
+            if self.sparkplug and message.topic.startswith(SPARKPLUG_STATE):
+                self.sparkplug.on_state(message.topic, message.payload)  # hosts, not telemetry
+                self.client.ack(message.mid, message.qos)
+                continue
             batch.append(message)
         return batch
 
     def _commit(self, batch: list[Message]) -> int:
         started = time.monotonic()
+        if self.sparkplug:
+            try:  # births and deaths first: the data after them resolves against them
+                self.sparkplug.prepare(batch)
+            except (OperationalError, InterfaceError) as exc:
+                self._db_down(exc)
+                return 0
         decoded = decode_messages(batch, self.tags, self.deadband)
         try:
             stored = self._store(batch, decoded)

@@ -51,6 +51,14 @@ def _fast_passwords(settings: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_sparkplug_host(settings: pytest.FixtureRequest) -> None:
+    """Workers of tests are no Sparkplug host unless a test makes one (tests/ingest/
+    test_sparkplug_host.py passes its own host id): on the shared broker, every worker
+    would otherwise take every other test's retained spBv1.0/STATE beside its own topics."""
+    settings.SPARKPLUG_HOST_ID = ""
+
+
+@pytest.fixture(autouse=True)
 def _channel_layer_of_this_test() -> None:
     """A new channel-layer instance per test: each async test has an event loop of its own,
     and channels_redis binds its receive locks to the loop that first used them (a lock left

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -27,6 +28,7 @@ from plant.models import (
     AlarmJournalEntry,
     ApiToken,
     ControlLoop,
+    DeviceIdentity,
     EmergencyAction,
     Line,
     Machine,
@@ -35,6 +37,9 @@ from plant.models import (
     RejectionTally,
     Sample,
     SetpointWrite,
+    SparkplugGroup,
+    SparkplugNode,
+    SparkplugPendingBirth,
     SystemAlarm,
     Tag,
     UnknownTopic,
@@ -69,6 +74,11 @@ class World:
 
 def topic_of(letter: str, rest: str) -> str:
     return f"{settings.MQTT_TOPIC_ROOT}{SLUGS[letter]}/{rest}"
+
+
+def stray_topic(rest: str) -> str:
+    """A topic under the session's root but under no plant's slug."""
+    return f"{settings.MQTT_TOPIC_ROOT}{STRAY_ROOT}{rest}"
 
 
 def _person(name: str, role: str | None, plant: Plant | None, *, staff: bool = False) -> User:
@@ -124,6 +134,11 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         last_seen_at=now, message_count=3, last_payload=b"1.5",
     )  # fmt: skip
     line = level.machine.line
+    device = DeviceIdentity(plant=plant, username=f"filler-{plant.slug}",
+                            topic_prefix=topic_of(letter, "filling/filler"))  # fmt: skip
+    device.set_password(f"device-password-{plant.slug}")
+    device.full_clean()
+    device.save()
     return {
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
         "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
@@ -131,7 +146,7 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "definition": standing.definition_id,
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
-        "rejected": rejected.pk, "unknown": unknown.pk,
+        "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
     }  # fmt: skip
 
 
@@ -159,17 +174,18 @@ def build_world() -> World:
     now = timezone.now()
     ids["X"] = {
         "rejected": RejectedMessage.objects.create(
-            received_at=now, topic=f"{STRAY_ROOT}x/y/z", reason="no such tag", payload=b"1",
+            received_at=now, topic=stray_topic("x/y/z"), reason="no such tag", payload=b"1",
             payload_size=1,
         ).pk,
         "unknown": UnknownTopic.objects.create(
-            topic=f"{STRAY_ROOT}x/y/new", first_seen_at=now, last_seen_at=now,
+            topic=stray_topic("x/y/new"), first_seen_at=now, last_seen_at=now,
             message_count=1, last_payload=b"1",
         ).pk,
         "systemalarm": SystemAlarm.objects.create(key="ingest.test", message="a fault").pk,
         "heartbeat": WorkerHeartbeat.objects.create(name="w1", started_at=now, beat_at=now).pk,
         "tally": RejectionTally.objects.create(day=now.date(), rejected=2).pk,  # type: ignore[dict-item]
         "group": Group.objects.get(name="viewer").pk,
+        **_sparkplug_objects(now),
     }  # fmt: skip
     ids["A"]["user"] = users["viewer"].pk
     ids["B"]["user"] = users["admin_b"].pk
@@ -195,3 +211,13 @@ def built_once(django_db_blocker: object) -> Iterator[World]:
     with django_db_blocker.unblock(), transaction.atomic():  # type: ignore[attr-defined]
         yield build_world()
         transaction.set_rollback(True)
+
+
+def _sparkplug_objects(now: Any) -> dict[str, int]:
+    """A Sparkplug group of no plant yet, an edge node's session and a birth held for approval."""
+    group = SparkplugGroup.objects.create(group_id="stray-group", discovery=False)
+    node = SparkplugNode.objects.create(group=group, edge_node_id="edge", online=True)
+    pending = SparkplugPendingBirth.objects.create(
+        group=group, edge_node_id="edge", received_at=now, metrics=[]
+    )
+    return {"spgroup": group.pk, "spnode": node.pk, "sppending": pending.pk}

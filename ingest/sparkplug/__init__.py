@@ -1,0 +1,1 @@
+"""Sparkplug B 3.0: the payload codec and the host application beside the JSON contract."""

@@ -1,0 +1,375 @@
+"""The Sparkplug B 3.0 host application inside the ingest worker.
+
+The worker subscribes `spBv1.0/#` beside its own topics and hands each batch to `prepare()`
+before decoding it. There, in arrival order, births define (and with discovery create) the
+tags of a node's metrics, data messages are resolved through the birth's aliases into
+readings of those tags, and deaths turn the node's tags bad. What `prepare` finds is set on
+each message as a `Resolved`, which ingest.batch stores through the same lossless path as the
+JSON contract: one transaction, acknowledged after commit, a refusal kept with its reason.
+
+Data from a node or device we hold no birth for, an alias its birth did not define, or a gap
+in `seq` asks the edge node for a rebirth (NCMD `Node Control/Rebirth`, at most once every
+REBIRTH_HOLDOFF_S per node). As the primary host, the worker keeps a retained
+`spBv1.0/STATE/<SPARKPLUG_HOST_ID>` saying {"online": true, "timestamp": t}, with a will
+saying false (QoS 1, retained), so edge nodes know whether anyone stores their data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+
+from ingest.batch import Message, Resolved
+from ingest.payloads import DeviceReading, PayloadError, parse_ts
+from ingest.sparkplug import codec
+from ingest.sparkplug.codec import D, SparkplugError
+from ingest.tagcache import TagCache
+from plant import sparkplug as model
+from plant.models import LatestValue, SparkplugNode
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "spBv1.0"
+TOPIC_FILTER = f"{NAMESPACE}/#"
+STATE_PREFIX = f"{NAMESPACE}/STATE/"
+REBIRTH_HOLDOFF_S = 5.0
+REBIRTH = "Node Control/Rebirth"
+KINDS = {"NBIRTH", "NDEATH", "DBIRTH", "DDEATH", "NDATA", "DDATA", "NCMD", "DCMD"}
+Key = tuple[str, str, str]  # (group, edge node, device or "")
+Publish = Callable[..., Any]  # paho's Client.publish(topic, payload, qos, retain)
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """spBv1.0/<group>/<kind>/<edge node>[/<device>]"""
+
+    group: str
+    kind: str
+    edge: str
+    device: str = ""
+
+    @property
+    def key(self) -> Key:
+        return (self.group, self.edge, self.device)
+
+
+def parse_topic(topic: str) -> Topic | None:
+    """The parts of a Sparkplug topic; None for STATE; SparkplugError for anything else."""
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[1] == "STATE":
+        return None
+    if len(parts) not in (4, 5) or parts[2] not in KINDS or not all(parts[1:]):
+        raise SparkplugError(f"not a Sparkplug B topic: {topic[:120]!r}")
+    device_kind = parts[2].startswith("D")
+    if device_kind != (len(parts) == 5):
+        raise SparkplugError(f"{parts[2]} {'needs' if device_kind else 'takes no'} device id")
+    return Topic(parts[1], parts[2], parts[3], parts[4] if device_kind else "")
+
+
+@dataclass(slots=True)
+class Session:
+    """What the host holds of a node or device between its birth and its death."""
+
+    by_alias: dict[int, model.Mapped]
+    by_name: dict[str, model.Mapped]
+
+
+class Host:
+    """Resolves Sparkplug messages of a batch, keeps node sessions, asks for rebirths."""
+
+    def __init__(self, host_id: str, tags: TagCache, publish: Publish) -> None:
+        self.host_id = host_id
+        self.state_topic = f"{NAMESPACE}/STATE/{host_id}"
+        self.tags = tags
+        self.publish = publish
+        self.timestamp = int(time.time() * 1000)  # the STATE birth's and will's, alike
+        self.sessions: dict[Key, Session] = {}
+        self.seq: dict[tuple[str, str], int] = {}
+        self.rebirth_at: dict[tuple[str, str], float] = {}
+        self.loaded = ""  # the tag table's fingerprint the sessions were last read with
+
+    # --- STATE -------------------------------------------------------------------------
+
+    def state(self, online: bool) -> bytes:
+        return json.dumps({"online": online, "timestamp": self.timestamp}).encode()
+
+    def will(self) -> tuple[str, bytes]:
+        return self.state_topic, self.state(False)
+
+    def on_connect(self, client: Any) -> None:
+        """After subscribing: say we are online (retained), as the spec's host must."""
+        client.publish(self.state_topic, self.state(True), qos=1, retain=True)
+
+    def offline(self, client: Any) -> None:
+        """A clean stop sends no will: say offline ourselves."""
+        if client.is_connected():
+            info = client.publish(self.state_topic, self.state(False), qos=1, retain=True)
+            info.wait_for_publish(2.0)
+
+    # --- a batch -------------------------------------------------------------------------
+
+    def prepare(self, batch: list[Message]) -> None:
+        """Resolve every Sparkplug message of the batch, in order (births first define what
+        the data after them means). Raises only when the database is unreachable."""
+        for message in batch:
+            if message.resolved is not None or not message.topic.startswith(NAMESPACE + "/"):
+                continue
+            try:
+                message.resolved = self._resolve(message)
+            except (OperationalError, InterfaceError):
+                raise
+            except PayloadError as exc:
+                message.resolved = Resolved(reason=str(exc))
+            except Exception as exc:
+                log.exception("internal error on Sparkplug message %.200r", message.topic)
+                message.resolved = Resolved(reason=f"internal error: {type(exc).__name__}: {exc}")
+
+    def _reload(self) -> None:
+        """Read the sessions again when the worker's tag table changed (an admin approved a
+        birth, deleted a tag), and at the start: a restarted worker resolves queued data."""
+        if self.loaded == self.tags.fingerprint and self.loaded:
+            return
+        online = set(
+            SparkplugNode.objects.filter(online=True).values_list(
+                "group__group_id", "edge_node_id", "device_id"
+            )
+        )
+        self.sessions = {
+            key: _session(mapped) for key, mapped in model.mappings().items() if key in online
+        }
+        for key in online - self.sessions.keys():
+            self.sessions[key] = _session([])
+        self.loaded = self.tags.fingerprint
+
+    def _resolve(self, message: Message) -> Resolved:
+        topic = parse_topic(message.topic)
+        if topic is None:
+            self.on_state(message.topic, message.payload)
+            return Resolved()
+        if topic.kind in ("NCMD", "DCMD"):
+            return Resolved()  # commands to edge nodes (ours among them): not telemetry
+        self._reload()
+        payload = codec.decode(message.payload)
+        if topic.kind.endswith("BIRTH"):
+            return self._birth(topic, payload, message)
+        if topic.kind.endswith("DEATH"):
+            return self._death(topic, payload, message)
+        return self._data(topic, payload, message)
+
+    def on_state(self, topic: str, payload: bytes) -> None:
+        """A host's STATE (the worker hands them over outside its batches: not telemetry).
+        Ours saying offline (our will, or someone else's) while we are here: say online."""
+        if topic != self.state_topic:
+            return
+        try:
+            online = json.loads(payload).get("online")
+        except (ValueError, AttributeError):
+            online = None
+        if online is not True:
+            self.publish(self.state_topic, self.state(True), 1, True)
+
+    # --- births, data, deaths --------------------------------------------------------------
+
+    def _birth(self, topic: Topic, payload: codec.Payload, message: Message) -> Resolved:
+        node = (topic.group, topic.edge)
+        if topic.device and (topic.group, topic.edge, "") not in self.sessions:
+            self._rebirth(topic)
+            return Resolved(reason="DBIRTH before the edge node's NBIRTH: rebirth requested")
+        bd_seq = None
+        metrics = []
+        for m in payload.metrics:
+            if m.name is None or m.datatype is None:
+                raise SparkplugError(f"birth metric without name or datatype (alias {m.alias})")
+            if m.name == "bdSeq" and isinstance(m.value, int):
+                bd_seq = m.value
+            metrics.append(_described(m))
+        when = _time(payload.timestamp, message)
+        mapped, pending = model.do_birth(
+            topic.group, topic.edge, topic.device, metrics, bd_seq=bd_seq, at=when
+        )
+        if not topic.device:
+            # A node's birth starts its session anew: its devices are born after it.
+            for key in [k for k in self.sessions if k[:2] == node and k[2]]:
+                del self.sessions[key]
+        self.sessions[topic.key] = _session(mapped)
+        self._seq(topic, payload, restart=not topic.device)
+        self.tags.refresh()
+        self.loaded = self.tags.fingerprint
+        out = self._values(topic, payload, message, by_name=True)
+        if pending:
+            out.reason = (
+                f"discovery is off for group {topic.group[:60]!r}: the {topic.kind} waits for "
+                f"approval under Sparkplug pending births; {out.reason}"
+            )
+        return out
+
+    def _data(self, topic: Topic, payload: codec.Payload, message: Message) -> Resolved:
+        if topic.key not in self.sessions:
+            self._rebirth(topic)
+            return Resolved(
+                reason=f"{topic.kind} before any birth of {'/'.join(topic.key).strip('/')[:120]}"
+                ": rebirth requested"
+            )
+        self._seq(topic, payload)
+        out = self._values(topic, payload, message, by_name=False)
+        if out.reason and "no tag" in out.reason and self.tags.refresh():
+            # An admin may have approved the birth since the worker last read the tag table
+            # (it does every 2 s): read it now rather than refuse data it could store.
+            self._reload()
+            out = self._values(topic, payload, message, by_name=False)
+        return out
+
+    def _values(
+        self, topic: Topic, payload: codec.Payload, message: Message, *, by_name: bool
+    ) -> Resolved:
+        session = self.sessions[topic.key]
+        out = Resolved()
+        unknown: list[str] = []
+        untagged = 0
+        default_ts = payload.timestamp
+        for m in payload.metrics:
+            mapped = session.by_name.get(m.name) if m.name is not None else None
+            if mapped is None and m.alias is not None and not by_name:
+                mapped = session.by_alias.get(m.alias)
+            if mapped is None:
+                if not (m.name and model.is_control(m.name)):
+                    unknown.append(m.name or f"alias {m.alias}")
+                continue
+            tag = self.tags.by_id.get(mapped.tag_id) if mapped.tag_id is not None else None
+            if tag is None:
+                # Arrays, DataSets, templates are not kept; a tag awaiting approval (or that
+                # an admin deleted) is refused, so the admin sees what is not stored.
+                untagged += mapped.datatype in model.TAG_TYPES
+                continue
+            at = _time(m.timestamp if m.timestamp is not None else default_ts, message)
+            value = None if m.is_null else codec.value_as(m, mapped.datatype)
+            if _historian_value(value, mapped.datatype) is None:
+                out.nulls.append((tag, at))  # no value (is_null, NaN): shown as none, bad
+            else:
+                out.readings.append(
+                    (tag, DeviceReading(_historian_value(value, mapped.datatype), at, _quality(m)))
+                )  # type: ignore[arg-type]
+        reasons = []
+        if unknown:
+            self._rebirth(topic)
+            reasons.append(
+                f"{len(unknown)} of {len(payload.metrics)} metrics unknown to the birth "
+                f"({', '.join(unknown[:5])[:120]}): rebirth requested"
+            )
+        if untagged:
+            reasons.append(
+                f"{untagged} metrics have no tag (awaiting approval under Sparkplug pending "
+                "births, or their tag was deleted)"
+            )
+        out.reason = "; ".join(reasons) or None
+        return out
+
+    def _death(self, topic: Topic, payload: codec.Payload, message: Message) -> Resolved:
+        bd_seq = next(
+            (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
+            None,
+        )
+        if topic.device:
+            self._seq(topic, payload)  # a DDEATH counts in the node's seq; an NDEATH has none
+        when = datetime.fromtimestamp(message.received, UTC)
+        tag_ids = model.do_death(topic.group, topic.edge, topic.device, bd_seq=bd_seq, at=when)
+        if tag_ids is None:
+            return Resolved()  # an older session's will: the node was born again since
+        for key in [k for k in self.sessions if k[:2] == topic.key[:2]]:
+            if not topic.device or key == topic.key:
+                del self.sessions[key]
+        out = Resolved()
+        for tag_id, value, text in LatestValue.objects.filter(tag_id__in=tag_ids).values_list(
+            "tag_id", "value", "text"
+        ):
+            tag = self.tags.by_id.get(tag_id)
+            if tag is not None and (value is not None or text is not None):
+                out.readings.append(
+                    (tag, DeviceReading(text if text is not None else value, when, "bad"))
+                )
+        return out
+
+    # --- seq and rebirth ---------------------------------------------------------------------
+
+    def _seq(self, topic: Topic, payload: codec.Payload, restart: bool = False) -> None:
+        node = (topic.group, topic.edge)
+        if payload.seq is None:
+            return
+        expected = None if restart else self.seq.get(node)
+        self.seq[node] = payload.seq
+        if expected is not None and payload.seq != (expected + 1) % 256:
+            log.info("seq gap from %s/%s: %d after %d", *node, payload.seq, expected)
+            self._rebirth(topic)
+
+    def _rebirth(self, topic: Topic) -> None:
+        node = (topic.group, topic.edge)
+        now = time.monotonic()
+        if now < self.rebirth_at.get(node, 0.0):
+            return
+        self.rebirth_at[node] = now + REBIRTH_HOLDOFF_S
+        request = codec.Payload(
+            timestamp=int(time.time() * 1000),
+            metrics=(codec.Metric(name=REBIRTH, datatype=int(D.Boolean), value=True),),
+        )
+        log.info("asking %s/%s for a rebirth", *node)
+        self.publish(
+            f"{NAMESPACE}/{topic.group}/NCMD/{topic.edge}", codec.encode(request), 0, False
+        )
+
+
+def _session(mapped: list[model.Mapped]) -> Session:
+    return Session(
+        by_alias={m.alias: m for m in mapped if m.alias is not None},
+        by_name={m.name: m for m in mapped},
+    )
+
+
+def _described(m: codec.Metric) -> model.BirthMetric:
+    props = m.properties
+
+    def number(key: str) -> float | None:
+        p = props.get(key)
+        ok = p is not None and isinstance(p.value, int | float) and not isinstance(p.value, bool)
+        return float(p.value) if ok else None  # type: ignore[union-attr]
+
+    unit = props.get("engUnit")
+    return model.BirthMetric(
+        name=m.name or "",
+        alias=m.alias,
+        datatype=m.datatype or 0,
+        unit=unit.value if unit is not None and isinstance(unit.value, str) else "",
+        low=number("engLow"),
+        high=number("engHigh"),
+    )
+
+
+def _time(ms: int | None, message: Message) -> datetime:
+    if ms is None:
+        return datetime.fromtimestamp(message.received, UTC)
+    return parse_ts(ms, datetime.now(UTC))  # years 2000..2200, at most 5 minutes ahead
+
+
+def _historian_value(value: Any, datatype: int) -> float | int | bool | str | None:
+    """What the historian keeps of a metric's value; None for none (is_null, NaN, ±inf)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+        return None
+    return value
+
+
+def _quality(m: codec.Metric) -> str:
+    """A value's OPC quality from the metric's `Quality` property (Ignition's convention):
+    192 good, below 64 bad, between them uncertain. Good when absent."""
+    prop = m.properties.get("Quality")
+    if prop is None or not isinstance(prop.value, int):
+        return "good"
+    code = prop.value
+    return "good" if code >= 192 else ("bad" if code < 64 else "uncertain")
