@@ -5,18 +5,22 @@ loop's write deadband."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
 import subprocess
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import F
@@ -26,13 +30,15 @@ from paho.mqtt.properties import Properties
 from prometheus_client import start_http_server
 
 from bench.fastpub import FastPublisher
+from ingest.livepush import LIVE_PUSH_INTERVAL_S
 from ingest.management.commands.ingest import Command as IngestCommand
 from ingest.mqtt import SET_SUFFIX, parse_url
 from ingest.worker import BATCH_BYTES, Worker
 from ingest.writer import FAIL_GRACE_S
-from plant import actions
-from plant.models import ControlLoop, Plant, Sample, SetpointWrite, Tag
+from plant import actions, live
+from plant.models import ControlLoop, Plant, Sample, SetpointWrite, Tag, WorkerHeartbeat
 from plant.setpoints import READBACK_TIMEOUT_S, WRITE_EXPIRY_S
+from plant.system_health import HEARTBEAT_S
 from tests.builders import demo_tag, record_value
 from tests.devices import connected_worker, device
 from tests.services import Broker, free_port
@@ -328,3 +334,59 @@ def test_the_loop_writes_only_output_changes_of_at_least_its_write_deadband(
     assert steps, "the loop wrote nothing"
     assert all(step >= 0.05 for step in steps), steps
     assert len(steps) <= 40 * 0.005 / 0.05 + 1  # about one write per 0.05 l/min gathered
+
+
+# --- live push and heartbeat ------------------------------------------------------------
+
+
+async def next_values(channel: str, timeout: float = 15) -> list[live.TagValue]:
+    """The next `tag.values` message on a channel (alarm messages may come in between)."""
+    layer = get_channel_layer()
+    while True:
+        message = await asyncio.wait_for(layer.receive(channel), timeout)
+        if message["type"] == "tag.values":
+            return message["values"]
+
+
+def test_a_screen_gets_the_newest_value_of_each_changed_tag_not_every_sample(
+    worker: Worker,
+) -> None:
+    assert LIVE_PUSH_INTERVAL_S == 0.15  # about 7 times a second
+    layer = get_channel_layer()
+    level = Tag.objects.get(key="fill_level")
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.machine_group(level.machine_id), channel)
+    publisher = FastPublisher(port_of(settings.MQTT_URL), f"pub-{uuid.uuid4().hex[:6]}")
+    publisher.publish_all(numbered(level.topic, 200))
+    run_until(lambda: len(worker.inbox) == 200, timeout=60)
+    assert worker.run_once() == 200  # one batch of 200 samples of one tag
+    values = async_to_sync(next_values)(channel)
+    assert [(v["tag"], v["v"]) for v in values] == [(level.pk, 199)]  # the newest, once
+    # The marker: a later value's message is the next one, so no message per sample came.
+    later = b'{"v":777,"ts":%d}' % (1_790_000_000_000 + 1_000)
+    FastPublisher(port_of(settings.MQTT_URL), f"pub-{uuid.uuid4().hex[:6]}").publish_all(
+        [(level.topic, later)]
+    )
+    run_until(lambda: worker.inbox, timeout=30)
+    worker.run_once()
+    values = async_to_sync(next_values)(channel)
+    assert [(v["tag"], v["v"]) for v in values] == [(level.pk, 777)]
+
+
+def test_the_heartbeat_is_written_every_two_seconds(worker: Worker) -> None:
+    """Without touching the worker's timer: beats are two seconds apart, never less, and
+    never more than two seconds plus the longest pause between two turns."""
+    assert HEARTBEAT_S == 2.0
+    beats: list[datetime] = []
+    longest_turn = 0.0
+    while len(beats) < 4:
+        started = time.monotonic()
+        worker.run_once()
+        longest_turn = max(longest_turn, time.monotonic() - started)
+        beat = WorkerHeartbeat.objects.filter(name=worker.client_id).first()
+        if beat and (not beats or beat.beat_at != beats[-1]):
+            beats.append(beat.beat_at)
+            assert beat.broker_connected and beat.buffered == 0
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(beats)]
+    # (0.05 s either way: a beat's time is taken a little after its turn decides to beat)
+    assert all(HEARTBEAT_S - 0.05 <= gap <= HEARTBEAT_S + longest_turn + 0.05 for gap in gaps), gaps
