@@ -287,3 +287,17 @@ def test_tahu_reads_what_we_write() -> None:
     assert metrics["s"]["value"] == "idle" and metrics["b"]["value"] is False
     assert metrics["n"]["value"] is None  # Tahu shows is_null as a null value
     assert metrics["p"]["properties"]["engUnit"]["value"] == "bar"
+
+
+@given(payloads)
+def test_the_data_fast_path_reads_what_the_full_decoder_reads(payload: Payload) -> None:
+    full = codec.decode(codec.encode(payload))
+    timestamp, seq, fast = codec.decode_data(codec.encode(payload))
+    assert (timestamp, seq) == (full.timestamp, full.seq)
+    assert [(m.name, m.alias, m.timestamp, m.is_null) for m in fast] == [
+        (m.name, m.alias, m.timestamp, m.is_null) for m in full.metrics
+    ]
+    for quick, metric in zip(fast, full.metrics, strict=True):
+        assert (quick.properties or {}) == metric.properties
+        if metric.datatype is not None:
+            assert codec.data_value(quick, metric.datatype) == metric.value

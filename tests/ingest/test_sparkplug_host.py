@@ -326,6 +326,20 @@ def test_with_discovery_off_a_birth_waits_for_approval_and_its_data_is_refused_u
     run_until(lambda: (5.0, None, 0) in values(level), worker.run_once)
 
 
+def test_a_gap_in_seq_asks_for_a_rebirth_and_keeps_the_values(
+    worker: Worker, edge: EdgeNode, group: str
+) -> None:
+    edge.send("births")
+    run_until(lambda: born(group), worker.run_once)
+    level = tag_of(group, "filler", "fill_level")
+    # Tahu's node has sent seq 0 (NBIRTH) and 1 (DBIRTH): 77 says messages went missing.
+    gap = codec.encode_data(1_790_000_000_000, 77, [(1, int(codec.D.Double), 3.25, None)])
+    _publish(f"spBv1.0/{group}/DDATA/{EDGE}/filler", gap)
+    run_until(lambda: (3.25, None, 0) in values(level), worker.run_once)
+    assert json.loads(edge.expect("ncmd ")[5:]) == [["Node Control/Rebirth", True]]
+    edge.expect("sent rebirth")
+
+
 def test_the_host_keeps_a_retained_online_state_and_its_will_says_offline(
     worker: Worker, host_id: str
 ) -> None:
