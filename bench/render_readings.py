@@ -29,14 +29,13 @@ django.setup()
 from django.template.loader import render_to_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from hmi.readings import STYLES, reading_html  # noqa: E402
+from hmi.readings import STYLES, ScreenReading, read_value, reading_html  # noqa: E402
 from plant.models import Tag  # noqa: E402
-from plant.queries import Reading, read_value  # noqa: E402
 
 ROUNDS = 2000
 
 
-def sample_readings() -> list[Reading]:
+def sample_readings() -> list[ScreenReading]:
     """Ten analog values of a machine, one with a setpoint marker, as a machine screen has."""
     now = timezone.now()
     readings = []
@@ -58,7 +57,7 @@ def per_value_us(draw: Callable[[], object], values: int) -> float:
     return (time.perf_counter() - started) / ROUNDS / values * 1e6
 
 
-def draw_all(readings: list[Reading], style: str) -> str:
+def draw_all(readings: list[ScreenReading], style: str) -> str:
     return "".join(reading_html(reading, style) for reading in readings)
 
 

@@ -40,7 +40,7 @@ PASSWORDS = [
     "db_app_password",  # scada_app, the role the application runs as
     "admin_password",  # the first superuser (manage.py ensure_admin)
     "demo_password",  # the demo users, with --profile demo
-    "mqtt_ingest_password",  # the broker identity of ingest and web (MQTT_URL)
+    "mqtt_ingest_password",  # the broker identity of ingest, its worker and writer (MQTT_URL)
     "mqtt_simulator_password",  # the demo devices' identity (SIMULATOR_MQTT_URL)
 ]
 CA_DAYS = 3650

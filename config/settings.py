@@ -7,6 +7,7 @@ Defaults point at the local services of a dev box, so nothing needs setting ther
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -201,6 +202,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # Login lockout: failed logins counted in the database, per user name and address.
+    "axes",
     "plant",
     "ingest",
     "hmi",
@@ -221,6 +224,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Every page needs a login; the login page itself and static files are exempt.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A session idle for SESSION_IDLE_MINUTES, or older than SESSION_MAX_HOURS, is logged out.
+    "hmi.login_security.session_timeout_middleware",
+    # Answers a login from a locked-out user name and address with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # A web request's SQL statement is cancelled after this long; 0 turns the limit off.
@@ -264,6 +271,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes checks every login (the login page, the admin's, anything calling authenticate)
+# before the password is even tried.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# LOGIN_FAILURE_LIMIT failed logins of one user name from one address lock that pair out for
+# LOGIN_COOLOFF_MINUTES; each further try while locked starts the cool-off again. The pair,
+# not the name alone: someone guessing at an operator's password from their own machine must
+# not lock the operator out of the control room's terminal. A success clears the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, least=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, least=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "hmi.login_security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "hmi.login_security.client_address"
+# Failures are security events (plant.security_events), shown to admins; axes' own log of
+# every login and its admin pages are not needed (unlock: manage.py axes_reset_username NAME).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# A shared control-room terminal: a session ends after SESSION_IDLE_MINUTES without a click
+# (background polls do not count), and after SESSION_MAX_HOURS whatever happens (the cookie
+# and the stored session expire then too).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 480, least=1)
+SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12, least=1)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# Security events (login failures and lockouts, refused sockets, misused tokens, refused MQTT
+# identities): SECURITY_ALARM_EVENTS of them within SECURITY_ALARM_MINUTES raise a system
+# alarm on every screen, cleared once that window holds fewer.
+SECURITY_ALARM_EVENTS = env_int("SECURITY_ALARM_EVENTS", 10, least=1)
+SECURITY_ALARM_MINUTES = env_int("SECURITY_ALARM_MINUTES", 10, least=1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "hmi:overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -310,6 +349,19 @@ if env_bool("BEHIND_TLS_PROXY", default=False):
 # Secrets that may come from files (NAME_FILE, compose's secrets), each read by env_secret.
 # A broker password goes into its URL here, quoted, so a password may hold / # ? @ or :.
 MQTT_URL = url_with_password(MQTT_URL, env_secret("MQTT_PASSWORD"))
+# The simulated devices log in as a device of their own (a device's rights: manage.py
+# broker_access); empty: they use MQTT_URL, as on a broker without logins.
+SIMULATOR_MQTT_URL = os.environ.get("SIMULATOR_MQTT_URL", "")
+if SIMULATOR_MQTT_URL and urlsplit(SIMULATOR_MQTT_URL).scheme not in ("mqtt", "mqtts"):
+    raise ImproperlyConfigured(
+        f"SIMULATOR_MQTT_URL must start with mqtt:// or mqtts://, not {SIMULATOR_MQTT_URL!r}"
+    )
+SIMULATOR_MQTT_URL = url_with_password(SIMULATOR_MQTT_URL, env_secret("SIMULATOR_MQTT_PASSWORD"))
+# The CA that signed the broker's certificate, for mqtts:// (a private CA: config/make_secrets.py);
+# empty: the system's trusted CAs.
+MQTT_CA_FILE = os.environ.get("MQTT_CA_FILE", "")
+if MQTT_CA_FILE and not Path(MQTT_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"MQTT_CA_FILE: {MQTT_CA_FILE!r} is not a readable file")
 # One password for every demo user (manage.py load_demo); empty: random ones kept in var/.
 DEMO_PASSWORD = env_secret("DEMO_PASSWORD")
 # The first superuser (manage.py ensure_admin); not "admin", the demo's plant administrator.

@@ -5,3 +5,6 @@ class HmiConfig(AppConfig):
     """Everything a browser touches: pages, fragments, forms and websockets."""
 
     name = "hmi"
+
+    def ready(self) -> None:
+        from hmi import login_security  # noqa: F401  (its signal receivers)

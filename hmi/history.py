@@ -32,10 +32,10 @@ from plant.historian import (
     iter_raw,
 )
 from plant.markers import markers
-from plant.models import LatestValue, Quality, Tag
+from plant.models import LatestValue, Tag
+from plant.quality import label_of
 from plant.queries import format_value, visible_plants
 
-QUALITY = {q.value: q.label for q in Quality}
 RANGE_LABELS = [("hour", "Last hour"), ("shift", "Shift (8 h)"), ("day", "Day"), ("week", "Week")]
 
 
@@ -109,7 +109,7 @@ def series_json(tag: Tag, found: History) -> dict[str, object]:
             "time": [iso(s.time) for s in rows],
             "value": [s.value for s in rows],
             "text": [s.text for s in rows],
-            "quality": [QUALITY.get(s.quality, "bad") for s in rows],
+            "quality": [label_of(s.quality) for s in rows],
         }
     buckets = found.buckets
     return head | {
@@ -140,7 +140,7 @@ def current_json(tag: Tag, latest: LatestValue | None) -> dict[str, object]:
         "time": iso(latest.time),
         "value": latest.value,
         "text": latest.text,
-        "quality": QUALITY.get(latest.quality, "bad"),
+        "quality": label_of(latest.quality),
         "formatted": format_value(tag, latest.value, latest.text),
     }
 
@@ -187,7 +187,7 @@ def csv_lines(
         if bucket_s is None:
             for samples in iter_raw(tag.pk, start, end):
                 yield csv_text(
-                    [*_lead(tag, s.time, zone), s.value, s.text, QUALITY.get(s.quality, "bad")]
+                    [*_lead(tag, s.time, zone), s.value, s.text, label_of(s.quality)]
                     for s in samples
                 )
         else:

@@ -1,23 +1,28 @@
-"""One tag's value as HTML: the reading element and its gauge, drawn by plain Python.
+"""One tag's value on a screen: how it reads (`ScreenReading`) and its HTML, with its gauge.
 
-A page (through the `{% reading %}` tag), an htmx response and a websocket push all draw a
-value with `reading_html`, so it looks the same at page load and after a push. It is Python
-rather than a template because a busy screen redraws thousands of values a second: the Django
-templates this replaces took 190-300 µs a value, this takes about 30 (bench/render_readings.py).
-The markup is the contract with hmi.css, hmi.js and the tests; change it here only.
+`ScreenReading` is a value's text, its condition (ok, uncertain, stale, bad) and where it sits
+on its gauge (`fraction`, `band`). A page builds it from a tag's LatestValue (`read_latest`),
+and a websocket push builds it from a pushed value (`read_value`). A page (through the
+`{% reading %}` tag), an htmx response and a websocket push all draw it with `reading_html`,
+so a value looks the same at page load and after a push. It is Python rather than a template
+because a busy screen redraws thousands of values a second: the Django templates this replaces
+took 190-300 µs a value, this takes about 30 (bench/render_readings.py). The markup is the
+contract with hmi.css, hmi.js and the tests; change it here only.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from django.utils import timezone
 from django.utils.html import escape
 
-from plant.models import Tag
-from plant.queries import Reading
+from plant.models import Quality, Tag
+from plant.queries import NO_VALUE, format_value
 
 # Radial gauge: a 240° arc open at the bottom, in a 120 by 96 box.
 CX, CY, R = 60.0, 54.0, 42.0
@@ -29,6 +34,116 @@ FAULT_WORDS = ("fault", "error", "alarm", "trip", "emergency", "estop")
 RUN_WORDS = ("run", "auto", "on", "producing", "filling")
 STOP_WORDS = ("stop", "idle", "off", "ready", "standby", "paused", "manual")
 STYLES = ("mini", "bar", "radial")  # plant tiles, line faceplates, machine and tag screens
+Status = Literal["ok", "uncertain", "stale", "bad", "none"]
+
+
+@dataclass(frozen=True)
+class ScreenReading:
+    """How one tag's value reads on a screen: its text, its condition and where it sits."""
+
+    tag: Tag
+    text: str
+    status: Status
+    value: float | None = None
+    time: datetime | None = None
+    # When an "ok" value turns stale if nothing newer arrives; hmi.js marks it then.
+    stale_at: datetime | None = None
+    good_at: datetime | None = None  # the last time the value had good quality
+    setpoint: float | None = None  # the latest value of the tag's setpoint tag, if it has one
+
+    @property
+    def flag(self) -> str:
+        """The condition in words, so it never rests on colour alone ("" when nothing to say)."""
+        return "" if self.status in ("ok", "none") else self.status
+
+    @property
+    def ts_ms(self) -> int | None:
+        """The device's time of the value in epoch milliseconds (hmi.js and the benchmark)."""
+        return None if self.time is None else int(self.time.timestamp() * 1000)
+
+    @property
+    def position(self) -> float | None:
+        """The value as a fraction (0..1) of the engineering range, for gauges."""
+        return fraction(self.tag, self.value)
+
+    @property
+    def setpoint_position(self) -> float | None:
+        return fraction(self.tag, self.setpoint)
+
+    @property
+    def band(self) -> tuple[float, float] | None:
+        """The normal operating band as (low, high) fractions of the engineering range."""
+        tag = self.tag
+        if not has_range(tag) or (tag.normal_min is None and tag.normal_max is None):
+            return None
+        low = fraction(tag, tag.normal_min if tag.normal_min is not None else tag.range_min)
+        high = fraction(tag, tag.normal_max if tag.normal_max is not None else tag.range_max)
+        assert low is not None and high is not None
+        return low, high
+
+
+def read_value(
+    tag: Tag,
+    *,
+    value: float | None,
+    text: str | None,
+    quality: int,
+    time: datetime,
+    now: datetime,
+    good_at: datetime | None = None,
+    setpoint: float | None = None,
+) -> ScreenReading:
+    """The reading of one value of `tag` taken at `time`, as seen at `now`."""
+    formatted = format_value(tag, value, text)
+    if formatted == NO_VALUE:
+        return ScreenReading(tag, NO_VALUE, "none", time=time, good_at=good_at, setpoint=setpoint)
+    stale_at = time + timedelta(seconds=tag.expected_interval_s)
+    status: Status = "ok"
+    if quality == Quality.BAD:
+        status = "bad"
+    elif now > stale_at:
+        status = "stale"
+    elif quality == Quality.UNCERTAIN:
+        status = "uncertain"
+    return ScreenReading(tag, formatted, status, value, time, stale_at, good_at, setpoint)
+
+
+def read_latest(tag: Tag, now: datetime) -> ScreenReading:
+    """The reading of a tag's LatestValue; select_related("latest",
+    "setpoint_tag__latest") saves the queries."""
+    # A missing reverse one-to-one raises an AttributeError subclass, so getattr's default works.
+    latest = getattr(tag, "latest", None)
+    setpoint = latest_number(tag.setpoint_tag) if tag.setpoint_tag_id else None
+    if latest is None:
+        return ScreenReading(tag, NO_VALUE, "none", setpoint=setpoint)
+    return read_value(
+        tag,
+        value=latest.value,
+        text=latest.text,
+        quality=latest.quality,
+        time=latest.time,
+        now=now,
+        good_at=latest.good_at,
+        setpoint=setpoint,
+    )
+
+
+def latest_number(tag: Tag | None) -> float | None:
+    latest = getattr(tag, "latest", None)
+    return None if latest is None else latest.value
+
+
+def has_range(tag: Tag) -> bool:
+    return tag.is_numeric and tag.range_min is not None and tag.range_max is not None
+
+
+def fraction(tag: Tag, value: float | None) -> float | None:
+    """Where `value` sits in the engineering range, clamped to 0..1; None without a range."""
+    if value is None or not has_range(tag):
+        return None
+    assert tag.range_min is not None and tag.range_max is not None
+    share = (value - tag.range_min) / (tag.range_max - tag.range_min)
+    return min(max(share, 0.0), 1.0)
 
 
 def polar(fraction: float, radius: float = R) -> tuple[float, float]:
@@ -84,7 +199,7 @@ def clock(value: datetime | None) -> str:
     return local.strftime("%d %b %H:%M")
 
 
-def reading_html(reading: Reading, style: str) -> str:
+def reading_html(reading: ScreenReading, style: str) -> str:
     """The element `tag-<pk>` of one value, drawn as a screen of `style` draws it."""
     tag, status = reading.tag, reading.status
     attrs = [f'id="tag-{tag.pk}" class="reading reading-{style} is-{status}"']
@@ -116,13 +231,13 @@ def reading_html(reading: Reading, style: str) -> str:
     )
 
 
-def gauge_html(reading: Reading, style: str) -> str:
+def gauge_html(reading: ScreenReading, style: str) -> str:
     """The SVG gauge or indicator of one reading ("" for a tag without one)."""
     kind = gauge_kind(reading.tag, style)
     return GAUGES[kind](reading, style) if kind else ""
 
 
-def _radial(reading: Reading, style: str) -> str:
+def _radial(reading: ScreenReading, style: str) -> str:
     tag = reading.tag
     parts = [
         '<svg class="gauge gauge-radial" viewBox="0 0 120 96" aria-hidden="true" '
@@ -154,7 +269,7 @@ def _radial(reading: Reading, style: str) -> str:
     return "\n  ".join(parts)
 
 
-def _bar(reading: Reading, style: str) -> str:
+def _bar(reading: ScreenReading, style: str) -> str:
     band, position = reading.band, reading.position
     if style == "mini":
         parts = [
@@ -202,7 +317,7 @@ def _bar_pointer(position: float, y: int, height: int, width: int) -> str:
     )
 
 
-def _onoff(reading: Reading, style: str) -> str:
+def _onoff(reading: ScreenReading, style: str) -> str:
     on = reading.value is not None and bool(reading.value)
     state = "onoff-none" if reading.status == "none" else "onoff-on" if on else "onoff-off"
     core = '<circle class="onoff-core" cx="10" cy="10" r="3"/>' if on else ""
@@ -221,7 +336,7 @@ STATE_SHAPES = {
 }
 
 
-def _state(reading: Reading, style: str) -> str:
+def _state(reading: ScreenReading, style: str) -> str:
     shape = state_shape(reading.text) if reading.status != "none" else "other"
     return (
         f'<svg class="gauge gauge-state state-{shape}" viewBox="0 0 20 20" aria-hidden="true" '
@@ -229,7 +344,7 @@ def _state(reading: Reading, style: str) -> str:
     )
 
 
-GAUGES: dict[str, Callable[[Reading, str], str]] = {
+GAUGES: dict[str, Callable[[ScreenReading, str], str]] = {
     "radial": _radial,
     "bar": _bar,
     "onoff": _onoff,

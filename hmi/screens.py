@@ -10,7 +10,7 @@ message, not once per socket).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -20,24 +20,16 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from hmi.readings import reading_html
+from hmi.readings import ScreenReading, read_value, reading_html
+from hmi.screen_queries import active_alarm_counts, recent_samples, screen_tags
 from plant import live
 from plant.models import Line, Quality, Tag
-from plant.queries import (
-    Reading,
-    ScreenKind,
-    active_alarm_counts,
-    read_value,
-    recent_samples,
-    screen_plant,
-    screen_tags,
-)
+from plant.queries import ScreenKind, screen_plant
 
 # How each screen draws a value: a compact bar on plant tiles, bar gauges on line
 # faceplates, radial gauges on the machine and tag screens.
 GAUGE_STYLE = {"plant": "mini", "line": "bar", "machine": "radial", "tag": "radial"}
 SPARK_WINDOW_S = 300  # the sparklines of the machine and tag screens: the last five minutes
-QUALITY = {"good": Quality.GOOD, "uncertain": Quality.UNCERTAIN, "bad": Quality.BAD}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,24 +155,24 @@ class Screen:
         return [pk for pk in self.tags if pk in changed]
 
     def _hold_pushed(self, pk: int, value: live.TagValue) -> bool:
-        time = datetime.fromisoformat(value["ts"])
+        time = datetime.fromtimestamp(value["ts"], UTC)
         held = self.held.get(pk)
         if held is not None and held.time > time:
             return False  # an older value arriving late changes nothing
-        quality = QUALITY[value["q"]]
+        quality = value["q"]
         v = value["v"]
         text, number = (v, None) if isinstance(v, str) else (None, v)
         good_at = time if quality == Quality.GOOD else (held.good_at if held else None)
         self.held[pk] = Held(number, text, quality, time, good_at)
         return True
 
-    def reading(self, pk: int) -> Reading:
+    def reading(self, pk: int) -> ScreenReading:
         tag = self.tags[pk]
         held = self.held.get(pk)
         setpoint = self.held.get(tag.setpoint_tag_id) if tag.setpoint_tag_id else None
         setpoint_value = setpoint.value if setpoint else None
         if held is None:
-            return Reading(tag, "—", "none", setpoint=setpoint_value)
+            return ScreenReading(tag, "—", "none", setpoint=setpoint_value)
         return read_value(
             tag,
             value=held.value,
@@ -192,7 +184,7 @@ class Screen:
             setpoint=setpoint_value,
         )
 
-    def _render(self, readings: list[Reading], sparks: list[tuple[Tag, list]]) -> str:
+    def _render(self, readings: list[ScreenReading], sparks: list[tuple[Tag, list]]) -> str:
         if not readings and not sparks:
             return ""
         if not sparks:  # a push: the values alone, without the template engine's overhead

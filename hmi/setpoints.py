@@ -19,9 +19,10 @@ from django.views.decorators.http import require_POST, require_safe
 
 from hmi.forms import LoopModeForm, SetpointForm
 from plant import actions
+from plant.live import loop_changed, setpoint_changed
 from plant.models import ControlLoop, SetpointWrite, Tag
 from plant.queries import visible_plants
-from plant.setpoints import WRITE_PERMISSION, fmt, limits_text, loop_changed, setpoint_changed
+from plant.setpoints import WRITE_PERMISSION, fmt, limits_text
 
 FRAGMENTS = "hmi/fragments/"
 

@@ -12,17 +12,17 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from hmi.screens import SPARK_WINDOW_S
-from plant.models import Line, Machine
-from plant.queries import (
+from hmi.readings import read_latest
+from hmi.screen_queries import (
     line_machines,
     machine_readings,
     plant_overview,
-    read_latest,
     reading_tags,
     recent_samples,
-    visible_plants,
 )
+from hmi.screens import SPARK_WINDOW_S
+from plant.models import Line, Machine
+from plant.queries import visible_plants
 
 
 @require_safe

@@ -24,13 +24,13 @@ from django.utils import timezone
 from ingest.batch import Decoded, Row
 from plant import alarm_actions, alarming
 from plant.models import Alarm, AlarmDefinition
+from plant.quality import Quality
 
 log = logging.getLogger(__name__)
 
 ENSURE_EVERY = timedelta(seconds=1)  # how often the actions of an active emergency are checked
 RELOAD_S = 2.0  # how soon an admin's change of a definition takes effect
 TICK_S = 0.25  # delays, shelf expiry and communication loss are checked this often
-BAD = 2
 FINGERPRINT_SQL = """
     SELECT md5(coalesce(string_agg(concat_ws('|', d.id, d.updated_at, a.id), ',' ORDER BY d.id),
                         ''))
@@ -130,7 +130,7 @@ class AlarmEngine:
             return
         now = now or timezone.now()
         for tag_id, _, value, _, quality in decoded.latest.values():
-            if value is not None and quality != BAD:
+            if value is not None and quality != Quality.BAD:
                 self.values[tag_id] = value
         try:
             for row in _samples_of(decoded, self.rules):
@@ -141,7 +141,7 @@ class AlarmEngine:
 
     def _evaluate_row(self, row: Row, now: datetime) -> None:
         tag_id, at, value, _, quality = row
-        if value is None or quality == BAD:
+        if value is None or quality == Quality.BAD:
             return  # a bad value says nothing about the process; comm loss covers silence
         for rule in self.rules.get(tag_id, []):
             sample_at = now if rule.definition.kind == alarming.Kind.COMM_LOSS else at

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingest import metrics
-from ingest.payloads import PayloadError, Reading, coerce, decode, decode_batch
+from ingest.payloads import DeviceReading, PayloadError, coerce, decode, decode_batch
 from ingest.tagcache import TagCache, TagInfo
+from plant.quality import CODES, Quality
 
 log = logging.getLogger(__name__)
 
-QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 PAYLOAD_COPY_BYTES = 1024  # how much of a refused payload we keep
 REASON_CHARS = 300  # RejectedMessage.reason
 # (exception type, file, line) of internal errors already logged with their traceback: a flood
@@ -43,7 +43,7 @@ class Resolved:
     """A message already read by another decoder (Sparkplug): its readings per tag, its
     values with no value to keep (stored as none, bad), and why it is refused, if it is."""
 
-    readings: list[tuple[TagInfo, Reading]] = field(default_factory=list)
+    readings: list[tuple[TagInfo, DeviceReading]] = field(default_factory=list)
     nulls: list[tuple[TagInfo, datetime]] = field(default_factory=list)
     reason: str | None = None
 
@@ -222,12 +222,12 @@ def _add_resolved(out: Decoded, message: Message, resolved: Resolved, deadband: 
     refused = [f"{tag.key[:60]!r}: {reason}" for tag, reading in resolved.readings
                if (reason := _add(out, message, tag, reading, deadband)) is not None]  # fmt: skip
     for tag, at in resolved.nulls:
-        row: Row = (tag.id, at, None, None, QUALITY_CODE["bad"])
+        row: Row = (tag.id, at, None, None, Quality.BAD)
         out.rows.append(row)
         previous = out.latest.get(tag.id)
         if previous is None or previous[1] <= at:
             out.latest[tag.id] = row if at.timestamp() <= message.received else (
-                tag.id, _received(message), None, None, QUALITY_CODE["bad"])  # fmt: skip
+                tag.id, _received(message), None, None, Quality.BAD)  # fmt: skip
             out.latest.received[tag.id] = message.received
     reasons = [r for r in (resolved.reason, "; ".join(refused[:5]) if refused else None) if r]
     if reasons:
@@ -235,7 +235,7 @@ def _add_resolved(out: Decoded, message: Message, resolved: Resolved, deadband: 
 
 
 def _add(
-    out: Decoded, message: Message, tag: TagInfo, reading: Reading, deadband: Deadband
+    out: Decoded, message: Message, tag: TagInfo, reading: DeviceReading, deadband: Deadband
 ) -> str | None:
     """Add one reading of `tag`; return the reason when its value does not fit the tag."""
     try:
@@ -243,7 +243,7 @@ def _add(
     except PayloadError as exc:
         return str(exc)
     ts = reading.ts or datetime.fromtimestamp(message.received, UTC)
-    quality = QUALITY_CODE[reading.quality]
+    quality = CODES[reading.quality]
     value, text = (None, stored) if isinstance(stored, str) else (stored, None)
     row: Row = (tag.id, ts, value, text, quality)
     at = ts.timestamp()

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 # group's next message, so it is most of the 250 ms budget from publish to page (p99); the
 # rest is the batch commit (tens of ms) and the render and delivery (a few ms).
 LIVE_PUSH_INTERVAL_S = 0.15
-QUALITY_LABEL: tuple[live.QualityLabel, ...] = ("good", "uncertain", "bad")
 
 
 class LivePublisher:
@@ -50,13 +49,7 @@ class LivePublisher:
     def offer(self, latest: dict[int, Row], committed_at: float) -> None:
         """Called by the worker after a commit; cheap, never blocks on Redis."""
         values = {
-            tag_id: live.TagValue(
-                tag=tag_id,
-                v=value if text is None else text,
-                ts=ts.isoformat(),
-                q=QUALITY_LABEL[q],
-                sent=committed_at,
-            )
+            tag_id: live.tag_value(tag_id, value, text, ts, q, committed_at)
             for tag_id, (_, ts, value, text, q) in latest.items()
         }
         with self.lock:
@@ -71,11 +64,7 @@ class LivePublisher:
             tag = self.tags.by_id.get(tag_id)
             if tag is None:
                 continue
-            for group in (
-                live.machine_group(tag.machine_id),
-                live.line_group(tag.line_id),
-                live.plant_group(tag.plant_id),
-            ):
+            for group in live.tag_groups(tag.machine_id, tag.line_id, tag.plant_id):
                 groups.setdefault(group, []).append(value)
         return groups
 
@@ -99,19 +88,13 @@ class LivePublisher:
 
     async def _send(self, groups: dict[str, list[live.TagValue]]) -> None:
         # All groups at once: one after another, a hundred groups cost hundreds of Redis round
-        # trips, each waiting for this thread's turn at the GIL.
-        try:
-            messages = {group: live.tag_values(values) for group, values in groups.items()}
-            await asyncio.wait_for(live.group_send_many(messages), timeout=2)
-        except Exception as exc:  # Redis down or slow: values are superseded, not queued
-            if not self.failing:
-                log.warning("live push paused: channel layer unavailable (%s)", exc)
-            self.failing = True
-            if self.guard is not None:  # screens say so: live values are paused
-                self.guard.failed("live", exc)
+        # trips, each waiting for this thread's turn at the GIL. A dropped push (Redis down or
+        # slow; plant.live logs the outage) is not retried: newer values supersede it.
+        messages = {group: live.tag_values(values) for group, values in groups.items()}
+        self.failing = not await live.group_send_many(messages)
+        if self.guard is None:
             return
-        if self.failing:
-            log.info("live push resumed")
-        self.failing = False
-        if self.guard is not None:
+        if self.failing:  # screens say so: live values are paused
+            self.guard.failed("live", live.link.error or ConnectionError("live push dropped"))
+        else:
             self.guard.worked("live")

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from plant.quality import LABELS
+
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_FUTURE = timedelta(minutes=5)  # clocks drift; more than this is a device with a wrong clock
-QUALITIES = ("good", "uncertain", "bad")
 # Epoch milliseconds of years 2000..2200; anything else is not a plausible timestamp in ms.
 MIN_EPOCH_MS, MAX_EPOCH_MS = 946_684_800_000, 7_258_118_400_000
 
@@ -30,7 +31,7 @@ class PayloadError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class DeviceReading:
     """One value as the device sent it; `ts` is None when the time of receipt applies.
 
     `write_id` is the id of the setpoint write the device echoes with its readback, if any.
@@ -97,14 +98,14 @@ def parse_ts(raw: Any, now: datetime) -> datetime:
     return ts
 
 
-def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> Reading:
+def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> DeviceReading:
     if isinstance(raw, dict):
         if "v" not in raw:
             raise PayloadError('object without "v"')
         value = raw["v"]
         quality = raw.get("q", "good")
-        if quality not in QUALITIES:
-            raise PayloadError(f"q must be one of {', '.join(QUALITIES)}")
+        if quality not in LABELS:  # a tuple: a list or object as q is refused, not a crash
+            raise PayloadError(f"q must be one of {', '.join(LABELS)}")
         ts = parse_ts(raw["ts"], now) if raw.get("ts") is not None else default_ts
         write_id = raw.get("id")
         if write_id is not None and (not isinstance(write_id, str) or not write_id):
@@ -115,14 +116,14 @@ def _reading(raw: Any, now: datetime, default_ts: datetime | None) -> Reading:
         raise PayloadError(f"value must be a number, bool or string, not {_kind(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise PayloadError("value is not finite")
-    return Reading(value, ts, quality, write_id)
+    return DeviceReading(value, ts, quality, write_id)
 
 
 def _kind(value: Any) -> str:
     return {type(None): "null", list: "an array", dict: "an object"}.get(type(value), "?")
 
 
-def decode(payload: bytes, now: datetime) -> Reading:
+def decode(payload: bytes, now: datetime) -> DeviceReading:
     """Decode a message on a tag's topic."""
     raw = _loads(payload)
     if isinstance(raw, dict) and "values" in raw:
@@ -130,7 +131,7 @@ def decode(payload: bytes, now: datetime) -> Reading:
     return _reading(raw, now, None)
 
 
-def decode_batch(payload: bytes, now: datetime) -> dict[str, Reading | PayloadError]:
+def decode_batch(payload: bytes, now: datetime) -> dict[str, DeviceReading | PayloadError]:
     """Decode a machine's batch; each key maps to its reading or to the reason it is refused."""
     raw = _loads(payload)
     if not isinstance(raw, dict) or not isinstance(raw.get("values"), dict):
@@ -138,7 +139,7 @@ def decode_batch(payload: bytes, now: datetime) -> dict[str, Reading | PayloadEr
     if not raw["values"]:
         raise PayloadError("batch has no values")
     default_ts = parse_ts(raw["ts"], now) if raw.get("ts") is not None else None
-    out: dict[str, Reading | PayloadError] = {}
+    out: dict[str, DeviceReading | PayloadError] = {}
     for key, item in raw["values"].items():
         try:
             out[key] = _reading(item, now, default_ts)

@@ -296,7 +296,8 @@ class Simulator:
         for fault in schedule:
             self.check_target(fault.name)
         self.model.schedule(schedule)
-        self.client, self.address = make_client(url=url)
+        # A device of its own on the broker (SIMULATOR_MQTT_URL), not the worker's identity.
+        self.client, self.address = make_client(url=url or settings.SIMULATOR_MQTT_URL or None)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -312,7 +313,8 @@ class Simulator:
         skipped = f"; not modelled: {', '.join(self.unmodelled)}" if self.unmodelled else ""
         return (
             f"simulate: {len(self.tags)} tags of plant {self.plant_slug!r} to "
-            f"mqtt://{self.address.host}:{self.address.port} under {prefix}/# at "
+            f"{'mqtts' if self.address.tls else 'mqtt'}://{self.address.host}:"
+            f"{self.address.port} under {prefix}/# at "
             f"{1 / self.interval:g}/s, writes on <tag topic>/set, faults on {self.fault_topic}"
             f"{skipped}"
         )

@@ -43,6 +43,7 @@ from ingest.mqtt import make_client, set_topic
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
 from plant import actions, setpoints
 from plant.models import SetpointWrite, Tag
+from plant.quality import Quality
 from plant.setpoints import READBACK_TIMEOUT_S, fmt
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ FAIL_GRACE_S = 1.0
 CLOCK_SLACK = timedelta(seconds=1)  # device clocks drift; values stamped earlier are old ones
 STALE_CLAIM = timedelta(seconds=30)  # a claim this far past expiry belongs to a dead writer
 BATCH = 50
-BAD = 2
 State = SetpointWrite.State
 
 
@@ -170,7 +170,7 @@ class Writer:
     def _match_value(self, awaited: Awaited, row: Row, received: datetime, now: datetime) -> None:
         """A value without an id: the readback of a device that does not echo ids."""
         _, at, value, _, quality = row
-        if value is None or quality == BAD or awaited.sent_at is None:
+        if value is None or quality == Quality.BAD or awaited.sent_at is None:
             return
         # Only a value the worker received after the broker had the write can answer it;
         # one stamped before the write is an old value arriving late (a gateway's buffer).
@@ -193,7 +193,7 @@ class Writer:
         if echo.received < awaited.claimed_at.timestamp():
             log.warning("write %s: an echo of its id came before it was sent", awaited.write_id)
             return
-        if echo.value is None or echo.quality == BAD:
+        if echo.value is None or echo.quality == Quality.BAD:
             return
         self._learn_echoing(awaited)
         if awaited.sent_at is None:

@@ -150,7 +150,7 @@ def _move(
 
 
 def _publish(write: SetpointWrite) -> None:
-    live.send_to_groups_on_commit(setpoints.groups_of(write.tag), setpoints.setpoint_changed(write))
+    live.send_on_commit(live.groups_of(write.tag), live.setpoint_changed(write))
 
 
 @transaction.atomic
@@ -239,6 +239,4 @@ def do_lease_loop(loop_id: int, runner: str, *, now: datetime, lease_s: float) -
 
 def _publish_loop(loop_id: int) -> None:
     loop = ControlLoop.objects.select_related("output_tag__machine__line").get(pk=loop_id)
-    live.send_to_groups_on_commit(
-        setpoints.groups_of(loop.output_tag), setpoints.loop_changed(loop)
-    )
+    live.send_on_commit(live.groups_of(loop.output_tag), live.loop_changed(loop))

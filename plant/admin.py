@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
@@ -27,6 +28,7 @@ from plant.admin_scope import (
 from plant.models import (
     ApiToken,
     ControlLoop,
+    DeviceIdentity,
     Line,
     Machine,
     Plant,
@@ -301,6 +303,57 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, tokens: QuerySet[ApiToken]) -> None:
         revoked = sum(do_revoke_api_token(token, by=request.user) for token in tokens)
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
+
+
+class DeviceIdentityForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A device identity's page: a new password is typed (or made) here and never shown again."""
+
+    new_password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Empty: keep the present one (a new identity is given a random one, shown "
+        "once).",
+    )  # fmt: skip
+
+    class Meta:
+        model = DeviceIdentity
+        fields = ["plant", "username", "topic_prefix", "sparkplug_group", "sparkplug_node",
+                  "enabled", "description", "new_password"]  # fmt: skip
+
+    def clean_new_password(self) -> str:
+        password: str = self.cleaned_data["new_password"]
+        if password and len(password) < 16:
+            raise forms.ValidationError("At least 16 characters: devices keep it in a file.")
+        return password
+
+
+@admin.register(DeviceIdentity)
+class DeviceIdentityAdmin(PlantScopedAdmin):
+    """Devices' logins on the broker, per plant (plant.broker_access turns them into its files).
+
+    Only the password's hash is stored; a new identity is given a random password that is
+    shown once, as an API token's secret is.
+    """
+
+    form = DeviceIdentityForm
+    list_display = ["username", "plant", "topic_prefix", "sparkplug_node", "enabled"]
+    list_filter = ["enabled", ("plant", OWN)]
+    search_fields = ["username", "topic_prefix", "description"]
+    list_select_related = ["plant"]
+
+    def save_model(
+        self, request: HttpRequest, obj: DeviceIdentity, form: ModelForm[DeviceIdentity],
+        change: bool,
+    ) -> None:  # fmt: skip
+        password = form.cleaned_data.get("new_password")
+        made = ""
+        if password:
+            obj.set_password(password)
+        elif not change:
+            made = obj.set_new_password()
+        super().save_model(request, obj, form, change)
+        if made:
+            messages.warning(request, f"The password of “{obj.username}” is {made}  Copy it "
+                             "now: it is not shown again.")  # fmt: skip
 
 
 # Register the health and Sparkplug models.

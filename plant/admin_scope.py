@@ -30,6 +30,7 @@ from plant.models import (
     AlarmDefinition,
     AlarmJournalEntry,
     ControlLoop,
+    DeviceIdentity,
     EmergencyAction,
     Line,
     Machine,
@@ -53,6 +54,7 @@ PLANT_PATHS: dict[type[Model], str] = {
     SetpointWrite: "tag__machine__line__plant",
     Alarm: "definition__tag__machine__line__plant",
     AlarmJournalEntry: "tag__machine__line__plant",
+    DeviceIdentity: "plant",
 }
 
 

@@ -187,19 +187,9 @@ def _apply(
         priority=definition.priority, message=definition.message, user=user,
         comment=record.comment[:200],
     )  # fmt: skip
-    message = _changed(alarm, record, at, user.get_username() if user else "system")
-    live.send_on_commit(live.plant_group(message["plant"]), message)
+    message = live.alarm_changed(alarm, record, at, user.get_username() if user else "system")
+    live.send_on_commit([live.plant_group(message["plant"])], message)
     return True
-
-
-def _changed(alarm: Alarm, record: alarming.Transition, at: datetime, by: str) -> live.AlarmChanged:
-    definition = alarm.definition
-    return live.AlarmChanged(
-        type="alarm.changed", alarm=alarm.pk, plant=plant_id(alarm), tag=definition.tag_id,
-        from_state=record.from_state.value, to_state=record.to_state.value, event=record.event,
-        priority=definition.priority, emergency=definition.runs_emergency_actions,
-        message=definition.message, by=by, at=at.isoformat(),
-    )  # fmt: skip
 
 
 def do_set_alarm_pending(alarm_id: int, since: datetime | None) -> None:

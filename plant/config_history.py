@@ -30,6 +30,7 @@ from plant.models import (
     ApiToken,
     ConfigChange,
     ControlLoop,
+    DeviceIdentity,
     EmergencyAction,
     Line,
     Machine,
@@ -41,7 +42,11 @@ from plant.models import (
 SYSTEM = "system"
 ANONYMOUS = "anonymous"
 Actor = tuple[str, int | None]  # the name recorded, and the user's id if a person
-SECRETS = {"password": "password", "key_hash": "secret"}  # recorded as "changed", never shown
+SECRETS = {
+    "password": "password",
+    "key_hash": "secret",
+    "password_hash": "password",
+}  # recorded as "changed", never shown
 _actor: ContextVar[Callable[[], Actor] | None] = ContextVar("config_actor", default=None)
 
 
@@ -137,6 +142,8 @@ TRACKED: dict[type[Model], Tracked] = {
     ApiToken: Tracked(exclude=frozenset({"last_used_at"})),  # its key_hash as a secret
     # Its discovery switch and plant; the nodes' sessions and aliases are the worker's own.
     SparkplugGroup: Tracked(plant=lambda obj: obj.plant_id),
+    # A broker login: its password_hash recorded as "password changed", never its value.
+    DeviceIdentity: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

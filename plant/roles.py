@@ -43,9 +43,15 @@ CONFIGURE = [
     "plant.delete_emergencyaction",
     "plant.view_systemalarm",  # the product's own faults, read-only in the admin
     "plant.view_workerheartbeat",
+    "plant.view_securityevent",  # of their plants and their plants' people (/audit/security/)
     "plant.view_apitoken",  # their own tokens only (plant.admin): issued and revoked, not deleted
     "plant.add_apitoken",
     "plant.change_apitoken",
+    # Devices' broker logins of their own plants (plant.broker_access writes the broker's files).
+    "plant.view_deviceidentity",
+    "plant.add_deviceidentity",
+    "plant.change_deviceidentity",
+    "plant.delete_deviceidentity",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -2,21 +2,19 @@
 
 `check_setpoint` raises ValidationError with messages an operator can act on; the form shows
 them next to the field and plant.actions calls it again inside the write's transaction.
-`setpoint_changed` and `loop_changed` build the live messages, which are also the one input of
-the fragments that show them, so a state looks the same at page load and after a push.
+The live messages of writes and loops are built in plant.live.
 """
 
 from __future__ import annotations
 
 import math
-import zoneinfo
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from plant import control, live
-from plant.models import ControlLoop, LatestValue, Quality, SetpointWrite, Tag
+from plant import control
+from plant.models import ControlLoop, LatestValue, Quality, Tag
 from plant.queries import format_value, visible_plants
 
 WRITE_PERMISSION = "plant.write_setpoint"
@@ -182,58 +180,3 @@ def value_problem(latest: LatestValue | None, now: datetime, stale_after_s: floa
 
 def expiry(now: datetime, expires_in_s: float = WRITE_EXPIRY_S) -> datetime:
     return now + timedelta(seconds=expires_in_s)
-
-
-def setpoint_changed(write: SetpointWrite) -> live.SetpointChanged:
-    """The live message (and fragment input) of a write.
-
-    Preload its user and tag__machine__line__plant: the message names the user, and shows
-    the time in the plant's zone.
-    """
-    tag = write.tag
-    return live.SetpointChanged(
-        type="setpoint.changed",
-        write=write.pk,
-        tag=tag.pk,
-        state=write.state,
-        state_label=SetpointWrite.State(write.state).label,
-        final=write.state in SetpointWrite.FINAL,
-        value=fmt(tag, write.value),
-        old_value=fmt(tag, write.old_value),
-        readback=fmt(tag, write.readback) if write.readback is not None else "",
-        by=write.user.get_username() if write.user else "system",
-        reason=write.reason,
-        detail=write.detail,
-        requested_at=write.requested_at.isoformat(),
-        finished_at=_iso(write.finished_at),
-        time_text=_local_time(write.finished_at or write.sent_at or write.requested_at, tag),
-    )
-
-
-def _local_time(at: datetime, tag: Tag) -> str:
-    """A time of day in the plant's own zone, as screens show it."""
-    return at.astimezone(zoneinfo.ZoneInfo(tag.machine.line.plant.time_zone)).strftime("%H:%M:%S")
-
-
-def loop_changed(loop: ControlLoop) -> live.LoopChanged:
-    """The live message (and fragment input) of a loop; its output tag is preloaded."""
-    return live.LoopChanged(
-        type="loop.changed",
-        loop=loop.pk,
-        tags=[loop.pv_tag_id, loop.sp_tag_id, loop.output_tag_id],
-        name=loop.name,
-        mode="auto" if loop.mode == ControlLoop.Mode.AUTO else "manual",
-        output=fmt(loop.output_tag, loop.output) if loop.output is not None else "",
-        note=loop.note,
-        at=_iso(loop.output_at if loop.output_at else loop.changed_at),
-    )
-
-
-def _iso(at: datetime | None) -> str:
-    return at.isoformat() if at else ""
-
-
-def groups_of(tag: Tag) -> list[str]:
-    """The channel groups of every page that shows this tag (its machine is preloaded)."""
-    machine = tag.machine
-    return live.tag_groups(machine.pk, machine.line_id, machine.line.plant_id)

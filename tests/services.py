@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONF = ROOT / "config" / "mosquitto" / "mosquitto.conf"
@@ -92,14 +94,16 @@ class Broker:
 
 
 def database_url(name: str) -> str:
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
+    """A database of the server the tests run on (DATABASE_URL's host and port, 5432 by default)."""
+    server = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scada"))
+    return f"postgres://postgres@{server.hostname or '127.0.0.1'}:{server.port or 5432}/{name}"
 
 
 def fresh_database(name: str, timescaledb: str = "auto") -> str:
     """Drop and create a database, migrate it, and return its URL."""
     for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
         subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql],
+            ["psql", "-d", database_url("postgres"), "-qc", sql],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -206,3 +210,67 @@ class Redis:
 
     def close(self) -> None:
         self.stop()
+
+
+class SecuredBroker:
+    """A private Mosquitto from the SHIPPED configuration, logins and ACL included: its plant
+    listener (8883 in production) and its health listener (1880) moved to spare ports on
+    127.0.0.1, reading the passwd and acl written into `self.auth_dir` (by broker_access, with
+    `owner=self.owner`, or by hand).
+
+    With `certs` (a folder holding server.crt and server.key) the plant listener keeps its TLS,
+    as in compose; without, it is plain MQTT, as in `manage.py run`. Its log (the shipped
+    `log_dest stdout`) goes to `self.log`.
+    """
+
+    def __init__(self, certs: Path | None = None) -> None:
+        from plant.mosquitto_auth import Listener, adapt_conf
+
+        self.port, self.health_port = free_port(), free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="scada-mosq-acl-"))
+        self.auth_dir = self.dir / "auth"
+        self.auth_dir.mkdir()
+        # Started as root, mosquitto reads its files as the 'mosquitto' user, as in compose.
+        self.owner = "mosquitto" if os.geteuid() == 0 else None
+        paths = {"password_file": f"{self.auth_dir}/passwd", "acl_file": f"{self.auth_dir}/acl",
+                 "persistence_location": str(self.dir)}  # fmt: skip
+        if certs is not None:
+            shutil.copytree(certs, self.dir / "certs")
+            paths |= {"certfile": f"{self.dir}/certs/server.crt",
+                      "keyfile": f"{self.dir}/certs/server.key"}  # fmt: skip
+        listeners = {8883: Listener(self.port, tls=certs is not None),
+                     1880: Listener(self.health_port)}  # fmt: skip
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(adapt_conf(SHIPPED_CONF.read_text(), listeners, paths))
+        self.log = self.dir / "broker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_auth(self, passwd: str, acl: str) -> None:
+        for name, text in (("passwd", passwd), ("acl", acl)):
+            (self.auth_dir / name).write_text(text)
+
+    def start(self) -> None:
+        if self.owner:
+            for path in self.dir.rglob("*"):
+                shutil.chown(path, self.owner)
+            shutil.chown(self.dir, self.owner)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                ["mosquitto", "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_port(self.port)
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its passwd and acl again."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -15,7 +15,6 @@ from django.utils.safestring import SafeString
 
 from hmi import readings
 from plant.models import Tag
-from plant.queries import Reading
 
 register = template.Library()
 
@@ -24,7 +23,7 @@ SPARK_W, SPARK_H = 200.0, 40.0
 
 
 @register.simple_tag
-def reading(value: Reading, style: str) -> SafeString:
+def reading(value: readings.ScreenReading, style: str) -> SafeString:
     """The element of one value with its gauge; `style` is mini, bar or radial."""
     return SafeString(readings.reading_html(value, style))
 

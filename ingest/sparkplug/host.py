@@ -27,7 +27,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError
 
 from ingest.batch import Message, Resolved
-from ingest.payloads import PayloadError, Reading, parse_ts
+from ingest.payloads import DeviceReading, PayloadError, parse_ts
 from ingest.sparkplug import codec
 from ingest.sparkplug.codec import D, SparkplugError
 from ingest.tagcache import TagCache
@@ -268,7 +268,7 @@ class Host:
             if value is None:
                 out.nulls.append((tag, at))  # no value (is_null, NaN): shown as none, bad
             else:
-                out.readings.append((tag, Reading(value, at, _quality(m))))
+                out.readings.append((tag, DeviceReading(value, at, _quality(m))))
         reasons = []
         if unknown:
             self._rebirth(topic)
@@ -305,7 +305,7 @@ class Host:
             tag = self.tags.by_id.get(tag_id)
             if tag is not None and (value is not None or text is not None):
                 out.readings.append(
-                    (tag, Reading(text if text is not None else value, when, "bad"))
+                    (tag, DeviceReading(text if text is not None else value, when, "bad"))
                 )
         return out
 

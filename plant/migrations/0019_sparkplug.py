@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("plant", "0016_security_events"),
+        ("plant", "0018_security_events"),
     ]
 
     operations = [

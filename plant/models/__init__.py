@@ -2,6 +2,7 @@
 
 from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
 from plant.models.assets import Line, Machine, Plant, Tag
+from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
@@ -12,6 +13,7 @@ from plant.models.history import (
     Sample,
     UnknownTopic,
 )
+from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.sparkplug import (
     SparkplugGroup,
@@ -29,6 +31,7 @@ __all__ = [
     "ConfigChange",
     "ControlLoop",
     "ControlLoopEvent",
+    "DeviceIdentity",
     "EmergencyAction",
     "LatestValue",
     "Line",
@@ -38,6 +41,7 @@ __all__ = [
     "RejectedMessage",
     "RejectionTally",
     "Sample",
+    "SecurityEvent",
     "SetpointWrite",
     "SparkplugGroup",
     "SparkplugMetric",

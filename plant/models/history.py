@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-
-class Quality(models.IntegerChoices):
-    """OPC-style quality of a value, stored as a small integer to keep samples narrow."""
-
-    GOOD = 0, "good"
-    UNCERTAIN = 1, "uncertain"
-    BAD = 2, "bad"
-
-    @classmethod
-    def from_label(cls, label: str) -> Quality:
-        return {"good": cls.GOOD, "uncertain": cls.UNCERTAIN, "bad": cls.BAD}[label]
+from plant.quality import Quality
 
 
 class Sample(models.Model):

@@ -59,9 +59,17 @@
 
   async function refresh() {
     const here = location.pathname + location.search;
+    /* A refresh is no activity of the user's: it must not keep an idle session alive. */
     const response = await fetch(`${banner.dataset.src}?next=${encodeURIComponent(here)}`, {
       credentials: "same-origin",
+      headers: { "X-HMI-Background": "1" },
     });
+    /* The session ended (idle, logged out elsewhere): the server names the login page. */
+    const login = response.headers.get("HX-Redirect");
+    if (login) {
+      window.location.href = login;
+      return;
+    }
     if (!response.ok || response.redirected) return;
     const html = await response.text();
     /* Someone is acknowledging: typing a comment, or pressing the button of a form whose
@@ -91,8 +99,15 @@
         if (String(event.data).includes('id="alarm-signal"')) schedule();
       };
       socket.onopen = schedule; /* catch up on what changed while it was away */
-      socket.onclose = () => {
+      socket.onclose = (event) => {
         delete sockets[id];
+        /* 4401: the session ended; 4403: this plant is no longer the user's (hmi.consumers).
+           Asking again would only be refused again: the banner's next refresh (or the
+           status bar's poll) takes the page to the login instead. */
+        if (event.code === 4401 || event.code === 4403) {
+          refresh();
+          return;
+        }
         setTimeout(() => connect([id]), 2000);
       };
     });

@@ -16,6 +16,8 @@
  *    (so a screen reader hears it once), never with a login page after the session ends, and
  *    while it says values are not current the live indicator does not say "live"; nor while
  *    the server has lost its channel layer (#live-feed, pushed by hmi.feeds).
+ * 7. A socket the server closes for good (4401: the session ended; 4403: the screen is no
+ *    longer the user's) is not reopened: the page says "signed out" and goes to the login.
  */
 (function () {
   "use strict";
@@ -25,6 +27,7 @@
   var everOpen = false;
   var valuesCurrent = true; // what the status bar last said
   var feedUp = true; // false while the server says it cannot receive pushes (#live-feed)
+  var ended = false; // the server closed a socket for good (4401 signed out, 4403 forbidden)
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) {
@@ -74,6 +77,9 @@
   }
 
   function showConnection() {
+    if (ended) {
+      return;
+    }
     var states = Array.from(sockets.values());
     var open = states.length > 0 && states.every(function (s) { return s === "open"; });
     var current = valuesCurrent && feedUp;
@@ -99,15 +105,37 @@
     track(event, "open");
   });
   document.addEventListener("htmx:wsClose", function (event) {
+    var code = event.detail.event.code;
+    // 4401: the session ended (logout, timeout); 4403: the user may no longer see this screen
+    // (hmi.consumers). Neither is retried (the extension retries only 1006 and 1011-1013):
+    // the page says so, and with the session gone it goes to the login.
+    if (code === 4401 || code === 4403) {
+      signedOut(code);
+      return;
+    }
     track(event, "closed");
     // The extension retries only after abnormal closes; a server that restarts cleanly
     // (1001 going away, 1000) must be retried too, or the screen would freeze.
-    var code = event.detail.event.code;
     if ((code === 1000 || code === 1001) && document.body.contains(event.target)) {
       var wrapper = event.detail.socketWrapper;
       window.setTimeout(wrapper.reconnect, reconnectDelay(3));
     }
   });
+
+  function signedOut(code) {
+    ended = true;
+    var status = document.getElementById("live-status");
+    if (status) {
+      status.dataset.state = code === 4401 ? "signed-out" : "forbidden";
+      status.querySelector(".live-text").textContent =
+        code === 4401 ? "signed out" : "no longer allowed · reload";
+    }
+    document.body.classList.add("is-offline");
+    var login = document.body.dataset.loginUrl;
+    if (code === 4401 && login) {
+      window.location.href = login + "?next=" + encodeURIComponent(location.pathname + location.search);
+    }
+  }
 
   /* Status bar ----------------------------------------------------------------------------- */
 

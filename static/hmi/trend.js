@@ -60,15 +60,29 @@
     return params.toString();
   }
 
-  async function getJson(url, signal) {
-    const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  /* A refresh of the live tail is no activity of the user's (hmi/login_security.py): it must
+     not keep an idle session alive. */
+  function backgroundRequest(background) {
+    const headers = { Accept: "application/json" };
+    if (background) headers["X-HMI-Background"] = "1";
+    return headers;
+  }
+
+  async function getJson(url, signal, background) {
+    const response = await fetch(url, { signal, headers: backgroundRequest(background) });
+    /* The session ended (idle, logged out elsewhere): the server names the login page. */
+    const login = response.headers.get("HX-Redirect");
+    if (login) {
+      window.location.href = login;
+      throw new Error("signed out");
+    }
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
     return body;
   }
 
   /* Load the history of the current view and draw it; a newer load cancels an older one. */
-  async function load() {
+  async function load(background) {
     if (inFlight) inFlight.abort();
     const controller = new AbortController();
     inFlight = controller;
@@ -76,8 +90,8 @@
     const points = Math.max(200, Math.min(5000, Math.round(chartElement.clientWidth || 1000)));
     try {
       const [answer, found] = await Promise.all([
-        getJson(`${config.urls.history}?${query({ points })}`, controller.signal),
-        getJson(`${config.urls.markers}?${query()}`, controller.signal),
+        getJson(`${config.urls.history}?${query({ points })}`, controller.signal, background),
+        getJson(`${config.urls.markers}?${query()}`, controller.signal, background),
       ]);
       series = answer.series;
       markers = found.markers;
@@ -404,7 +418,7 @@
     const span = view.end - view.start;
     view.end = Date.now() / 1000;
     view.start = view.end - span;
-    load();
+    load(true);
   }, POLL_MS);
 
   window.trend = { view, get plot() { return plot; }, load };

@@ -75,7 +75,7 @@ def journal_triggers(deployment: dict) -> list[tuple[str, str]]:
         return conn.execute(
             "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "WHERE NOT t.tgisinternal AND c.relname IN ('plant_alarmjournalentry', "
-            "'plant_configchange', 'plant_controlloopevent') ORDER BY 1"
+            "'plant_configchange', 'plant_controlloopevent', 'plant_securityevent') ORDER BY 1"
         ).fetchall()
 
 

@@ -13,8 +13,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from plant.mosquitto_auth import Identity, acl_text, hash_password, passwd_text
 from tests.deploy.compose_file import ROOT, interpolate, load_compose, make_secrets
-from tests.services import Broker
+from tests.services import SecuredBroker
 
 SCHEMA = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
 OUR_IMAGE = "scada-lite:local"
@@ -217,7 +218,8 @@ def test_web_is_behind_the_tls_proxy() -> None:
 def test_healthchecks_run_what_their_image_ships(name: str) -> None:
     service = SERVICES[name]
     if "healthcheck" not in service:
-        assert name in ("migrate", "demo", "simulate")  # one-shot, or nothing to probe
+        # One-shot, or nothing to probe (broker-access: a loop over files; a crash restarts it).
+        assert name in ("migrate", "demo", "simulate", "broker-access")
         return
     test = service["healthcheck"]["test"]
     command = test[1] if test[0] == "CMD" else shlex.split(test[1])[0]
@@ -243,17 +245,39 @@ def test_the_broker_healthcheck_asks_the_local_sys_only_listener() -> None:
     ]
 
 
-def test_the_broker_healthcheck_passes_against_a_running_mosquitto() -> None:
-    broker = Broker()
+def test_the_broker_healthcheck_passes_against_the_shipped_configuration() -> None:
+    """The shipped conf's health listener (1880), with logins on: anonymous, $SYS only."""
+    broker = SecuredBroker()
+    entry = hash_password("x" * 20)
+    broker.write_auth(passwd_text([Identity("ingest", entry)]),
+                      acl_text([Identity("ingest", entry, read=("#",))]))  # fmt: skip
     broker.start()
     try:
         test = [interpolate(arg) for arg in SERVICES["mqtt"]["healthcheck"]["test"][1:]]
-        test[test.index("1880")] = str(broker.port)  # the shipped conf's local listener
+        test[test.index("1880")] = str(broker.health_port)
         result = subprocess.run(test, capture_output=True, text=True, timeout=10)
+        # ... and the same anonymous client is refused on the plant listener.
+        test[test.index(str(broker.health_port))] = str(broker.port)
+        refused = subprocess.run(test, capture_output=True, text=True, timeout=10)
     finally:
         broker.close()
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("seconds")
+    assert refused.returncode != 0 and "not authorised" in refused.stderr.lower()
+
+
+def test_broker_access_keeps_the_files_current_and_reloads_the_broker_in_its_namespace() -> None:
+    service = SERVICES["broker-access"]
+    assert service["pid"] == "service:mqtt"  # Mosquitto is pid 1 there
+    assert service["user"] == SERVICES["migrate"]["user"] == "1883:1883"
+    command = service["command"]
+    assert command[:4] == ["python", "manage.py", "broker_access", "--dir"]
+    assert command[command.index("--reload-pid") + 1] == "1"
+    assert "broker-auth:/mosquitto/auth" in service["volumes"]
+    env = service["environment"]
+    for name in ("MQTT_PASSWORD_FILE", "SIMULATOR_MQTT_PASSWORD_FILE"):
+        assert env[name] == SERVICES["migrate"]["environment"][name]
+    assert env["SIMULATOR_MQTT_URL"] == SERVICES["simulate"]["environment"]["SIMULATOR_MQTT_URL"]
 
 
 def test_the_image_installs_only_the_runtime_requirements() -> None:

@@ -23,7 +23,15 @@ from django.http import HttpResponse
 from django.test import Client
 
 from plant.models import AlarmJournalEntry, ApiToken, Machine, Plant, Tag
-from tests.hmi.two_plants import ROLES, SLUGS, STRAY_ROOT, World, built_once, topic_of
+from tests.hmi.two_plants import (
+    ROLES,
+    SLUGS,
+    STRAY_ROOT,
+    World,
+    built_once,
+    stray_topic,
+    topic_of,
+)
 
 pytestmark = pytest.mark.django_db
 STAFF = ["admin_a", "admin_b", "super"]
@@ -51,6 +59,7 @@ LISTS = {
     "plant.sparkpluggroup":   "- - va",    # a group may belong to no plant yet
     "plant.sparkplugnode":    "- - v",
     "plant.sparkplugpendingbirth": "- - v",
+    "plant.deviceidentity":   "va va va",  # broker logins of the admin's own plants' devices
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -91,6 +100,8 @@ OBJECTS = [
     ("plant.sparkpluggroup", "X", "spgroup",      "- - vc"),
     ("plant.sparkplugnode", "X", "spnode",        "- - v"),
     ("plant.sparkplugpendingbirth", "X", "sppending", "- - v"),
+    ("plant.deviceidentity", "A", "device",       "vcd - vcd"),
+    ("plant.deviceidentity", "B", "device",       "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),
@@ -309,7 +320,7 @@ def tag_form(machine: Machine, topic: str, key: str = "new_sensor") -> dict[str,
     [(topic_of("A", "filling/filler/new_sensor"), True),
      (topic_of("B", "filling/filler/new_sensor"), False),  # plant B's unknown topic
      (topic_of("B", "filling/filler/brand_new"), False),
-     (f"{STRAY_ROOT}x/y/new", False)],  # nobody's unknown topic
+     (stray_topic("x/y/new"), False)],  # nobody's unknown topic
 )  # fmt: skip
 def test_a_plant_admin_creates_tags_only_on_their_own_plants_topics(
     world: World, topic: str, accepted: bool
@@ -363,7 +374,7 @@ def test_a_plant_admin_cannot_claim_another_plants_topic_through_the_machines_ta
 
 def test_a_superuser_may_adopt_a_topic_under_no_plants_slug(world: World) -> None:
     machine = Machine.objects.get(pk=world.ids["A"]["machine"])
-    topic = f"{STRAY_ROOT}x/y/new"
+    topic = stray_topic("x/y/new")
     response = client_of(world, "super").post("/admin/plant/tag/add/", tag_form(machine, topic))
     assert response.status_code == 302
     assert Tag.objects.filter(topic=topic, machine=machine).exists()
@@ -503,3 +514,38 @@ def test_a_plant_admin_issues_their_own_read_token(world: World) -> None:
     client_of(world, "admin_a").post("/admin/plant/apitoken/add/", {"user": str(me.pk),
                                                                     "name": "mine"})  # fmt: skip
     assert ApiToken.objects.get(name="mine").issued_by == me
+
+
+def device_form(plant: Plant, username: str, prefix: str, password: str = "") -> dict[str, str]:
+    return {"plant": str(plant.pk), "username": username, "topic_prefix": prefix,
+            "sparkplug_group": "", "sparkplug_node": "", "enabled": "on",
+            "description": "", "new_password": password}  # fmt: skip
+
+
+def test_a_plant_admin_gives_broker_logins_only_to_their_own_plants_topics(world: World) -> None:
+    from plant.models import DeviceIdentity
+    from plant.mosquitto_auth import check_password
+
+    client = client_of(world, "admin_a")
+    a, b = world.plants["A"], world.plants["B"]
+    client.post("/admin/plant/deviceidentity/add/",
+                device_form(b, "into-b", topic_of("B", "filling")))  # fmt: skip
+    response = client.post("/admin/plant/deviceidentity/add/",
+                           device_form(a, "a-onto-b", topic_of("B", "filling")))  # fmt: skip
+    assert "topic_prefix" in response.context["adminform"].form.errors
+    assert not DeviceIdentity.objects.filter(username__in=["into-b", "a-onto-b"]).exists()
+    response = client.post("/admin/plant/deviceidentity/add/",
+                           device_form(a, "a-filler", topic_of("A", "filling/filler")),
+                           follow=True)  # fmt: skip
+    device = DeviceIdentity.objects.get(username="a-filler")
+    shown = [str(m) for m in response.context["messages"]]
+    password = shown[0].split(" is ", 1)[1].split()[0]
+    assert check_password(password, device.password_hash)
+    change = f"/admin/plant/deviceidentity/{device.pk}/change/"
+    assert password not in client.get(change).content.decode()
+    filler = topic_of("A", "filling/filler")
+    page = client.post(change, device_form(a, "a-filler", filler, "short"))
+    assert "new_password" in page.context["adminform"].form.errors
+    client.post(change, device_form(a, "a-filler", filler, "n" * 20))
+    device.refresh_from_db()
+    assert check_password("n" * 20, device.password_hash)

@@ -22,6 +22,7 @@ from config.asgi import application
 from hmi import feeds
 from plant import live
 from plant.models import LatestValue, Plant, Quality, Tag
+from plant.quality import code_of
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -53,7 +54,8 @@ async def opened(path: str, user: User) -> WebsocketCommunicator:
 
 def value(tag: Tag, v: float | str, *, q: str = "good", age_s: float = 0) -> live.TagValue:
     ts = datetime.now(UTC) - timedelta(seconds=age_s)
-    return live.TagValue(tag=tag.pk, v=v, ts=ts.isoformat(), q=q, sent=time.time())  # type: ignore[typeddict-item]
+    number, text = (None, v) if isinstance(v, str) else (v, None)
+    return live.tag_value(tag.pk, number, text, ts, code_of(q), time.time())
 
 
 async def push(group: str, *values: live.TagValue) -> None:

@@ -28,6 +28,7 @@ from plant.models import (
     AlarmJournalEntry,
     ApiToken,
     ControlLoop,
+    DeviceIdentity,
     EmergencyAction,
     Line,
     Machine,
@@ -73,6 +74,11 @@ class World:
 
 def topic_of(letter: str, rest: str) -> str:
     return f"{settings.MQTT_TOPIC_ROOT}{SLUGS[letter]}/{rest}"
+
+
+def stray_topic(rest: str) -> str:
+    """A topic under the session's root but under no plant's slug."""
+    return f"{settings.MQTT_TOPIC_ROOT}{STRAY_ROOT}{rest}"
 
 
 def _person(name: str, role: str | None, plant: Plant | None, *, staff: bool = False) -> User:
@@ -128,6 +134,11 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         last_seen_at=now, message_count=3, last_payload=b"1.5",
     )  # fmt: skip
     line = level.machine.line
+    device = DeviceIdentity(plant=plant, username=f"filler-{plant.slug}",
+                            topic_prefix=topic_of(letter, "filling/filler"))  # fmt: skip
+    device.set_password(f"device-password-{plant.slug}")
+    device.full_clean()
+    device.save()
     return {
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
         "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
@@ -135,7 +146,7 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "definition": standing.definition_id,
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
-        "rejected": rejected.pk, "unknown": unknown.pk,
+        "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
     }  # fmt: skip
 
 
@@ -163,11 +174,11 @@ def build_world() -> World:
     now = timezone.now()
     ids["X"] = {
         "rejected": RejectedMessage.objects.create(
-            received_at=now, topic=f"{STRAY_ROOT}x/y/z", reason="no such tag", payload=b"1",
+            received_at=now, topic=stray_topic("x/y/z"), reason="no such tag", payload=b"1",
             payload_size=1,
         ).pk,
         "unknown": UnknownTopic.objects.create(
-            topic=f"{STRAY_ROOT}x/y/new", first_seen_at=now, last_seen_at=now,
+            topic=stray_topic("x/y/new"), first_seen_at=now, last_seen_at=now,
             message_count=1, last_payload=b"1",
         ).pk,
         "systemalarm": SystemAlarm.objects.create(key="ingest.test", message="a fault").pk,

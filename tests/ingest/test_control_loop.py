@@ -71,7 +71,24 @@ def test_switching_to_auto_at_rest_writes_nothing(
     run(runner, loop, 3)  # manual: the runner follows the output the device holds
     actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     run(runner, loop, 3, start=3)
-    assert system_writes() == []  # bumpless: no jump in the flow-rate setpoint
+    assert system_writes() == []  # at the setpoint there is nothing to correct
+
+
+def test_switching_to_auto_away_from_the_setpoint_is_bumpless(
+    loop: ControlLoop, users_by_role: dict[str, User]
+) -> None:
+    at_rest(loop, pv=497.0)  # 3 ml under the setpoint while the operator holds 50 l/min
+    runner = LoopRunner()
+    run(runner, loop, 3)  # manual: the runner follows the output and the present error
+    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    run(runner, loop, 1, start=3)
+    (first,) = system_writes()
+    # Only the integral of the present error acts on the first sample: kp * dt / ti * error
+    # (0.05 l/min). A proportional kick (the error taken as 0 before the switch) would add
+    # kp * error, writing 50.2 instead.
+    integral = loop.kp * 1.0 / loop.ti_s * 3.0
+    assert first.value == pytest.approx(50.0 + integral, abs=0.005)
+    assert first.value - 50.0 < loop.kp * 3.0
 
 
 def test_in_auto_an_error_trims_the_flow_rate_setpoint_in_the_name_of_the_system(

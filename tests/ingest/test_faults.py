@@ -7,11 +7,13 @@ disturbs nothing else, and run `manage.py ingest` as a real process.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -50,17 +52,25 @@ def broker() -> Iterator[Broker]:
 class WorkerProcess:
     """`manage.py ingest` as a child process with a fixed client id."""
 
-    def __init__(self, postgres: Postgres, broker: Broker) -> None:
+    def __init__(self, postgres: Postgres, broker: Broker, log: Path) -> None:
+        # DB_POOL_TIMEOUT 1 s, not 10: during an outage each part of a turn waits that long
+        # for a connection before it pauses, and a turn at 10 s a part took over a minute.
         self.env = {**os.environ, "DATABASE_URL": postgres.url, "MQTT_URL": broker.url,
-                    "MQTT_TOPIC_ROOT": TOPIC_ROOT}  # fmt: skip
+                    "MQTT_TOPIC_ROOT": TOPIC_ROOT, "DB_POOL_TIMEOUT": "1"}  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = log
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "ingest", "--client-id", "fault-test",
-             "--metrics-port", "0"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "ingest", "--client-id", "fault-test",
+                 "--metrics-port", "0"],
+                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+
+    def logged(self) -> str:
+        """What the worker has logged so far (all its starts)."""
+        return self.log.read_text(errors="replace")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         assert self.proc is not None
@@ -78,10 +88,10 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker(postgres: Postgres, broker: Broker) -> Iterator[WorkerProcess]:
+def worker(postgres: Postgres, broker: Broker, tmp_path: Path) -> Iterator[WorkerProcess]:
     with psycopg.connect(postgres.url, autocommit=True) as conn:
         conn.execute("TRUNCATE plant_sample, plant_rejectedmessage")
-    process = WorkerProcess(postgres, broker)
+    process = WorkerProcess(postgres, broker, tmp_path / "ingest.log")
     process.start()
     try:
         # A stored probe proves the worker's session and subscription exist before the load.
@@ -149,10 +159,33 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
 def test_the_database_stopped_under_load_loses_nothing(
     postgres: Postgres, broker: Broker, worker: WorkerProcess
 ) -> None:
-    publisher = publish_in_background(broker, 30_000)
+    stopped = threading.Event()
+
+    def stream() -> Iterator[tuple[str, bytes]]:
+        """The load, whose last 10,000 messages wait for the database to be down."""
+        for i, message in enumerate(load(30_000)):
+            if i == 20_000:
+                stopped.wait(120)
+            yield message
+
+    # Paced (5,000 a second), so the worker is taking a stream, not a finished backlog.
+    publisher = FastPublisher(broker.port, "load", window=500)
+    thread = threading.Thread(target=publisher.publish_all, args=(stream(), 5_000))
+    thread.start()
     run_until(lambda: count_rows(postgres) > 3_000, timeout=120)
     postgres.stop("immediate")
-    publisher.join(120)  # the broker takes all of it meanwhile
+    accepted_at_stop = publisher.acked
+    stopped.set()
+    thread.join(120)  # the broker takes all of it meanwhile
+    # Mid-stream: at least 10,000 messages reached the broker only after the database was
+    # down, so none of them was stored before it; they must all be there after it.
+    assert 3_000 < accepted_at_stop <= 20_000
+    assert publisher.acked == 30_000
+    # The database stays down until the worker has found it gone with messages in hand (its
+    # pool waits DB_POOL_TIMEOUT before it gives up on a connection): the outage reaches the
+    # code that holds and retries, not only a connection that waits.
+    held = run_until(lambda: holding(worker), timeout=120)
+    assert held > 0
     postgres.start()
     run_until(lambda: count_rows(postgres) >= 30_000, timeout=240)
     assert count_rows(postgres) == 30_000
@@ -178,14 +211,85 @@ def test_the_broker_restarted_loses_nothing_it_had_accepted(
     assert count_rows(postgres) == 20_000
 
 
-def test_sigterm_commits_the_batch_in_hand_and_exits(
+def test_sigterm_commits_and_acknowledges_the_batch_in_hand_and_exits(
     postgres: Postgres, broker: Broker, worker: WorkerProcess
 ) -> None:
-    FastPublisher(broker.port, "load").publish_all(load(5_000))
-    run_until(lambda: count_rows(postgres) > 0, timeout=120)
-    worker.kill(signal.SIGTERM)
-    assert worker.proc is not None and worker.proc.returncode == 0
-    stored = count_rows(postgres)
-    worker.start()
-    run_until(lambda: count_rows(postgres) >= 5_000, timeout=120)
-    assert count_rows(postgres) == 5_000 and stored >= 1
+    messages = list(load(501))
+    with psycopg.connect(postgres.url) as lock:
+        # The worker's first batch (one message) blocks on the samples table, so what the
+        # broker sends next waits in the worker's hand, received and not yet stored.
+        lock.execute("LOCK TABLE plant_sample IN ACCESS EXCLUSIVE MODE")
+        FastPublisher(broker.port, "load").publish_all(messages[:1])
+        run_until(lambda: copy_waits_on_lock(postgres), timeout=60)
+        FastPublisher(broker.port, "load").publish_all(messages[1:])  # all accepted (PUBACK)
+        run_until(lambda: all(sockets_drained(broker.port) for _ in range(3)), timeout=60)
+        assert worker.proc is not None
+        worker.proc.send_signal(signal.SIGTERM)
+    # The lock is gone (rolled back): the blocked batch commits, then the worker stops.
+    worker.proc.wait(90)
+    assert worker.proc.returncode == 0
+    # No worker runs and none will: these rows are what the stopping worker committed, the
+    # 500 it held included. A worker that left without them would have stored 1.
+    assert count_rows(postgres) == 501
+    # ...and acknowledged: its session at the broker holds nothing to send again.
+    assert session_backlog(broker, "fault-test") == []
+
+
+def holding(worker: WorkerProcess) -> int:
+    """The most messages the worker said it held unacknowledged while the database was gone."""
+    found = re.findall(r"database unavailable .*: holding (\d+) messages", worker.logged())
+    return max(map(int, found), default=0)
+
+
+def copy_waits_on_lock(postgres: Postgres) -> bool:
+    with psycopg.connect(postgres.url) as conn:
+        return bool(conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query ILIKE 'COPY%plant_sample%'"
+        ).fetchone()[0])  # fmt: skip
+
+
+def sockets_drained(port: int) -> bool:
+    """Nothing waits in the kernel on any connection to or from the broker: what it sent,
+    its clients have read (a few turns apart, so nothing is on its way either)."""
+    wait(0.1)
+    lines = subprocess.run(
+        ["ss", "-tnH", "state", "established", f"( sport = :{port} or dport = :{port} )"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    return all(line.split()[:2] == ["0", "0"] for line in lines)
+
+
+def session_backlog(broker: Broker, client_id: str) -> list[str]:
+    """Take over a client's persistent session and return the telemetry the broker sends it
+    again before a marker published afterwards (QoS 1 keeps the order)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    marker = f"{TOPIC_ROOT}bottling/gas/detector/h2s"
+    got: list[str] = []
+    done = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5)  # fmt: skip
+
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == marker and msg.payload == b"marker":
+            done.set()
+        elif not msg.topic.startswith("$SYS/") and not msg.topic.endswith("/set"):
+            # (its own setpoint writes, e.g. the gas alarm's emergency writes of the final
+            # turn, come back on its subscription after its last read: commands, not telemetry)
+            got.append(f"{msg.topic} {msg.payload!r}")
+
+    client.on_message = on_message
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 60
+    client.connect("127.0.0.1", broker.port, clean_start=False, properties=properties)
+    client.loop_start()
+    try:
+        FastPublisher(broker.port, "marker").publish_all([(marker, b"marker")])
+        assert done.wait(30), "the marker never came: the session has no subscription"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got

@@ -18,11 +18,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.conf import settings
 
+from hmi.readings import read_latest
 from ingest.mqtt import parse_url
 from ingest.payloads import MAX_PAYLOAD_BYTES
 from ingest.worker import Worker
 from plant.models import LatestValue, Plant, RejectedMessage, Sample, Tag
-from plant.queries import read_latest
 from tests.ingest.test_worker import make_worker, send
 from tests.waiting import run_until
 

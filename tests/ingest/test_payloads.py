@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from ingest.batch import Deadband, Echo, Message, decode_messages
 from ingest.payloads import (
     MAX_PAYLOAD_BYTES,
+    DeviceReading,
     PayloadError,
-    Reading,
     SetpointCommand,
     coerce,
     decode,
@@ -88,18 +88,21 @@ def test_what_a_device_encodes_the_worker_decodes(value: object, ts: datetime, q
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        (b"12.5", Reading(12.5)),
-        (b"true", Reading(True)),
-        (b'"running"', Reading("running")),
-        (b'{"v": 3, "q": "bad"}', Reading(3, None, "bad")),
+        (b"12.5", DeviceReading(12.5)),
+        (b"true", DeviceReading(True)),
+        (b'"running"', DeviceReading("running")),
+        (b'{"v": 3, "q": "bad"}', DeviceReading(3, None, "bad")),
         (
             b'{"v": 3, "ts": "2026-11-24T10:00:00Z"}',
-            Reading(3, datetime(2026, 11, 24, 10, tzinfo=UTC)),
+            DeviceReading(3, datetime(2026, 11, 24, 10, tzinfo=UTC)),
         ),
-        (b'{"v": 3, "ts": 1790000000000}', Reading(3, datetime.fromtimestamp(1_790_000_000, UTC))),
+        (
+            b'{"v": 3, "ts": 1790000000000}',
+            DeviceReading(3, datetime.fromtimestamp(1_790_000_000, UTC)),
+        ),
     ],
 )
-def test_each_form_of_the_contract_decodes(payload: bytes, expected: Reading) -> None:
+def test_each_form_of_the_contract_decodes(payload: bytes, expected: DeviceReading) -> None:
     assert decode(payload, NOW) == expected
 
 
@@ -128,7 +131,7 @@ def test_each_kind_of_bad_payload_is_refused_with_its_reason(payload: bytes, rea
 
 def test_a_batch_refuses_bad_values_one_by_one() -> None:
     readings = decode_batch(b'{"ts": 1790000000000, "values": {"a": 1, "b": [2]}}', NOW)
-    assert readings["a"] == Reading(1, datetime.fromtimestamp(1_790_000_000, UTC))
+    assert readings["a"] == DeviceReading(1, datetime.fromtimestamp(1_790_000_000, UTC))
     assert isinstance(readings["b"], PayloadError)
 
 
@@ -324,7 +327,7 @@ def test_the_worker_lets_a_held_value_timed_in_the_future_give_way() -> None:
 
 
 def test_a_readback_carries_the_id_of_the_write_it_echoes() -> None:
-    assert decode(b'{"v": 504, "id": "7c1e"}', NOW) == Reading(504, None, "good", "7c1e")
+    assert decode(b'{"v": 504, "id": "7c1e"}', NOW) == DeviceReading(504, None, "good", "7c1e")
     assert decode(encode_value(504.0, NOW, write_id="7c1e"), NOW).write_id == "7c1e"
     readings = decode_batch(b'{"values": {"sp": {"v": 1, "id": "w-9"}, "level": 2}}', NOW)
     assert [r.write_id for r in readings.values()] == ["w-9", None]  # type: ignore[union-attr]

@@ -21,8 +21,8 @@ from pytest_django import Settings
 
 from ingest.mqtt import make_client, set_topic
 from ingest.payloads import (
+    DeviceReading,
     PayloadError,
-    Reading,
     Scalar,
     SetpointCommand,
     coerce,
@@ -230,7 +230,7 @@ class Recorder:
     def values(self, topic: str, since: int = 0) -> list[Scalar]:
         return [reading.value for reading in self.readings(topic, since)]
 
-    def readings(self, topic: str, since: int = 0) -> list[Reading]:
+    def readings(self, topic: str, since: int = 0) -> list[DeviceReading]:
         with self.changed:
             payloads = [p for t, p in self.messages[since:] if t == topic]
         return [decode(payload, utcnow()) for payload in payloads]

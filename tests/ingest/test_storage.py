@@ -92,22 +92,14 @@ def plain_database() -> Iterator[str]:
     """A database migrated with TIMESCALEDB=off, on the same server."""
     name = f"scada_plain_{uuid.uuid4().hex[:8]}"
     subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"'],
+        ["psql", "-d", database_url("postgres"), "-qc", f'CREATE DATABASE "{name}"'],
         check=True,
     )
     env = {**os.environ, "DATABASE_URL": database_url(name), "TIMESCALEDB": "off"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     yield database_url(name)
     subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-qc",
-            f'DROP DATABASE "{name}" WITH (FORCE)',
-        ],
+        ["psql", "-d", database_url("postgres"), "-qc", f'DROP DATABASE "{name}" WITH (FORCE)'],
         check=True,
     )
 

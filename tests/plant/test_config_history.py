@@ -26,7 +26,7 @@ from django.test import AsyncClient, Client, RequestFactory
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from plant import actions, alarm_actions
+from plant import actions, alarm_actions, security_events
 from plant.config_history import acting_as
 from plant.models import (
     Alarm,
@@ -322,11 +322,13 @@ def journals(demo_plant: Plant) -> dict[str, int]:
         "plant_alarmjournalentry": AlarmJournalEntry.objects.latest("id").pk,
         "plant_setpointwrite": write.pk,
         "plant_controlloopevent": event.pk,
+        "plant_securityevent": security_events.record("login_failed", username="x").pk,
     }
 
 
 REFUSED = [(table, statement) for table in
-           ("plant_configchange", "plant_alarmjournalentry", "plant_controlloopevent")
+           ("plant_configchange", "plant_alarmjournalentry", "plant_controlloopevent",
+            "plant_securityevent")
            for statement in ("UPDATE", "DELETE", "TRUNCATE")] + [
     ("plant_setpointwrite", "DELETE"), ("plant_setpointwrite", "TRUNCATE")
 ]  # fmt: skip
@@ -407,6 +409,8 @@ ATTACKS = [
     "ALTER TABLE plant_alarmjournalentry DISABLE TRIGGER ALL",
     "DELETE FROM plant_setpointwrite",
     "UPDATE plant_controlloopevent SET reason = ''",
+    "DELETE FROM plant_securityevent",
+    "UPDATE plant_securityevent SET detail = ''",
     "DELETE FROM django_migrations",
     "CREATE TABLE plant_mine (id int)",
 ]

@@ -9,13 +9,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from plant import live, redis_layer
+from plant.quality import Quality
 
 pytestmark = pytest.mark.asyncio
 
 
 def values(tag: int, v: float) -> live.TagValues:
     return live.tag_values(
-        [live.TagValue(tag=tag, v=v, ts="2026-01-01T00:00:00+00:00", q="good", sent=0.0)]
+        [live.TagValue(tag=tag, v=v, ts=1_790_000_000.0, q=Quality.GOOD, sent=0.0)]
     )
 
 

@@ -11,9 +11,11 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -124,6 +126,15 @@ def start_supervisor(
     return process, Lines(process)
 
 
+@pytest.fixture
+def broker_dir() -> Iterator[Path]:
+    """A folder for run's broker that the 'mosquitto' user can reach (run as root, it reads
+    its passwd and acl as that user; pytest's own temporary folders are root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="scada-run-broker-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def stop(process: subprocess.Popen[str], lines: Lines) -> str:
     process.send_signal(signal.SIGTERM)
     return lines.rest()
@@ -215,14 +226,14 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_stop_timeout() -> None
 
 
 def test_an_unreachable_redis_is_named_with_how_to_start_it_and_no_traceback(
-    tmp_path: Path,
+    broker_dir: Path,
 ) -> None:
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
     env.pop("MQTT_URL", None)
     broker_port = free_port()
     result = subprocess.run(
         [sys.executable, "manage.py", "run", "--port", "1", "--broker-port", str(broker_port),
-         "--broker-dir", str(tmp_path / "broker")],
+         "--broker-dir", str(broker_dir)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -268,9 +279,9 @@ def run_environment(database: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def product(run_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def product(run_database: str) -> Iterator[dict]:
     """`manage.py run` with its own broker on a spare port, up to its banner."""
-    broker_dir = tmp_path_factory.mktemp("broker")
+    broker_dir = Path(tempfile.mkdtemp(prefix="scada-run-broker-"))
     broker_port = free_port()
     argv = [sys.executable, "manage.py", "run", "--port", str(free_port()),
             "--broker-port", str(broker_port), "--broker-dir", str(broker_dir),
@@ -294,6 +305,7 @@ def product(run_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     finally:
         process.send_signal(signal.SIGTERM)
         lines.rest(timeout=60)
+        shutil.rmtree(broker_dir, ignore_errors=True)
 
 
 def test_run_starts_its_own_broker_and_says_so_in_the_banner(product: dict) -> None:
@@ -305,42 +317,114 @@ def test_run_starts_its_own_broker_and_says_so_in_the_banner(product: dict) -> N
 
 
 def test_the_ingest_worker_and_the_simulator_are_given_the_broker_of_run(product: dict) -> None:
+    credentials = product["dir"] / "credentials"
     for name in ("ingest", "simulate"):
         environ = Path(f"/proc/{product['pids'][name]}/environ").read_bytes().split(b"\0")
-        assert f"MQTT_URL=mqtt://127.0.0.1:{product['port']}".encode() in environ
+        assert f"MQTT_URL=mqtt://ingest@127.0.0.1:{product['port']}".encode() in environ
+        assert f"MQTT_PASSWORD_FILE={credentials / 'ingest'}".encode() in environ
+        assert (
+            f"SIMULATOR_MQTT_URL=mqtt://simulator@127.0.0.1:{product['port']}".encode() in environ
+        )
+        assert not [v for v in environ if v.startswith(b"MQTT_PASSWORD=")]  # files, not values
+    for user in ("ingest", "simulator"):
+        assert oct((credentials / user).stat().st_mode & 0o777) == "0o600"
 
 
-def subscriber(port: int, client_id: str, received: list[bytes]) -> mqtt.Client:
+def login(product: dict, user: str) -> tuple[str, str]:
+    """The user name and password `manage.py run` made for one of the product's identities."""
+    return user, (product["dir"] / "credentials" / user).read_text()
+
+
+def connack(port: int, credentials: tuple[str, str] | None) -> str:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if credentials:
+        client.username_pw_set(*credentials)
+    answers: queue.Queue[str] = queue.Queue()
+    client.on_connect = lambda c, u, f, reason, p: answers.put(str(reason))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        return answers.get(timeout=10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_the_broker_of_run_refuses_anonymous_clients_and_wrong_passwords(product: dict) -> None:
+    assert connack(product["port"], None) == "Not authorized"
+    assert connack(product["port"], ("ingest", "guessed")) == "Not authorized"
+    assert connack(product["port"], login(product, "simulator")) == "Success"
+
+
+def test_the_demo_flows_through_the_broker_with_its_logins(
+    product: dict, run_database: str
+) -> None:
+    """The simulator (a device's rights) publishes, the worker (ingest) stores: samples of the
+    demo plant keep arriving in the database."""
+    topic = f"{product['root']}bottling/filling/filler/fill_level"
+    sql = """SELECT count(*) FROM plant_sample JOIN plant_tag ON plant_tag.id = tag_id
+             WHERE topic = %s AND time > now() - interval '1 hour'"""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(run_database, autocommit=True) as conn:
+        first = conn.execute(sql, [topic]).fetchone()[0]
+        while (now := conn.execute(sql, [topic]).fetchone()[0]) <= first + 2:
+            assert time.monotonic() < deadline, f"no new samples of {topic} in 60 s"
+            time.sleep(0.5)
+    assert now > first
+
+
+def test_a_device_identity_added_while_run_runs_can_log_in_without_a_restart(
+    product: dict, run_database: str
+) -> None:
+    from plant.mosquitto_auth import hash_password
+
+    password = "added-while-running-0123"
+    with psycopg.connect(run_database, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO plant_deviceidentity (plant_id, username, password_hash, topic_prefix,
+                   sparkplug_group, sparkplug_node, enabled, description)
+               SELECT id, 'late-device', %s, %s, '', '', true, '' FROM plant_plant
+               WHERE slug = 'bottling'""",
+            [hash_password(password), f"{product['root']}bottling/utilities/pump"],
+        )
+    deadline = time.monotonic() + 60  # run rewrites the files every 2 s and reloads the broker
+    while connack(product["port"], ("late-device", password)) != "Success":
+        assert time.monotonic() < deadline, "the new identity was never let in"
+        time.sleep(0.5)
+    pid = product["pids"]["broker"]
+    assert Path(f"/proc/{pid}").exists(), "the broker was reloaded, not restarted"
+
+
+def subscriber(
+    port: int, client_id: str, received: list[bytes], credentials: tuple[str, str], topic: str
+) -> mqtt.Client:
     """An MQTT 5 client with a persistent session (one hour) subscribed at QoS 1."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(*credentials)
     client.on_message = lambda c, userdata, message: received.append(message.payload)
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = 3600
     client.connect("127.0.0.1", port, clean_start=False, properties=properties)
     client.loop_start()
-    client.subscribe("lossless/#", qos=1)
+    client.subscribe(topic, qos=1)
     return client
 
 
 def test_the_broker_of_run_keeps_more_than_a_thousand_messages_for_an_offline_worker(
     product: dict,
 ) -> None:
-    # Debian's broker keeps 1,000 for an offline session and silently drops the rest.
+    # Debian's broker keeps 1,000 for an offline session and silently drops the rest. The
+    # simulator's control topics: an identity of run's broker may both publish and read them.
     received: list[bytes] = []
     client_id = f"offline-{uuid.uuid4().hex[:6]}"
-    client = subscriber(product["port"], client_id, received)
+    simulator = login(product, "simulator")
+    topic = f"{product['root']}_sim/lossless-{client_id}"
+    client = subscriber(product["port"], client_id, received, simulator, topic)
     time.sleep(0.5)  # the SUBACK; nothing else tells a paho caller the subscription stands
     client.disconnect()
     client.loop_stop()
-    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    publisher.connect("127.0.0.1", product["port"])
-    publisher.loop_start()
-    infos = [publisher.publish("lossless/t", str(n), qos=1) for n in range(3000)]
-    for info in infos:
-        info.wait_for_publish(timeout=30)
-    publisher.disconnect()
-    publisher.loop_stop()
-    client = subscriber(product["port"], client_id, received)
+    publish(product["port"], [(topic, str(n)) for n in range(3000)], simulator)
+    client = subscriber(product["port"], client_id, received, simulator, topic)
     deadline = time.monotonic() + 30
     while len(set(received)) < 3000 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -349,15 +433,21 @@ def test_the_broker_of_run_keeps_more_than_a_thousand_messages_for_an_offline_wo
     assert len(set(received)) == 3000
 
 
-def publish(port: int, messages: list[tuple[str, str]]) -> None:
-    """Publish at QoS 1 and wait for every PUBACK."""
+def publish(port: int, messages: list[tuple[str, str]], credentials: tuple[str, str]) -> None:
+    """Publish at QoS 1 and wait for every PUBACK, each of them a success."""
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.username_pw_set(*credentials)
+    refused: list[str] = []
+    publisher.on_publish = lambda c, u, mid, reason, p: refused.extend(
+        [str(reason)] if reason.is_failure else []
+    )
     publisher.connect("127.0.0.1", port)
     publisher.loop_start()
     for info in [publisher.publish(topic, payload, qos=1) for topic, payload in messages]:
         info.wait_for_publish(timeout=30)
     publisher.disconnect()
     publisher.loop_stop()
+    assert refused == []
 
 
 def stored_since(database: str, topic: str, first_ms: int, want: int) -> int:
@@ -379,14 +469,15 @@ def test_an_ingest_worker_killed_with_sigkill_comes_back_and_stores_all_it_misse
     lines: Lines = product["lines"]
     topic = f"{product['root']}bottling/utilities/energy/energy"  # the simulator's are > 100
     marker = int(time.time() * 1000) - 3_600_000
-    publish(product["port"], [(topic, json.dumps({"v": 1, "ts": marker}))])
+    simulator = login(product, "simulator")  # a device of the demo plant may publish it
+    publish(product["port"], [(topic, json.dumps({"v": 1, "ts": marker}))], simulator)
     assert stored_since(run_database, topic, marker, 1) == 1  # the worker has its session
     os.kill(product["pids"]["ingest"], signal.SIGKILL)
     lines.wait_for(r"^run: ingest was killed by SIGKILL .*; restarting it in 1 s$")
     # 3,000 values published while the worker is dead: Debian's broker would keep 1,000.
     first = marker + 1
     payloads = [json.dumps({"v": 100 * (n % 2), "ts": first + n}) for n in range(3000)]
-    publish(product["port"], [(topic, payload) for payload in payloads])
+    publish(product["port"], [(topic, payload) for payload in payloads], simulator)
     lines.wait_for(r"^run: started ingest \(pid \d+, restart 1\)$")
     assert stored_since(run_database, topic, first, 3000) == 3000
 

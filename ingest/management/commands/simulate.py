@@ -83,7 +83,8 @@ class Command(BaseCommand):
         except PayloadError as exc:
             raise CommandError(str(exc)) from None
         topic = fault_topic(settings.MQTT_TOPIC_ROOT, plant)
-        client, address = make_client()
+        # As the simulator itself: its identity may write its control topics.
+        client, address = make_client(url=settings.SIMULATOR_MQTT_URL or None)
         self._connect(lambda: client.connect(address.host, address.port), address.host,
                       address.port)  # fmt: skip
         client.loop_start()

@@ -18,10 +18,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections, transaction
 from psycopg import sql
 
-from plant.models import AlarmJournalEntry, ConfigChange, ControlLoopEvent, SetpointWrite
+from plant.models import (
+    AlarmJournalEntry,
+    ConfigChange,
+    ControlLoopEvent,
+    SecurityEvent,
+    SetpointWrite,
+)
 
-# Journals: the application adds rows and reads them, nothing else.
-APPEND_ONLY = {m._meta.db_table for m in (AlarmJournalEntry, ConfigChange, ControlLoopEvent)}
+# Journals and security events: the application adds rows and reads them, nothing else.
+APPEND_ONLY = {
+    m._meta.db_table for m in (AlarmJournalEntry, ConfigChange, ControlLoopEvent, SecurityEvent)
+}
 # A setpoint write's state moves by UPDATE (it is the outbox); it is never deleted.
 NEVER_DELETED = {SetpointWrite._meta.db_table}
 READ_ONLY = {"django_migrations"}  # the owner migrates; the application only looks

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -28,6 +29,9 @@ from urllib.parse import quote, urlsplit
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, close_old_connections
+
+from plant.mosquitto_auth import AuthFileError, Listener, adapt_conf
 
 # How long the children get to finish their last batch after SIGTERM before they are killed.
 STOP_TIMEOUT_S = 15
@@ -45,6 +49,12 @@ HEALTHY_AFTER_S = 60.0
 # per session: a worker restart loses data) and holds 1883, so ours listens on a port of its own.
 SHIPPED_BROKER_CONF = Path(settings.BASE_DIR) / "config" / "mosquitto" / "mosquitto.conf"
 BROKER_PORT = 1884
+# Its logins: ingest and the simulator, each with a password made once and kept in
+# <broker dir>/credentials/ (0600); the passwd and acl in <broker dir>/auth/, rewritten this
+# often from the database (a device identity or a tag added in the admin) and the broker
+# reloaded (SIGHUP) when they changed.
+BROKER_USERS = ("ingest", "simulator")
+BROKER_ACCESS_EVERY_S = 2.0
 
 
 @dataclass
@@ -106,6 +116,15 @@ class Supervisor:
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
+        # A task run between two waits, every so often (the broker's files); never raises.
+        self.task: Callable[[], None] | None = None
+        self.task_every = 0.0
+        self.task_at = 0.0
+
+    def every(self, seconds: float, task: Callable[[], None]) -> None:
+        """Run `task` every `seconds` while the children run (it must not raise)."""
+        self.task, self.task_every = task, seconds
+        self.task_at = time.monotonic() + seconds
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGINT, self.on_stop_signal)
@@ -185,6 +204,8 @@ class Supervisor:
     def step(self) -> None:
         """Sleep until a child exits, a restart is due or a stop signal arrives; act on it."""
         due = None if self.stopping else self.restart_due_at()
+        if self.task is not None and not self.stopping:
+            due = self.task_at if due is None else min(due, self.task_at)
         timeout = None if due is None else max(0.0, due - time.monotonic())
         watched = {child.pidfd: child for child in self.running()}
         # select() resumes after a signal handler ran (PEP 475); the wake pipe then ends it.
@@ -199,6 +220,9 @@ class Supervisor:
                 self.send_stop(self.running(), signal.SIGTERM)
         else:
             self.restart_those_due()
+            if self.task is not None and time.monotonic() >= self.task_at:
+                self.task_at = time.monotonic() + self.task_every
+                self.task()
 
     def reap(self, child: Child) -> None:
         assert child.process is not None and child.pidfd is not None
@@ -229,31 +253,55 @@ class Supervisor:
 
 
 def broker_config(shipped: str, port: int, data_dir: Path) -> str:
-    """The shipped broker configuration, listening on 127.0.0.1:port and keeping data_dir."""
-    wanted = {
-        "listener": f"listener {port} 127.0.0.1",
-        "persistence_location": f"persistence_location {data_dir}/",
-    }
-    lines = [wanted.get(line.split(" ", 1)[0], line) for line in shipped.splitlines()]
-    replaced = {line.split(" ", 1)[0] for line in shipped.splitlines()} & set(wanted)
-    if replaced != set(wanted):
-        missing = ", ".join(sorted(set(wanted) - replaced))
-        raise CommandError(f"{SHIPPED_BROKER_CONF} has no {missing} line to adapt")
+    """The shipped broker configuration, its plant listener moved to 127.0.0.1:port without
+    TLS (this machine only), no health listener, its logins in data_dir/auth, its data there."""
     head = f"# Written by `manage.py run` from {SHIPPED_BROKER_CONF}; edit that file instead.\n"
-    return head + "\n".join(lines) + "\n"
+    auth = data_dir / "auth"
+    try:
+        return adapt_conf(
+            shipped,
+            {8883: Listener(port, tls=False), 1880: None},
+            {"password_file": f"{auth}/passwd", "acl_file": f"{auth}/acl",
+             "persistence_location": str(data_dir)},
+            head=head,
+        )  # fmt: skip
+    except AuthFileError as error:
+        raise CommandError(f"{SHIPPED_BROKER_CONF}: {error}") from None
+
+
+def broker_owner() -> str | None:
+    """Started as root, mosquitto drops to the 'mosquitto' user and reads its files as it."""
+    return "mosquitto" if os.geteuid() == 0 else None
 
 
 def prepare_broker_dir(data_dir: Path, port: int) -> Path:
     """Write the broker's configuration into data_dir, which it must be able to write."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "auth").mkdir(exist_ok=True)
     conf = data_dir / "mosquitto.conf"
     conf.write_text(broker_config(SHIPPED_BROKER_CONF.read_text(), port, data_dir))
-    if os.geteuid() == 0:
-        # Started as root, mosquitto drops to the 'mosquitto' user: without this it could not
-        # write its persistence file, and a restart would forget every session and its queue.
-        for path in [data_dir, *data_dir.iterdir()]:
-            shutil.chown(path, "mosquitto")
+    owner = broker_owner()
+    if owner:
+        # Without this it could not write its persistence file, and a restart would forget
+        # every session and its queue. The credentials stay root's.
+        for path in [data_dir, *data_dir.iterdir(), *(data_dir / "auth").iterdir()]:
+            if path.name != "credentials":
+                shutil.chown(path, owner)
     return conf
+
+
+def broker_credentials(data_dir: Path) -> dict[str, Path]:
+    """The password file of each of the product's broker users, made once (0600)."""
+    folder = data_dir / "credentials"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    files = {}
+    for user in BROKER_USERS:
+        path = files[user] = folder / user
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+    return files
 
 
 def shown_url(url: str) -> str:
@@ -326,6 +374,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+        self.broker_child: Child | None = None
+        self.warned: set[str] = set()
         supervisor = Supervisor(self.say)
         supervisor.install_signal_handlers()  # before any child exists, so none is orphaned
         env = self.start_broker(supervisor, options["broker_port"], Path(options["broker_dir"]))
@@ -336,6 +386,9 @@ class Command(BaseCommand):
             supervisor.wait()
             raise
         self.metrics_port = options["metrics_port"]
+        if self.broker_child is not None:  # migrated now: every identity, and keep them current
+            self.update_broker_access()
+            supervisor.every(BROKER_ACCESS_EVERY_S, self.update_broker_access)
         started = self.start_children(supervisor, host, port, app_database_env(env))
         if started and self.wait_until_serving(supervisor, started[0], host, port):
             self.print_banner(host, port, logins, supervisor.names())
@@ -364,17 +417,56 @@ class Command(BaseCommand):
             raise CommandError(f"127.0.0.1:{port} is taken (another `manage.py run`?): pass "
                                "--broker-port, or set MQTT_URL to the broker to use")  # fmt: skip
         conf = prepare_broker_dir(data_dir, port)
+        logins = broker_credentials(data_dir)
+        host = f"127.0.0.1:{port}"
+        # This process writes the broker's files (as the child processes' identities need).
+        password = {user: quote(path.read_text(), safe="") for user, path in logins.items()}
+        settings.MQTT_URL = f"mqtt://ingest:{password['ingest']}@{host}"
+        settings.SIMULATOR_MQTT_URL = f"mqtt://simulator:{password['simulator']}@{host}"
+        from plant.broker_access import write_broker_files  # models: once Django is set up
+
+        # Not migrated yet: the product's own logins only, until the first rewrite after it.
+        self.auth_dir, self.owner = data_dir / "auth", broker_owner()
+        write_broker_files(self.auth_dir, owner=self.owner, with_database=False)
         broker = Child("broker (mosquitto)", ["mosquitto", "-c", str(conf)], last=True)
+        self.broker_child = broker
         supervisor.start(broker)
         if not self.wait_until_serving(supervisor, broker, "127.0.0.1", port):
+            supervisor.stop_all()  # no restart: it would fail the same way
             supervisor.wait()
-            raise CommandError(f"the broker did not start: see its output above ({conf})")
-        url = f"mqtt://127.0.0.1:{port}"
-        # The checks of this process probe the broker its children will use.
-        settings.MQTT_URL = url
-        self.broker = f"{url} (the product's own Mosquitto: {SHIPPED_BROKER_CONF.name}, data in "
-        self.broker += f"{data_dir})"
-        return {**os.environ, "MQTT_URL": url}
+            hint = (f"; it runs as the user 'mosquitto', which must reach {data_dir}"
+                    if broker_owner() else "")  # fmt: skip
+            raise CommandError(f"the broker did not start: see its output above ({conf}){hint}")
+        self.broker = f"mqtt://{host} (the product's own Mosquitto: {SHIPPED_BROKER_CONF.name}, "
+        self.broker += f"logins and ACL, data in {data_dir})"
+        # The children log in as ingest and the simulator, their passwords read from files.
+        children = {name: value for name, value in os.environ.items() if name not in
+                    ("MQTT_PASSWORD", "SIMULATOR_MQTT_PASSWORD")}  # fmt: skip
+        return {
+            **children,
+            "MQTT_URL": f"mqtt://ingest@{host}",
+            "MQTT_PASSWORD_FILE": str(logins["ingest"]),
+            "SIMULATOR_MQTT_URL": f"mqtt://simulator@{host}",
+            "SIMULATOR_MQTT_PASSWORD_FILE": str(logins["simulator"]),
+        }
+
+    def update_broker_access(self) -> None:
+        """Rewrite the broker's passwd and acl from the database; reload it if they changed."""
+        from plant.broker_access import write_broker_files
+
+        try:
+            changed, warnings = write_broker_files(self.auth_dir, owner=self.owner)
+        except (DatabaseError, OSError, AuthFileError) as error:
+            self.say(f"run: cannot update the broker's logins ({error}); keeping them")
+            close_old_connections()
+            return
+        for warning in warnings:
+            if warning not in self.warned:
+                self.warned.add(warning)
+                self.say(f"run: {warning}")
+        broker = self.broker_child
+        if changed and broker is not None and broker.pidfd is not None:
+            send(broker, signal.SIGHUP)  # Mosquitto reads its passwd and acl again
 
     def start_children(
         self, supervisor: Supervisor, host: str, port: int, env: dict[str, str]

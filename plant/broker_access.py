@@ -1,0 +1,212 @@
+"""The broker's logins and rights, from the settings and the database, written as Mosquitto's files.
+
+Three kinds of identity (their rights: plant.mosquitto_auth):
+- **ingest** (the user name of MQTT_URL, its password MQTT_PASSWORD): the worker and the
+  setpoint writer. It receives everything under MQTT_TOPIC_ROOT, `$SYS` and Sparkplug, and is
+  the only identity that publishes writes (`<tag topic>/set`, only of writable tags) and
+  Sparkplug commands.
+- **the simulator** (SIMULATOR_MQTT_URL, SIMULATOR_MQTT_PASSWORD), when set: a device of the
+  demo plant, with a device's rights on the demo plant's topics, and its control topics
+  `<MQTT_TOPIC_ROOT>_sim/#`.
+- **each enabled DeviceIdentity**: its own tags' telemetry and its own writable tags' `…/set`.
+
+Grants name tags one by one (a device's prefix holds no wildcard that would let it publish a
+`…/set`), so a new tag changes the files: `manage.py run` rewrites them every few seconds and
+reloads its broker (SIGHUP) when they changed; compose's broker does the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from plant.demo import PLANT_SLUG
+from plant.models import DeviceIdentity, Tag
+from plant.mosquitto_auth import (
+    AuthFileError,
+    Identity,
+    acl_text,
+    check_password,
+    device_grants,
+    hash_password,
+    ingest_grants,
+    passwd_text,
+    sparkplug_gateway_grants,
+)
+
+log = logging.getLogger(__name__)
+
+PASSWD, ACL = "passwd", "acl"
+SIMULATOR_CONTROL = "_sim/#"  # ingest.simulator's fault topics, under the topic root
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+
+
+def login_of(url: str, setting: str) -> Login | None:
+    """The user name and password in a broker URL; None without a user name."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.username:
+        return None
+    if not parts.password:
+        raise ImproperlyConfigured(
+            f"{setting} names the broker user {unquote(parts.username)!r} without a password: "
+            f"set {setting.removesuffix('_URL')}_PASSWORD_FILE (or _PASSWORD)"
+        )
+    return Login(unquote(parts.username), unquote(parts.password))
+
+
+def read_passwd(path: Path) -> dict[str, str]:
+    """The entries of an existing password file (user → hash); none if there is no file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    entries = {}
+    for line in text.splitlines():
+        user, colon, entry = line.partition(":")
+        if colon:
+            entries[user] = entry
+    return entries
+
+
+def hashed(login: Login, existing: dict[str, str]) -> str:
+    """The login's hash: the one already written if it still verifies (the same files then),
+    else a new one with a new salt (a changed password)."""
+    old = existing.get(login.username, "")
+    return old if check_password(login.password, old) else hash_password(login.password)
+
+
+def plant_tags(slug: str) -> list[tuple[str, bool]]:
+    return list(
+        Tag.objects.filter(machine__line__plant__slug=slug).values_list("topic", "writable")
+    )
+
+
+def under(topic: str, prefix: str) -> bool:
+    return topic == prefix or topic.startswith(prefix + "/")
+
+
+def telemetry_of(
+    tags: list[tuple[str, bool]], prefix: str | None = None
+) -> tuple[list[str], list[str]]:
+    """The topics a device owning `tags` publishes (theirs, and their machines' batch topics,
+    the parent of a tag's topic) and the writable ones among them."""
+    owned = [(t, w) for t, w in tags if prefix is None or under(t, prefix)]
+    batches = {t.rpartition("/")[0] for t, _ in owned}
+    batches = {b for b in batches if b and (prefix is None or under(b, prefix))}
+    return [t for t, _ in owned] + sorted(batches), [t for t, w in owned if w]
+
+
+def identities(
+    existing: dict[str, str] | None = None, *, with_database: bool = True
+) -> tuple[list[Identity], list[str]]:
+    """Every identity the broker should know, and a warning for each device left out.
+
+    Without the database (before `manage.py run` has migrated it) only the product's own
+    logins, with no tag's topics: ingest reads, nobody writes to a tag.
+    """
+    existing = existing or {}
+    root = settings.MQTT_TOPIC_ROOT
+    ingest = login_of(settings.MQTT_URL, "MQTT_URL")
+    if ingest is None:
+        raise ImproperlyConfigured(
+            "MQTT_URL has no user name: the product's worker logs in as that user, e.g. "
+            "MQTT_URL=mqtts://ingest@broker:8883 with MQTT_PASSWORD_FILE"
+        )
+    writable = Tag.objects.filter(writable=True).values_list("topic", flat=True)
+    write, read = ingest_grants(root, writable if with_database else [])
+    result = [Identity(ingest.username, hashed(ingest, existing), write, read,
+                       "the product: ingest worker and setpoint writer")]  # fmt: skip
+    taken = {ingest.username}
+    simulator = login_of(settings.SIMULATOR_MQTT_URL, "SIMULATOR_MQTT_URL")
+    if simulator is not None and simulator.username not in taken:
+        telemetry, own_writable = telemetry_of(plant_tags(PLANT_SLUG) if with_database else [])
+        write, read = device_grants(telemetry, own_writable)
+        control = f"{root}{SIMULATOR_CONTROL}"
+        result.append(Identity(simulator.username, hashed(simulator, existing),
+                               (*write, control), (*read, control),
+                               f"the simulated devices of plant {PLANT_SLUG}"))  # fmt: skip
+        taken.add(simulator.username)
+    warnings: list[str] = []
+    if not with_database:
+        return result, warnings
+    devices = DeviceIdentity.objects.filter(enabled=True).select_related("plant")
+    for device in devices.order_by("username"):
+        if device.username in taken:
+            warnings.append(f"device identity {device.username!r} left out: the product's name")
+            continue
+        try:
+            result.append(device_identity(device))
+        except AuthFileError as error:
+            warnings.append(f"device identity {device.username!r} left out: {error}")
+            continue
+        taken.add(device.username)
+    return result, warnings
+
+
+def device_identity(device: DeviceIdentity) -> Identity:
+    write: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    if device.topic_prefix:
+        telemetry, own_writable = telemetry_of(plant_tags(device.plant.slug), device.topic_prefix)
+        write, read = device_grants(telemetry, own_writable)
+    if device.sparkplug_group:
+        sp_write, sp_read = sparkplug_gateway_grants(device.sparkplug_group, device.sparkplug_node)
+        write, read = (*write, *sp_write), (*read, *sp_read)
+    owns = device.topic_prefix or "Sparkplug"
+    comment = f"device of plant {device.plant.slug}: {owns}"
+    return Identity(device.username, device.password_hash, write, read, comment)
+
+
+def write_file(path: Path, text: str, owner: str | None = None) -> bool:
+    """Replace `path` by `text` atomically, mode 0600; False if it already held exactly that."""
+    try:
+        if path.read_text() == text:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, scratch = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if owner:
+            shutil.chown(scratch, owner)
+        os.replace(scratch, path)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def write_broker_files(
+    folder: Path, *, owner: str | None = None, with_database: bool = True
+) -> tuple[bool, list[str]]:
+    """Write `passwd` and `acl` into `folder`; whether either changed, and the warnings.
+
+    `owner` (a user name) is for a broker started as root, which reads them as that user.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    found, warnings = identities(read_passwd(folder / PASSWD), with_database=with_database)
+    header = (
+        "Written by `manage.py broker_access`; edits are overwritten. See plant/broker_access.py."
+    )
+    changed = write_file(folder / PASSWD, passwd_text(found), owner)
+    changed |= write_file(folder / ACL, acl_text(found, header=header), owner)
+    return changed, warnings
