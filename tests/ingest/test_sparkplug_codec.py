@@ -43,7 +43,9 @@ ARRAY = {
     D.Int64Array: _int(64, True), D.UInt8Array: _int(8, False), D.UInt16Array: _int(16, False),
     D.UInt32Array: _int(32, False), D.UInt64Array: _int(64, False), D.FloatArray: F32,
     D.DoubleArray: F64, D.BooleanArray: st.booleans(), D.DateTimeArray: _int(64, True),
-    D.StringArray: st.text(st.characters(exclude_characters="\x00"), max_size=8),
+    D.StringArray: st.text(
+        st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=8
+    ),
 }  # fmt: skip
 
 
