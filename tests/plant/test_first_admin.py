@@ -7,12 +7,20 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import authenticate
-from django.contrib.auth.models import User
+from django.contrib.auth import authenticate as django_authenticate
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 from pytest_django.fixtures import Settings
 
 PASSWORD = "a long first admin password"
+
+
+def authenticate(username: str, password: str) -> AbstractBaseUser | None:
+    """Log in as the login page does: through every backend, django-axes's (which needs the
+    request) included."""
+    request = RequestFactory().post("/accounts/login/")
+    return django_authenticate(request, username=username, password=password)
 
 
 def ensure_admin() -> str:
