@@ -23,14 +23,14 @@ from urllib.parse import quote, urlsplit
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.models import User
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from plant import security_events
+from plant import live, security_events
 
 BACKGROUND_HEADER = "X-HMI-Background"
 LAST_ACTIVE = "hmi_last_active"  # epoch seconds of the user's latest own request
@@ -105,6 +105,14 @@ def logged_in(sender: Any, request: HttpRequest | None, user: User, **kw: Any) -
         now = time.time()
         request.session[LOGGED_IN_AT] = now
         request.session[LAST_ACTIVE] = now
+
+
+@receiver(user_logged_out, dispatch_uid="hmi.login_security.logged_out")
+def logged_out(sender: Any, request: HttpRequest | None, user: Any = None, **kw: Any) -> None:
+    """Close the session's sockets now (Django sends this before it deletes the session)."""
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        live.send_on_commit(live.session_group(key), live.access_ended(live.SIGNED_OUT))
 
 
 def session_expired(session: Any, now: float) -> bool:
