@@ -162,7 +162,10 @@ def to_login(request: HttpRequest) -> HttpResponse:
     """To the login page, back here afterwards. A script's request (htmx, a poll) would follow
     a redirect and swap the login form into a fragment: it gets HX-Redirect instead, which
     htmx (and alarms.js) turn into a navigation of the whole page."""
-    here = request.headers.get("HX-Current-URL") if is_background(request) else None
+    # Back to the page the script runs on (htmx names it; a fetch sends it as the Referer).
+    here = None
+    if is_background(request):
+        here = request.headers.get("HX-Current-URL") or request.headers.get("Referer")
     login = f"{reverse(settings.LOGIN_URL)}?next={quote(path_of(here) or request.get_full_path())}"
     if is_background(request):
         response = HttpResponse(status=200)
