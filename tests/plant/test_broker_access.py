@@ -390,7 +390,7 @@ def test_rewriting_unchanged_rights_changes_no_file(tmp_path: Path, demo_plant: 
     assert before == {name: (tmp_path / name).read_text() for name in ("passwd", "acl")}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the groups survive
 def test_a_device_added_disabled_or_given_a_tag_takes_effect_on_a_reload(tmp_path: Path) -> None:
     broker = SecuredBroker()
     root = f"test/reload-{uuid.uuid4().hex[:8]}/"
@@ -536,7 +536,7 @@ def test_the_files_are_written_atomically_into_place(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["acl"]  # no scratch file left behind
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the groups survive
 def test_the_watching_command_reloads_the_broker_when_an_identity_is_added() -> None:
     """compose's broker-access service: `broker_access --watch S --reload-pid PID`."""
     from django.db import connection
