@@ -4,6 +4,11 @@
 own Mosquitto (unless MQTT_URL names a broker), daphne (pages and websockets) and, when their
 commands are installed, the ingest worker and the simulator. It imports none of them (plant
 imports only Django): each runs as `mosquitto`, `python manage.py <command>` or `python -m daphne`.
+
+The product's own broker lets no one in anonymously: ingest and the simulator log in with
+passwords made once under <broker dir>/credentials/, and every device identity of the admin
+with its own (plant.broker_access writes the broker's passwd and acl, and this command keeps
+them current and reloads the broker when they change).
 """
 
 from __future__ import annotations
