@@ -41,6 +41,7 @@ from paho.mqtt.properties import Properties
 from ingest.batch import Echo, Row
 from ingest.mqtt import make_client, set_topic
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
+from ingest.sparkplug.commands import command_for
 from plant import actions, setpoints
 from plant.models import SetpointWrite, Tag
 from plant.quality import Quality
@@ -307,9 +308,14 @@ class Writer:
         properties.MessageExpiryInterval = max(
             1, math.ceil((write.expires_at - now).total_seconds())
         )
-        info = self.client.publish(
-            set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties
-        )
+        sparkplug = command_for(tag.pk, write.value)
+        if sparkplug is not None:
+            # A Sparkplug tag: an NCMD/DCMD, at QoS 0 as the spec has commands.
+            info = self.client.publish(*sparkplug, qos=0, properties=properties)
+        else:
+            info = self.client.publish(
+                set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties
+            )
         self.in_flight[info.mid] = write.pk
         self.awaited[write.pk] = Awaited(write.pk, tag.pk, tag.topic, str(write.command_id),
                                          write.value, tag.readback_tolerance, now)  # fmt: skip

@@ -15,7 +15,15 @@ from ingest.alarms import AlarmEngine
 from ingest.batch import Decoded, Row
 from ingest.mqtt import parse_url
 from ingest.worker import Worker
-from plant.models import Alarm, AlarmDefinition, AlarmJournalEntry, Plant, SetpointWrite, Tag
+from plant.models import (
+    Alarm,
+    AlarmDefinition,
+    AlarmJournalEntry,
+    LatestValue,
+    Plant,
+    SetpointWrite,
+    Tag,
+)
 from plant.quality import Quality
 from tests.devices import connected_worker, recording, running_simulator
 from tests.waiting import run_until
@@ -39,6 +47,13 @@ def send(key: str, value: float) -> None:
     address = parse_url(settings.MQTT_URL)
     publish.single(tag(key).topic, json.dumps({"v": value}), qos=1, hostname=address.host,
                    port=address.port)  # fmt: skip
+
+
+def evaluated(key: str, value: float) -> bool:
+    """The worker has taken `value` as the tag's latest: the batch that brought it committed,
+    and the alarm engine evaluated it right after, in the same turn (this thread runs the
+    turns, so the turn that committed it has finished)."""
+    return LatestValue.objects.filter(tag__key=key, value=value).exists()
 
 
 def alarm(key: str, kind: str) -> Alarm:
@@ -79,8 +94,7 @@ def test_a_value_within_the_deadband_does_not_clear_and_one_below_does(worker: W
     # The vibration alarm has an on-delay of 2 s: it waits for the condition to last.
     run_until(lambda: alarm("vibration_rms", "h").state == "unack", worker.run_once, timeout=6)
     send("vibration_rms", 6.9)  # 7.1 - 0.3 deadband = 6.8
-    for _ in range(10):
-        worker.run_once(timeout=0.05)
+    run_until(lambda: evaluated("vibration_rms", 6.9), worker.run_once)
     assert alarm("vibration_rms", "h").state == "unack"
     send("vibration_rms", 6.0)
     run_until(lambda: alarm("vibration_rms", "h").state == "rtn_unack", worker.run_once)
@@ -92,8 +106,7 @@ def test_a_changed_definition_applies_without_a_restart(worker: Worker) -> None:
     definition.save()
     run_until(lambda: alarm("h2s", "hh").state == "suppressed", worker.run_once, timeout=6)
     send("h2s", 30.0)
-    for _ in range(10):
-        worker.run_once(timeout=0.05)
+    run_until(lambda: evaluated("h2s", 30.0), worker.run_once)
     assert alarm("h2s", "hh").state == "suppressed"  # out of service: no annunciation
     definition.enabled = True
     definition.save()
