@@ -337,6 +337,7 @@ def send(groups: list[str], message: LiveMessage) -> bool:
     From sync code each async_to_sync call starts an event loop and a Redis connection of its
     own, so three groups sent one by one would cost three of those.
     """
+    _check_groups(groups)
     try:
         return async_to_sync(group_send_many)(dict.fromkeys(groups, message))
     except Exception as exc:  # async_to_sync itself refused (called inside an event loop)
@@ -346,4 +347,14 @@ def send(groups: list[str], message: LiveMessage) -> bool:
 
 def send_on_commit(groups: list[str], message: LiveMessage) -> None:
     """Send once the current transaction commits (nothing if it rolls back)."""
+    _check_groups(groups)
     transaction.on_commit(lambda: send(groups, message))
+
+
+def _check_groups(groups: list[str]) -> None:
+    """Refuse a bare group name at once: as a list of groups it would be one group per letter.
+
+    A mistake in the caller's code, not a channel layer that is down: it is raised, before
+    the commit, where the test of the caller finds it."""
+    if isinstance(groups, str):
+        raise TypeError(f"send a list of groups, not the bare name {groups!r}")

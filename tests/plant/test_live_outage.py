@@ -186,3 +186,13 @@ async def join(group: str) -> str:
 async def drain(channel: str, count: int) -> list[dict[str, Any]]:
     layer = get_channel_layer()
     return [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(count)]
+
+
+@pytest.mark.parametrize("send", [live.send, live.send_on_commit])
+def test_a_bare_group_name_is_refused_before_anything_is_sent(
+    send: Callable[[list[str], live.LiveMessage], object], link: live.Link
+) -> None:
+    # As a list of groups, "machine.990" would be eleven groups of one letter each.
+    with pytest.raises(TypeError, match=r"not the bare name 'machine\.990'"):
+        send(GROUP, message())  # type: ignore[arg-type]
+    assert link.dropped == 0
