@@ -16,6 +16,7 @@ lint:  ## what CI checks before the tests
 	bash .ci/setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 	$(PY) manage.py check && $(PY) manage.py makemigrations --check --dry-run
+	.venv/bin/mypy  # pyproject.toml [tool.mypy]: strict for most of plant/ and ingest/
 
 bench:  ## print the figures of every bench/*.py script
 	bash .ci/setup

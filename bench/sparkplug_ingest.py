@@ -104,8 +104,9 @@ def main() -> None:
     broker.start()
     dsn = fresh_database("scada_bench", args.timescaledb)
     env = {**os.environ, "DATABASE_URL": dsn, "MQTT_URL": broker.url, "MQTT_TOPIC_ROOT": "bench/",
-           "SPARKPLUG_HOST_ID": "bench-host", "LOG_LEVEL": "WARNING", "DEBUG": "false",
-           "SECRET_KEY": "bench-only", "ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
+           "SPARKPLUG_HOST_ID": "bench-host", "DEBUG": "false", "SECRET_KEY": "bench-only",
+           "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+           "ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
     cmd = [sys.executable, "manage.py", "ingest", "--client-id", "bench-0",
            "--metrics-port", str(PORT)]  # fmt: skip
     worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)

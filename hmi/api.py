@@ -17,8 +17,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
+from hmi.login_security import client_address
+from plant import security_events
 from plant.models import ApiToken
-from plant.models.tokens import TokenRefused
+from plant.models.tokens import TOKEN_PREFIX, TokenRefused, hash_secret
 
 View = Callable[..., HttpResponse]
 
@@ -55,6 +57,8 @@ def api_view(view: View) -> View:
             try:
                 token = ApiToken.authenticate(secret)
             except TokenRefused as exc:
+                record_token_event(request, security_events.Kind.TOKEN_REFUSED, exc.token,
+                                   f"{request.path}: {exc}")  # fmt: skip
                 return _unauthorized(str(exc))
             if token.scope != ApiToken.Scope.READ:
                 return _unauthorized(f"the bearer token's scope {token.scope!r} cannot read")
@@ -73,3 +77,34 @@ def _unauthorized(reason: str) -> JsonResponse:
     response = json_error(401, reason)
     response["WWW-Authenticate"] = 'Bearer realm="scada-lite"'
     return response
+
+
+def record_token_event(
+    request: HttpRequest, kind: str, token: ApiToken | None, detail: str
+) -> None:
+    """A security event of a bearer token: whose it is, if a real one, and what was tried."""
+    user = token.user if token is not None else None
+    named = f"token {token.prefix}… ({token.name}) " if token is not None else ""
+    security_events.record(kind, user=user, source=client_address(request),
+                           detail=f"{named}{detail}")  # fmt: skip
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def token_write_middleware(get_response: View) -> View:
+    """A bearer token only reads: one sent with a request that would change something is
+    refused here (403, before any view) and recorded as a security event."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        secret = bearer_secret(request)
+        if secret is None or request.method in SAFE_METHODS:
+            return get_response(request)
+        token = ApiToken.objects.select_related("user").filter(
+            key_hash=hash_secret(secret)
+        ).first() if secret.startswith(TOKEN_PREFIX) else None  # fmt: skip
+        record_token_event(request, security_events.Kind.TOKEN_MISUSED, token,
+                           f"{request.method} {request.path}")  # fmt: skip
+        return json_error(403, "a bearer token only reads (GET); changes need a logged-in session")
+
+    return middleware

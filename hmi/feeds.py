@@ -107,6 +107,9 @@ class Hub:
         self.layer: BaseChannelLayer = get_channel_layer()
         self.channel = ""
         self.feeds: dict[str, list[Feed]] = {}  # group -> feeds of the open screens
+        # Sessions' and users' groups of the open sockets (hmi.socket_access), by group name;
+        # each gate is also in `feeds` under its group, so it is joined and renewed the same.
+        self.gates: dict[str, Any] = {}
         # The last membership change of each group: the next one waits for it, so a quick
         # leave and rejoin cannot reach Redis in the wrong order. True when it reached Redis.
         self.changes: dict[str, asyncio.Future[bool]] = {}

@@ -19,9 +19,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from plant import security_events
 from plant.models import SystemAlarm
 from plant.queries import visible_plants
 from plant.system_health import Health, read_health
+
+SECURITY_COUNT_WINDOW = timedelta(hours=24)  # the admins' count of security events
 
 # read_health's words for a worker that runs but lags; that case says how far behind it is.
 NOT_KEEPING_UP = "not keeping up"
@@ -40,8 +43,25 @@ def system_status(request: HttpRequest) -> HttpResponse:
     """The status bar fragment (empty while all is well); ?plant=<pk> picks the time zone."""
     now = timezone.now()
     zone = ZoneInfo(plant_zone(request, request.GET.get("plant", "")))
-    context = status_context(read_health(now), now, zone)
+    health = read_health(now)
+    # The security events' alarm clears here, once they have gone quiet: every open screen
+    # polls this every few seconds, so it clears within seconds of its window emptying.
+    standing = any(alarm.key == security_events.ALARM_KEY for alarm in health.alarms)
+    if standing and security_events.settle_alarm(now):
+        health = read_health(now)
+    context = status_context(health, now, zone)
+    context |= security_context(request, now, zone)
     return render(request, "hmi/fragments/system_status.html", context)
+
+
+def security_context(request: HttpRequest, now: datetime, zone: ZoneInfo) -> dict[str, object]:
+    """For admins: the security events of their plants and people in the last 24 hours."""
+    if not request.user.has_perm("plant.view_securityevent"):
+        return {}
+    since = now - SECURITY_COUNT_WINDOW
+    plants = list(visible_plants(request.user).values_list("pk", flat=True))
+    count = security_events.visible_events(request.user, plants).filter(at__gte=since).count()
+    return {"security_count": count, "security_since": since.astimezone(zone)}
 
 
 def plant_zone(request: HttpRequest, plant: str) -> str:

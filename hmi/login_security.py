@@ -23,14 +23,14 @@ from urllib.parse import quote, urlsplit
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.models import User
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from plant import security_events
+from plant import live, security_events
 
 BACKGROUND_HEADER = "X-HMI-Background"
 LAST_ACTIVE = "hmi_last_active"  # epoch seconds of the user's latest own request
@@ -107,6 +107,14 @@ def logged_in(sender: Any, request: HttpRequest | None, user: User, **kw: Any) -
         request.session[LAST_ACTIVE] = now
 
 
+@receiver(user_logged_out, dispatch_uid="hmi.login_security.logged_out")
+def logged_out(sender: Any, request: HttpRequest | None, user: Any = None, **kw: Any) -> None:
+    """Close the session's sockets now (Django sends this before it deletes the session)."""
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        live.send_on_commit(live.session_group(key), live.access_ended(live.SIGNED_OUT))
+
+
 def session_expired(session: Any, now: float) -> bool:
     """Whether a session is past its idle or its absolute limit (one without clocks is not:
     they start at its next request)."""
@@ -154,7 +162,10 @@ def to_login(request: HttpRequest) -> HttpResponse:
     """To the login page, back here afterwards. A script's request (htmx, a poll) would follow
     a redirect and swap the login form into a fragment: it gets HX-Redirect instead, which
     htmx (and alarms.js) turn into a navigation of the whole page."""
-    here = request.headers.get("HX-Current-URL") if is_background(request) else None
+    # Back to the page the script runs on (htmx names it; a fetch sends it as the Referer).
+    here = None
+    if is_background(request):
+        here = request.headers.get("HX-Current-URL") or request.headers.get("Referer")
     login = f"{reverse(settings.LOGIN_URL)}?next={quote(path_of(here) or request.get_full_path())}"
     if is_background(request):
         response = HttpResponse(status=200)

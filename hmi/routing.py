@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import ParseResult, urlparse
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.urls import URLPattern, re_path
 
 from hmi.consumers import LiveConsumer
+from hmi.socket_access import socket_address
+from plant import security_events
 
 websocket_urlpatterns: list[URLPattern] = [
     re_path(r"^ws/(?P<kind>plant|line|machine|tag)/(?P<pk>\d+)/$", LiveConsumer.as_asgi()),
@@ -41,6 +44,7 @@ class SameOriginValidator(OriginValidator):  # type: ignore[misc]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket" and not self.valid_origin(origin_of(scope)):
+            await record_foreign_origin(scope)
             return await SocketDenier()(scope, receive, send)
         return await super().__call__(scope, receive, send)
 
@@ -53,3 +57,17 @@ def origin_of(scope: dict[str, Any]) -> ParseResult | None:
             except UnicodeDecodeError:
                 return None
     return None
+
+
+def _record_foreign_origin(scope: dict[str, Any]) -> None:
+    """A page of another site tried to open a socket with this site's cookies (cross-site
+    websocket hijacking), or a script sent no origin: a security event."""
+    origin = origin_of(scope)
+    shown = origin.geturl() if origin is not None else "none"
+    security_events.record(
+        security_events.Kind.SOCKET_ORIGIN_REFUSED, source=socket_address(scope),
+        detail=f"{scope.get('path', '')} from origin {shown}",
+    )  # fmt: skip
+
+
+record_foreign_origin = database_sync_to_async(_record_foreign_origin, thread_sensitive=False)

@@ -9,6 +9,7 @@ message, not once per socket).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import import_module
@@ -20,6 +21,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from hmi.login_security import session_expired
 from hmi.readings import ScreenReading, read_value, reading_html
 from hmi.screen_queries import active_alarm_counts, recent_samples, screen_tags
 from plant import live
@@ -62,15 +64,25 @@ def screen_access(user: User | AnonymousUser, kind: ScreenKind, pk: int) -> tupl
     return live.group_name(kind, pk), plant.time_zone
 
 
-def still_allowed(session_key: str | None, kind: ScreenKind, pk: int) -> bool:
-    """Whether the session that opened a socket still belongs to a user who may see its screen:
-    not logged out or expired, the user active, still a member of the screen's plant."""
+def access_verdict(session_key: str | None, kind: ScreenKind, pk: int) -> int | None:
+    """None while the session that opened a socket may still see its screen; else the close
+    code: SIGNED_OUT when the session ended (logged out, expired, idle past its limit, the
+    password changed) or its user was deactivated, FORBIDDEN when the user is no longer a
+    member of the screen's plant."""
     if not session_key:
-        return False
+        return live.SIGNED_OUT
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     # Django's own check, as on every page: the session's user, their password unchanged.
     user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
-    return user.is_authenticated and screen_plant(user, kind, pk) is not None
+    if not user.is_authenticated or session_expired(session, time.time()):
+        return live.SIGNED_OUT
+    return None if screen_plant(user, kind, pk) is not None else live.FORBIDDEN
+
+
+def still_allowed(session_key: str | None, kind: ScreenKind, pk: int) -> bool:
+    """Whether the session that opened a socket still belongs to a user who may see its screen:
+    not logged out or expired, the user active, still a member of the screen's plant."""
+    return access_verdict(session_key, kind, pk) is None
 
 
 def read_snapshot(kind: ScreenKind, pk: int) -> Snapshot:

@@ -10,6 +10,7 @@ from hmi import (
     config_history_views,
     health_views,
     history,
+    security_event_views,
     setpoint_audit,
     setpoints,
     views,
@@ -40,6 +41,11 @@ urlpatterns = [
         "audit/configuration.csv",
         config_history_views.config_history_csv,
         name="config_history_csv",
+    ),
+    # Security events: admins
+    path("audit/security/", security_event_views.security_events_page, name="security_events"),
+    path(
+        "audit/security.csv", security_event_views.security_events_csv, name="security_events_csv"
     ),
     # Historian: trends, history API, export
     path("trend/", history.trend, name="trend"),

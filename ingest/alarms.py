@@ -129,9 +129,9 @@ class AlarmEngine:
         if not self.rules:
             return
         now = now or timezone.now()
-        for tag_id, _, value, _, quality in decoded.latest.values():
-            if value is not None and quality != Quality.BAD:
-                self.values[tag_id] = value
+        for latest in decoded.latest.values():
+            if latest.value is not None and latest.quality != Quality.BAD:
+                self.values[latest.tag_id] = latest.value
         try:
             for row in _samples_of(decoded, self.rules):
                 self._evaluate_row(row, now)
@@ -140,8 +140,8 @@ class AlarmEngine:
             connection.close()
 
     def _evaluate_row(self, row: Row, now: datetime) -> None:
-        tag_id, at, value, _, quality = row
-        if value is None or quality == Quality.BAD:
+        tag_id, at, value = row.tag_id, row.time, row.value
+        if value is None or row.quality == Quality.BAD:
             return  # a bad value says nothing about the process; comm loss covers silence
         for rule in self.rules.get(tag_id, []):
             sample_at = now if rule.definition.kind == alarming.Kind.COMM_LOSS else at
@@ -209,9 +209,9 @@ def _samples_of(decoded: Decoded, rules: dict[int, list[Rule]]) -> list[Row]:
     differ from its sample's (a device clock running fast is timed at receipt), and the same
     value must not be evaluated twice.
     """
-    rows = {row[:2]: row for row in decoded.rows if row[0] in rules}
+    rows = {(row.tag_id, row.time): row for row in decoded.rows if row.tag_id in rules}
     sampled = {tag_id for tag_id, _ in rows}
     for row in decoded.latest.values():
-        if row[0] in rules and row[0] not in sampled:
-            rows.setdefault(row[:2], row)
-    return sorted(rows.values(), key=lambda row: row[1])
+        if row.tag_id in rules and row.tag_id not in sampled:
+            rows.setdefault((row.tag_id, row.time), row)
+    return sorted(rows.values(), key=lambda row: row.time)

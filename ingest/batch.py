@@ -9,6 +9,7 @@ import logging
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from ingest import metrics
 from ingest.payloads import DeviceReading, PayloadError, coerce, decode, decode_batch
@@ -48,8 +49,14 @@ class Resolved:
     reason: str | None = None
 
 
-# (tag_id, time, value, text, quality)
-Row = tuple[int, datetime, float | None, str | None, int]
+class Row(NamedTuple):
+    """One historian row, in the column order of the COPY into plant_sample (store.py)."""
+
+    tag_id: int
+    time: datetime
+    value: float | None
+    text: str | None
+    quality: int  # plant.quality.Quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +188,11 @@ def _decode_one(
 def _internal_error(out: Decoded, message: Message, exc: Exception) -> None:
     """Log a bug met while decoding (its traceback once per kind and place) and refuse."""
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = (type(exc).__name__, frame.filename if frame else "", frame.lineno if frame else 0)
+    where = (
+        type(exc).__name__,
+        frame.filename if frame else "",
+        (frame.lineno or 0) if frame else 0,
+    )
     if where in _LOGGED:
         log.error("internal error decoding a message on %.200r: %r", message.topic, exc)
     else:
@@ -222,12 +233,14 @@ def _add_resolved(out: Decoded, message: Message, resolved: Resolved, deadband: 
     refused = [f"{tag.key[:60]!r}: {reason}" for tag, reading in resolved.readings
                if (reason := _add(out, message, tag, reading, deadband)) is not None]  # fmt: skip
     for tag, at in resolved.nulls:
-        row: Row = (tag.id, at, None, None, Quality.BAD)
+        row = Row(tag.id, at, None, None, Quality.BAD)
         out.rows.append(row)
         previous = out.latest.get(tag.id)
-        if previous is None or previous[1] <= at:
-            out.latest[tag.id] = row if at.timestamp() <= message.received else (
-                tag.id, _received(message), None, None, Quality.BAD)  # fmt: skip
+        if previous is None or previous.time <= at:
+            out.latest[tag.id] = (
+                row if at.timestamp() <= message.received
+                else row._replace(time=_received(message))
+            )  # fmt: skip
             out.latest.received[tag.id] = message.received
     reasons = [r for r in (resolved.reason, "; ".join(refused[:5]) if refused else None) if r]
     if reasons:
@@ -245,15 +258,15 @@ def _add(
     ts = reading.ts or datetime.fromtimestamp(message.received, UTC)
     quality = CODES[reading.quality]
     value, text = (None, stored) if isinstance(stored, str) else (stored, None)
-    row: Row = (tag.id, ts, value, text, quality)
+    row = Row(tag.id, ts, value, text, quality)
     at = ts.timestamp()
     # History keeps the device's time; the latest value is timed no later than its receipt,
     # so a device clock running ahead can neither hide newer values nor keep one from going
     # stale (see LATEST_SQL in store.py for the same rule in the table).
-    live = row if at <= message.received else (tag.id, _received(message), value, text, quality)
+    live = row if at <= message.received else row._replace(time=_received(message))
     latest = out.latest
     previous = latest.get(tag.id)
-    if previous is None or previous[1] <= live[1]:
+    if previous is None or previous.time <= live.time:
         latest[tag.id] = live
         latest.received[tag.id] = message.received
     if reading.write_id is not None:

@@ -181,8 +181,10 @@ def read_inputs(loop: ControlLoop, now: datetime) -> Inputs:
          if (found := value_problem(value, now, stale_s))),
         "",
     )  # fmt: skip
-    values = [v.value if v is not None and v.value is not None else 0.0 for v in (pv, sp, out)]
-    return Inputs(*values, problem=problem)
+    pv_value, sp_value, out_value = (
+        v.value if v is not None and v.value is not None else 0.0 for v in (pv, sp, out)
+    )
+    return Inputs(pv_value, sp_value, out_value, problem=problem)
 
 
 def tuning_of(loop: ControlLoop) -> control.Tuning:

@@ -49,8 +49,8 @@ class LivePublisher:
     def offer(self, latest: dict[int, Row], committed_at: float) -> None:
         """Called by the worker after a commit; cheap, never blocks on Redis."""
         values = {
-            tag_id: live.tag_value(tag_id, value, text, ts, q, committed_at)
-            for tag_id, (_, ts, value, text, q) in latest.items()
+            tag_id: live.tag_value(tag_id, row.value, row.text, row.time, row.quality, committed_at)
+            for tag_id, row in latest.items()
         }
         with self.lock:
             self.pending.update(values)

@@ -38,6 +38,9 @@ UNKNOWN_SQL = """
 """
 
 
+Params = dict[str, datetime | int]  # a deletion's bounds: its cut-off time, cap and chunk
+
+
 def purge_rejections(
     now: datetime,
     *,
@@ -51,16 +54,16 @@ def purge_rejections(
     Each chunk commits on its own (call it outside a transaction); the daily counts in
     RejectionTally are untouched.
     """
-    rejected = {"before": now - rejected_kept, "cap": rejected_cap, "chunk": CHUNK}
-    unknown = {"before": now - unknown_kept, "cap": unknown_cap, "chunk": CHUNK}
+    rejected: Params = {"before": now - rejected_kept, "cap": rejected_cap, "chunk": CHUNK}
+    unknown: Params = {"before": now - unknown_kept, "cap": unknown_cap, "chunk": CHUNK}
     return _delete_all(REJECTED_SQL, rejected) + _delete_all(UNKNOWN_SQL, unknown)
 
 
-def _delete_all(sql: str, params: dict[str, object]) -> int:
+def _delete_all(sql: str, params: Params) -> int:
     deleted = 0
     with connection.cursor() as cursor:
         while True:
             cursor.execute(sql, params)
-            deleted += cursor.rowcount
+            deleted += int(cursor.rowcount)
             if cursor.rowcount < CHUNK:  # then neither part filled its chunk: nothing is left
                 return deleted

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import partial
 
 from django.db import (
     DatabaseError,
@@ -39,6 +40,7 @@ from ingest.batch import (
     refusal,
 )
 from ingest.tagcache import TagCache
+from plant.quality import Quality
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ def _insert_samples(rows: list[Row]) -> int:
         cursor.execute(STAGE_SQL)
         _copy_rows("sample_stage", rows)
         cursor.execute(MERGE_SQL)
-        inserted = cursor.rowcount
+        inserted = int(cursor.rowcount)
         cursor.execute("TRUNCATE sample_stage")
         return inserted
 
@@ -159,7 +161,7 @@ def _upsert_latest(rows: list[Row]) -> None:
     if not rows:
         return
     ids, times, values, texts, qualities = zip(*rows, strict=True)
-    good_at = [t if q == 0 else None for t, q in zip(times, qualities, strict=True)]
+    good_at = [t if q == Quality.GOOD else None for t, q in zip(times, qualities, strict=True)]
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -179,7 +181,7 @@ def _store_rejections(rejected: list[Rejection]) -> None:
     # The batch of rejections failed, which cleaning should have made impossible: store
     # each on its own, so one that cannot be stored does not take the others along.
     for r in clean:
-        if not _guarded(lambda r=r: _write_rejections([r])):
+        if not _guarded(partial(_write_rejections, [r])):
             metrics.UNSTORABLE.inc()
             log.error("cannot store a rejection on %.200r (%s): dropped", r.topic, r.reason)
 

@@ -479,7 +479,7 @@ def merge_latest(into: dict[int, Row], rows: dict[int, Row]) -> None:
     now = timezone.now()
     for tag_id, row in rows.items():
         held = into.get(tag_id)
-        if held is None or held[1] <= row[1] or held[1] > now:
+        if held is None or held.time <= row.time or held.time > now:
             into[tag_id] = row
 
 

@@ -41,6 +41,7 @@ from paho.mqtt.properties import Properties
 from ingest.batch import Echo, Row
 from ingest.mqtt import make_client, set_topic
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
+from ingest.sparkplug.commands import command_for
 from plant import actions, setpoints
 from plant.models import SetpointWrite, Tag
 from plant.quality import Quality
@@ -161,16 +162,16 @@ class Writer:
                 row = latest.get(awaited.tag_id)
                 at = received.get(awaited.tag_id)
                 # An echo was judged by its id above; a tag whose device echoes takes no other.
-                if row is None or awaited.tag_id in self.echoing or (row[0], at) in echoed:
+                if row is None or awaited.tag_id in self.echoing or (row.tag_id, at) in echoed:
                     continue
-                self._match_value(awaited, row, row[1] if at is None else _utc(at), now)
+                self._match_value(awaited, row, row.time if at is None else _utc(at), now)
         except (OperationalError, InterfaceError) as exc:
             self._on_db_error(exc)
 
     def _match_value(self, awaited: Awaited, row: Row, received: datetime, now: datetime) -> None:
         """A value without an id: the readback of a device that does not echo ids."""
-        _, at, value, _, quality = row
-        if value is None or quality == Quality.BAD or awaited.sent_at is None:
+        at, value = row.time, row.value
+        if value is None or row.quality == Quality.BAD or awaited.sent_at is None:
             return
         # Only a value the worker received after the broker had the write can answer it;
         # one stamped before the write is an old value arriving late (a gateway's buffer).
@@ -307,9 +308,14 @@ class Writer:
         properties.MessageExpiryInterval = max(
             1, math.ceil((write.expires_at - now).total_seconds())
         )
-        info = self.client.publish(
-            set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties
-        )
+        sparkplug = command_for(tag.pk, write.value)
+        if sparkplug is not None:
+            # A Sparkplug tag: an NCMD/DCMD, at QoS 0 as the spec has commands.
+            info = self.client.publish(*sparkplug, qos=0, properties=properties)
+        else:
+            info = self.client.publish(
+                set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties
+            )
         self.in_flight[info.mid] = write.pk
         self.awaited[write.pk] = Awaited(write.pk, tag.pk, tag.topic, str(write.command_id),
                                          write.value, tag.readback_tolerance, now)  # fmt: skip

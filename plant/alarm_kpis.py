@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db.models import QuerySet
 
@@ -31,6 +32,21 @@ TARGETS = {
 }
 
 
+class Frequent(NamedTuple):
+    """One of the most frequent alarms."""
+
+    label: str  # message (tag)
+    times: int  # not `count`, which would hide tuple.count
+    share: float  # of all alarms in the window, in %
+
+
+class Chattering(NamedTuple):
+    """An alarm that chattered."""
+
+    label: str  # message (tag)
+    most: int  # the most activations within a minute
+
+
 @dataclass(frozen=True)
 class Kpis:
     """One window's figures."""
@@ -42,14 +58,23 @@ class Kpis:
     average_per_10_min: float
     peak_per_10_min: int
     flood_percent: float
-    top10: list[tuple[str, int, float]]  # message (tag), count, share of all alarms in %
+    top10: list[Frequent]
     top10_percent: float
-    chattering: list[tuple[str, int]]  # message (tag), the most activations within a minute
+    chattering: list[Chattering]
     stale: list[Alarm]
 
 
-def annunciations(plants: QuerySet[Plant], start: datetime, end: datetime) -> list[tuple]:
-    """(time, alarm id, label) of every annunciation in [start, end), oldest first."""
+class Annunciation(NamedTuple):
+    """One journal entry that put an alarm into `unack`."""
+
+    at: datetime
+    alarm_id: int
+    message: str
+    tag_key: str
+
+
+def annunciations(plants: QuerySet[Plant], start: datetime, end: datetime) -> list[Annunciation]:
+    """Every annunciation in [start, end), oldest first."""
     rows = (
         AlarmJournalEntry.objects.filter(
             to_state="unack", at__gte=start, at__lt=end, tag__machine__line__plant__in=plants
@@ -57,25 +82,24 @@ def annunciations(plants: QuerySet[Plant], start: datetime, end: datetime) -> li
         .exclude(event="action_fail")  # an emergency action's failure, journaled on its alarm
         .order_by("at")
     )
-    return list(rows.values_list("at", "alarm_id", "message", "tag__key"))
+    return [Annunciation(*row) for row in rows.values_list("at", "alarm_id", "message", "tag__key")]
 
 
 def compute(plants: QuerySet[Plant], start: datetime, end: datetime, now: datetime) -> Kpis:
     rows = annunciations(plants, start, end)
     positions = max(1, plants.count())
-    times = [row[0] for row in rows]
-    buckets = bucket_counts(times, start, end)
-    labels = {row[1]: f"{row[2]} ({row[3]})" for row in rows}
-    counts = Counter(row[1] for row in rows)
+    buckets = bucket_counts([row.at for row in rows], start, end)
+    labels = {row.alarm_id: f"{row.message} ({row.tag_key})" for row in rows}
+    counts = Counter(row.alarm_id for row in rows)
     total = len(rows)
-    top = [(labels[a], n, 100.0 * n / total) for a, n in counts.most_common(10)]
+    top = [Frequent(labels[a], n, 100.0 * n / total) for a, n in counts.most_common(10)]
     return Kpis(
         start=start, end=end, positions=positions, total=total,
         average_per_10_min=total / max(1, len(buckets)) / positions,
         peak_per_10_min=max(buckets, default=0),
         flood_percent=100.0 * sum(n > FLOOD_PER_10_MIN for n in buckets) / max(1, len(buckets)),
-        top10=top, top10_percent=sum(share for _, _, share in top),
-        chattering=[(labels[a], n) for a, n in chattering(rows).items()],
+        top10=top, top10_percent=sum(row.share for row in top),
+        chattering=[Chattering(labels[a], n) for a, n in chattering(rows).items()],
         stale=stale(plants, now),
     )  # fmt: skip
 
@@ -89,11 +113,11 @@ def bucket_counts(times: list[datetime], start: datetime, end: datetime) -> list
     return buckets
 
 
-def chattering(rows: list[tuple]) -> dict[int, int]:
+def chattering(rows: list[Annunciation]) -> dict[int, int]:
     """Alarms activated CHATTER_COUNT or more times within a minute: id → most in a minute."""
     by_alarm: dict[int, list[datetime]] = {}
-    for at, alarm_id, *_ in rows:
-        by_alarm.setdefault(alarm_id, []).append(at)
+    for row in rows:
+        by_alarm.setdefault(row.alarm_id, []).append(row.at)
     found = {}
     for alarm_id, times in by_alarm.items():
         most, first = 0, 0

@@ -16,10 +16,12 @@ class PlantConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from plant import alarm_admin, checks, config_history  # noqa: F401  (admin, checks)
+        # Imported for what they register: admin pages, checks and signal receivers.
+        from plant import access_signals, alarm_admin, checks, config_history  # noqa: F401
 
         post_migrate.connect(apply_historian_policies, sender=self)
         config_history.connect()
+        access_signals.connect()
         connection_created.connect(allow_truncate_in_test_database)
 
 

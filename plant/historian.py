@@ -27,8 +27,8 @@ from plant.timescale import AGGREGATES, aggregates_available
 # TimescaleDB's time_bucket counts from this Monday too, so both paths cut at the same instants.
 ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800)
-NICE_BUCKETS_S += (21600, 43200, 86400)
+NICE_BUCKETS_S: tuple[int, ...] = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+NICE_BUCKETS_S += (10800, 21600, 43200, 86400)
 DAY_S = 86400
 DEFAULT_POINTS = 1000
 MAX_POINTS = 10_000

@@ -18,6 +18,7 @@ once per dropped push: a busy worker pushes many times a second.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import zoneinfo
@@ -50,6 +51,17 @@ def line_group(line_id: int) -> str:
 
 def machine_group(machine_id: int) -> str:
     return f"machine.{machine_id}"
+
+
+def session_group(session_key: str) -> str:
+    """The sockets opened by one login session. Named by a hash: a group's name is visible
+    in Redis, and the session key itself would let its reader act as the session."""
+    return f"session.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
+
+
+def user_group(user_id: int) -> str:
+    """The sockets of one user, whatever session opened them."""
+    return f"user.{user_id}"
 
 
 def group_name(kind: str, pk: int) -> str:
@@ -136,7 +148,34 @@ class AlarmChanged(TypedDict):
     at: str  # ISO-8601, UTC
 
 
-LiveMessage = TagValues | SetpointChanged | LoopChanged | AlarmChanged
+class AccessEnded(TypedDict):
+    """To a session's or a user's sockets: close now, with `code` (4401: the session ended,
+    the user was deactivated or removed; hmi.consumers and the pages' scripts know it)."""
+
+    type: Literal["access.ended"]
+    code: int
+
+
+class AccessChanged(TypedDict):
+    """To a user's sockets: what the user may see changed (a plant's members, the superuser
+    flag, the password); each socket checks its screen again now, not at its next turn."""
+
+    type: Literal["access.changed"]
+
+
+SIGNED_OUT = 4401  # the close code of a socket whose session or user is gone
+FORBIDDEN = 4403  # the close code of a socket whose user may no longer see its screen
+
+
+def access_ended(code: int = SIGNED_OUT) -> AccessEnded:
+    return {"type": "access.ended", "code": code}
+
+
+def access_changed() -> AccessChanged:
+    return {"type": "access.changed"}
+
+
+LiveMessage = TagValues | SetpointChanged | LoopChanged | AlarmChanged | AccessEnded | AccessChanged
 
 
 def tag_value(
@@ -275,6 +314,8 @@ async def group_send_many(messages: Mapping[str, LiveMessage]) -> bool:
 
 async def _send_addressed(messages: Mapping[str, LiveMessage]) -> None:
     layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured (settings.CHANNEL_LAYERS)")
     addressed = {group: {**message, "group": group} for group, message in messages.items()}
     send_many = getattr(layer, "group_send_many", None)  # plant.redis_layer.ChannelLayer's
     if send_many is not None:

@@ -117,6 +117,10 @@ def _session(
     node.online, node.birth_at = True, at
     if not device:
         node.bd_seq = bd_seq
+        # A node's birth starts its session anew: its devices are online again at their births.
+        SparkplugNode.objects.filter(group=group, edge_node_id=edge).exclude(device_id="").update(
+            online=False
+        )
     node.save(update_fields=["online", "birth_at", "bd_seq"])
     return node
 

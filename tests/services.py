@@ -220,7 +220,7 @@ class SecuredBroker:
 
     With `certs` (a folder holding server.crt and server.key) the plant listener keeps its TLS,
     as in compose; without, it is plain MQTT, as in `manage.py run`. Its log (the shipped
-    `log_dest stdout`) goes to `self.log`.
+    `log_dest stderr`) goes to `self.log`.
     """
 
     def __init__(self, certs: Path | None = None) -> None:

@@ -19,7 +19,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.message import DecodeError
 
@@ -417,6 +417,71 @@ def _metadata(md: pb.Payload.MetaData) -> MetaData:
     names = ("is_multi_part", "content_type", "size", "seq", "file_name", "file_type", "md5",
              "description")  # fmt: skip
     return MetaData(**{n: getattr(md, n) if md.HasField(n) else None for n in names})
+
+
+# --- the data fast path ------------------------------------------------------------------
+
+
+class DataMetric(NamedTuple):
+    """A metric of a data message as the host resolves it, without a Metric per value: most
+    data metrics carry an alias, maybe a timestamp, and a value whose datatype the birth gave."""
+
+    name: str | None
+    alias: int | None
+    timestamp: int | None
+    is_null: bool
+    kind: str | None  # the oneof field set
+    wire: Any
+    properties: dict[str, PropertyValue] | None
+
+
+# Datatypes whose wire value is their value, and the field it must come in.
+PLAIN = {D.Float: "float_value", D.Double: "double_value", D.Boolean: "boolean_value",
+         D.String: "string_value", D.Text: "string_value", D.UUID: "string_value"}  # fmt: skip
+
+
+def decode_data(data: bytes) -> tuple[int | None, int | None, list[DataMetric]]:
+    """A data message's timestamp, seq and metrics, about three times faster than `decode`."""
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise SparkplugError(f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    message = _parse(data)
+    if message.HasField("uuid") and message.uuid == COMPRESSED_UUID:
+        message = _parse(_inflate(message), inflated=True)
+    metrics = []
+    for m in message.metrics:
+        kind = m.WhichOneof("value")
+        metrics.append(
+            DataMetric(
+                m.name if m.HasField("name") else None,
+                m.alias if m.HasField("alias") else None,
+                m.timestamp if m.HasField("timestamp") else None,
+                m.is_null,
+                kind,
+                getattr(m, kind) if kind is not None else None,
+                _properties(m.properties, 0) if m.HasField("properties") else None,
+            )
+        )
+    timestamp = message.timestamp if message.HasField("timestamp") else None
+    return timestamp, message.seq if message.HasField("seq") else None, metrics
+
+
+def as_data(metric: Metric) -> DataMetric:
+    """A decoded metric (of a birth) in the data path's form."""
+    kind, wire = metric.raw if metric.raw is not None else (None, None)
+    return DataMetric(metric.name, metric.alias, metric.timestamp, metric.is_null, kind, wire,
+                      metric.properties or None)  # fmt: skip
+
+
+def data_value(metric: DataMetric, datatype: int) -> Any:
+    """The value of a data metric read as its birth's datatype; None when is_null."""
+    if metric.is_null:
+        return None
+    if metric.kind is None:
+        raise SparkplugError(f"metric {metric.name or metric.alias}: no value and not is_null")
+    if PLAIN.get(datatype) == metric.kind:  # type: ignore[call-overload]
+        return metric.wire
+    label = metric.name or f"alias {metric.alias}"
+    return _wire_value(label, datatype, (metric.kind, metric.wire), 0)
 
 
 # --- encoding ----------------------------------------------------------------------------

@@ -156,12 +156,12 @@ class Host:
         if topic.kind in ("NCMD", "DCMD"):
             return Resolved()  # commands to edge nodes (ours among them): not telemetry
         self._reload()
+        if topic.kind.endswith("DATA"):
+            return self._data(topic, *codec.decode_data(message.payload), message)
         payload = codec.decode(message.payload)
         if topic.kind.endswith("BIRTH"):
             return self._birth(topic, payload, message)
-        if topic.kind.endswith("DEATH"):
-            return self._death(topic, payload, message)
-        return self._data(topic, payload, message)
+        return self._death(topic, payload, message)
 
     def on_state(self, topic: str, payload: bytes) -> None:
         """A host's STATE (the worker hands them over outside its batches: not telemetry).
@@ -199,10 +199,11 @@ class Host:
             for key in [k for k in self.sessions if k[:2] == node and k[2]]:
                 del self.sessions[key]
         self.sessions[topic.key] = _session(mapped)
-        self._seq(topic, payload, restart=not topic.device)
+        self._seq(topic, payload.seq, restart=not topic.device)
         self.tags.refresh()
         self.loaded = self.tags.fingerprint
-        out = self._values(topic, payload, message, by_name=True)
+        metrics = [codec.as_data(m) for m in payload.metrics]
+        out = self._values(topic, payload.timestamp, metrics, message, by_name=True)
         if pending:
             out.reason = (
                 f"discovery is off for group {topic.group[:60]!r}: the {topic.kind} waits for "
@@ -210,31 +211,44 @@ class Host:
             )
         return out
 
-    def _data(self, topic: Topic, payload: codec.Payload, message: Message) -> Resolved:
+    def _data(
+        self,
+        topic: Topic,
+        timestamp: int | None,
+        seq: int | None,
+        metrics: list[codec.DataMetric],
+        message: Message,
+    ) -> Resolved:
         if topic.key not in self.sessions:
             self._rebirth(topic)
             return Resolved(
                 reason=f"{topic.kind} before any birth of {'/'.join(topic.key).strip('/')[:120]}"
                 ": rebirth requested"
             )
-        self._seq(topic, payload)
-        out = self._values(topic, payload, message, by_name=False)
+        self._seq(topic, seq)
+        out = self._values(topic, timestamp, metrics, message, by_name=False)
         if out.reason and "no tag" in out.reason and self.tags.refresh():
             # An admin may have approved the birth since the worker last read the tag table
             # (it does every 2 s): read it now rather than refuse data it could store.
             self._reload()
-            out = self._values(topic, payload, message, by_name=False)
+            out = self._values(topic, timestamp, metrics, message, by_name=False)
         return out
 
     def _values(
-        self, topic: Topic, payload: codec.Payload, message: Message, *, by_name: bool
+        self,
+        topic: Topic,
+        default_ts: int | None,
+        metrics: list[codec.DataMetric],
+        message: Message,
+        *,
+        by_name: bool,
     ) -> Resolved:
         session = self.sessions[topic.key]
         out = Resolved()
         unknown: list[str] = []
         untagged = 0
-        default_ts = payload.timestamp
-        for m in payload.metrics:
+        times: dict[int | None, datetime] = {}
+        for m in metrics:
             mapped = session.by_name.get(m.name) if m.name is not None else None
             if mapped is None and m.alias is not None and not by_name:
                 mapped = session.by_alias.get(m.alias)
@@ -248,19 +262,18 @@ class Host:
                 # an admin deleted) is refused, so the admin sees what is not stored.
                 untagged += mapped.datatype in model.TAG_TYPES
                 continue
-            at = _time(m.timestamp if m.timestamp is not None else default_ts, message)
-            value = None if m.is_null else codec.value_as(m, mapped.datatype)
-            if _historian_value(value, mapped.datatype) is None:
+            ms = m.timestamp if m.timestamp is not None else default_ts
+            at = times.get(ms) or times.setdefault(ms, _time(ms, message))
+            value = _historian_value(codec.data_value(m, mapped.datatype))
+            if value is None:
                 out.nulls.append((tag, at))  # no value (is_null, NaN): shown as none, bad
             else:
-                out.readings.append(
-                    (tag, DeviceReading(_historian_value(value, mapped.datatype), at, _quality(m)))
-                )  # type: ignore[arg-type]
+                out.readings.append((tag, DeviceReading(value, at, _quality(m))))
         reasons = []
         if unknown:
             self._rebirth(topic)
             reasons.append(
-                f"{len(unknown)} of {len(payload.metrics)} metrics unknown to the birth "
+                f"{len(unknown)} of {len(metrics)} metrics unknown to the birth "
                 f"({', '.join(unknown[:5])[:120]}): rebirth requested"
             )
         if untagged:
@@ -277,7 +290,7 @@ class Host:
             None,
         )
         if topic.device:
-            self._seq(topic, payload)  # a DDEATH counts in the node's seq; an NDEATH has none
+            self._seq(topic, payload.seq)  # a DDEATH counts in the node's seq; an NDEATH has none
         when = datetime.fromtimestamp(message.received, UTC)
         tag_ids = model.do_death(topic.group, topic.edge, topic.device, bd_seq=bd_seq, at=when)
         if tag_ids is None:
@@ -298,14 +311,14 @@ class Host:
 
     # --- seq and rebirth ---------------------------------------------------------------------
 
-    def _seq(self, topic: Topic, payload: codec.Payload, restart: bool = False) -> None:
+    def _seq(self, topic: Topic, seq: int | None, restart: bool = False) -> None:
         node = (topic.group, topic.edge)
-        if payload.seq is None:
+        if seq is None:
             return
         expected = None if restart else self.seq.get(node)
-        self.seq[node] = payload.seq
-        if expected is not None and payload.seq != (expected + 1) % 256:
-            log.info("seq gap from %s/%s: %d after %d", *node, payload.seq, expected)
+        self.seq[node] = seq
+        if expected is not None and seq != (expected + 1) % 256:
+            log.info("seq gap from %s/%s: %d after %d", *node, seq, expected)
             self._rebirth(topic)
 
     def _rebirth(self, topic: Topic) -> None:
@@ -356,7 +369,7 @@ def _time(ms: int | None, message: Message) -> datetime:
     return parse_ts(ms, datetime.now(UTC))  # years 2000..2200, at most 5 minutes ahead
 
 
-def _historian_value(value: Any, datatype: int) -> float | int | bool | str | None:
+def _historian_value(value: Any) -> float | int | bool | str | None:
     """What the historian keeps of a metric's value; None for none (is_null, NaN, ±inf)."""
     if value is None or isinstance(value, bool | str):
         return value
@@ -365,10 +378,10 @@ def _historian_value(value: Any, datatype: int) -> float | int | bool | str | No
     return value
 
 
-def _quality(m: codec.Metric) -> str:
+def _quality(m: codec.DataMetric) -> str:
     """A value's OPC quality from the metric's `Quality` property (Ignition's convention):
     192 good, below 64 bad, between them uncertain. Good when absent."""
-    prop = m.properties.get("Quality")
+    prop = m.properties.get("Quality") if m.properties else None
     if prop is None or not isinstance(prop.value, int):
         return "good"
     code = prop.value

@@ -7,7 +7,6 @@ from plant.models.config_history import ConfigChange
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
     LatestValue,
-    Quality,
     RejectedMessage,
     RejectionTally,
     Sample,
@@ -22,6 +21,7 @@ from plant.models.sparkplug import (
     SparkplugPendingBirth,
 )
 from plant.models.tokens import ApiToken
+from plant.quality import Quality
 
 __all__ = [
     "Alarm",

@@ -166,7 +166,7 @@ class AlarmQuerySet(models.QuerySet["Alarm"]):
         return self.filter(state__in=STANDING)
 
     def active_counts_by_line(self, line_ids: list[int]) -> dict[int, dict[str, int]]:
-        """Standing alarms per line and priority (for plant.queries' line tiles)."""
+        """Standing alarms per line and priority (for the screens' line tiles)."""
         rows = (
             self.standing()
             .filter(definition__tag__machine__line_id__in=line_ids)
@@ -254,7 +254,7 @@ class AlarmJournalEntry(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
             raise ValueError("The alarm journal is append-only: entries are never edited.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError("The alarm journal is append-only: entries are never deleted.")

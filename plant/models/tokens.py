@@ -34,7 +34,12 @@ def default_expiry() -> datetime:
 
 
 class TokenRefused(Exception):
-    """A bearer secret that lets no one in; the message says why, for the 401."""
+    """A bearer secret that lets no one in; the message says why, for the 401. `token` is the
+    token it belongs to, when it is a real one (revoked, expired, or of an inactive user)."""
+
+    def __init__(self, reason: str, token: ApiToken | None = None) -> None:
+        super().__init__(reason)
+        self.token = token
 
 
 class ApiToken(models.Model):
@@ -132,11 +137,11 @@ class ApiToken(models.Model):
             else None
         )
         if token is None or not token.user.is_active:
-            raise TokenRefused("the bearer token is not valid")
+            raise TokenRefused("the bearer token is not valid", token)
         if token.revoked_at is not None:
-            raise TokenRefused(f"the bearer token was revoked at {_iso(token.revoked_at)}")
+            raise TokenRefused(f"the bearer token was revoked at {_iso(token.revoked_at)}", token)
         if token.expires_at <= now:
-            raise TokenRefused(f"the bearer token expired at {_iso(token.expires_at)}")
+            raise TokenRefused(f"the bearer token expired at {_iso(token.expires_at)}", token)
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token

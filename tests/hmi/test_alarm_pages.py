@@ -101,5 +101,6 @@ def test_kpis_count_floods_chattering_and_stale_alarms() -> None:
     start = timezone.now().replace(microsecond=0) - timedelta(hours=1)
     times = [start + timedelta(seconds=20 * i) for i in range(12)]  # 12 in 4 minutes
     assert alarm_kpis.bucket_counts(times, start, start + timedelta(hours=1))[:2] == [12, 0]
-    rows = [(at, 7, "m", "k") for at in times[:3]] + [(times[6], 8, "m", "k")]
+    rows = [alarm_kpis.Annunciation(at, 7, "m", "k") for at in times[:3]]
+    rows.append(alarm_kpis.Annunciation(times[6], 8, "m", "k"))
     assert alarm_kpis.chattering(rows) == {7: 3}

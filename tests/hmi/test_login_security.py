@@ -260,3 +260,11 @@ def test_every_fetch_of_the_scripts_sends_the_background_header() -> None:
             if "backgroundRequest" not in call and BACKGROUND_HEADER not in call:
                 offenders.append(f"{path.name}: {call[:60]!r}")
     assert offenders == []
+
+
+def test_a_scripts_fetch_after_the_session_ended_returns_to_the_page_it_runs_on(
+    client: Client,
+) -> None:
+    headers = {BACKGROUND_HEADER: "1", "Referer": "http://testserver/lines/7/?x=1"}
+    response = client.get("/alarms/banner/?next=/lines/7/", headers=headers)
+    assert response["HX-Redirect"] == "/accounts/login/?next=/lines/7/%3Fx%3D1"

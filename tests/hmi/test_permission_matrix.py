@@ -46,8 +46,16 @@ API_READER_A = "401 404 200 200 200 200 404 200 200"
 API_READER_B = "401 404 404 404 404 404 200 200 404"
 AUDIT_READER = "login 403 200 200 200 200 200 200 login"  # any role; not a user without one
 SUPERVISORS = "login 403 403 403 200 200 200 200 login"
+ADMINS = "login 403 403 403 403 200 200 200 login"
 ANYONE = "200 200 200 200 200 200 200 200 200"
 LOGGED_OUT = "login login login login login login login login login"
+
+
+def posted(expect: str) -> str:
+    """A post's answers: a bearer token is refused (403) before anything asks for a login, for
+    a token only reads (hmi.api.token_write_middleware)."""
+    return expect.rsplit(" ", 1)[0] + " 403"
+
 
 
 @dataclass(frozen=True)
@@ -82,28 +90,32 @@ ROWS = [
     Row("hmi:setpoint_panel", "GET", "/tags/{sp_tag}/setpoint/", "B", MEMBER_OF_B),
     Row("hmi:setpoint_form", "GET", "/tags/{sp_tag}/setpoint/form/", "A", WRITER_IN_A),
     Row("hmi:setpoint_form", "GET", "/tags/{sp_tag}/setpoint/form/", "B", WRITER_IN_B),
-    Row("hmi:review_setpoint", "POST", "/tags/{sp_tag}/setpoint/review/", "A", WRITER_IN_A,
+    Row("hmi:review_setpoint", "POST", "/tags/{sp_tag}/setpoint/review/", "A", posted(WRITER_IN_A),
         (("value", "501"), ("reason", "matrix")), done="write"),
-    Row("hmi:review_setpoint", "POST", "/tags/{sp_tag}/setpoint/review/", "B", WRITER_IN_B,
+    Row("hmi:review_setpoint", "POST", "/tags/{sp_tag}/setpoint/review/", "B", posted(WRITER_IN_B),
         (("value", "501"), ("reason", "matrix")), done="write"),
     Row("hmi:write_setpoint", "POST", "/tags/{sp_tag}/setpoint/write/", "A",
-        "login 403 403 200* 200* 200* 404 200* login", (("value", "501"), ("reason", "matrix")),
+        "login 403 403 200* 200* 200* 404 200* 403", (("value", "501"), ("reason", "matrix")),
         done="write"),
     Row("hmi:write_setpoint", "POST", "/tags/{sp_tag}/setpoint/write/", "B",
-        "login 403 403 404 404 404 200* 200* login", (("value", "501"), ("reason", "matrix")),
+        "login 403 403 404 404 404 200* 200* 403", (("value", "501"), ("reason", "matrix")),
         done="write"),
     Row("hmi:setpoint_status", "GET", "/setpoint-writes/{write}/", "A", MEMBER_OF_A),
     Row("hmi:setpoint_status", "GET", "/setpoint-writes/{write}/", "B", MEMBER_OF_B),
     Row("hmi:set_loop_mode", "POST", "/loops/{loop}/mode/", "A",
-        "login 403 403 200* 200* 200* 404 200* login", (("mode", "manual"),), done="loop"),
+        "login 403 403 200* 200* 200* 404 200* 403", (("mode", "manual"),), done="loop"),
     Row("hmi:set_loop_mode", "POST", "/loops/{loop}/mode/", "B",
-        "login 403 403 404 404 404 200* 200* login", (("mode", "manual"),), done="loop"),
+        "login 403 403 404 404 404 200* 200* 403", (("mode", "manual"),), done="loop"),
     Row("hmi:setpoint_audit", "GET", "/audit/setpoints/", "", AUDIT_READER),
     Row("hmi:setpoint_audit_csv", "GET", "/audit/setpoints.csv", "", AUDIT_READER),
     # The configuration history: supervisors and admins
     Row("hmi:config_history", "GET", "/audit/configuration/", "", SUPERVISORS),
     Row("hmi:config_history", "GET", "/audit/configuration/?plant={plant}", "B", SUPERVISORS),
     Row("hmi:config_history_csv", "GET", "/audit/configuration.csv", "", SUPERVISORS),
+    # Security events: admins (of their plants and people) and superusers
+    Row("hmi:security_events", "GET", "/audit/security/", "", ADMINS),
+    Row("hmi:security_events", "GET", "/audit/security/?plant={plant}", "B", ADMINS),
+    Row("hmi:security_events_csv", "GET", "/audit/security.csv", "", ADMINS),
     # Historian: the trend page and the JSON API (a session or a bearer token)
     Row("hmi:trend", "GET", "/trend/", "", LOGGED_IN),
     Row("hmi:trend", "GET", "/trend/?tag={tag}", "B", LOGGED_IN),
@@ -122,26 +134,26 @@ ROWS = [
     Row("hmi:alarm_history", "GET", "/alarms/history/", "", LOGGED_IN),
     Row("hmi:alarm_kpis", "GET", "/alarms/kpis/", "", LOGGED_IN),
     Row("hmi:acknowledge_all", "POST", "/alarms/acknowledge-all/", "A",
-        "login 403 403 403 302* 302* 302 302* login", (("alarm", "{alarm}"),), done="alarm"),
+        "login 403 403 403 302* 302* 302 302* 403", (("alarm", "{alarm}"),), done="alarm"),
     Row("hmi:acknowledge_all", "POST", "/alarms/acknowledge-all/", "B",
-        "login 403 403 403 302 302 302* 302* login", (), done="alarm"),
+        "login 403 403 403 302 302 302* 302* 403", (), done="alarm"),
     Row("hmi:acknowledge_alarm", "POST", "/alarms/{alarm}/acknowledge/", "A",
-        "login 404 403 403 302* 302* 404 302* login", (("comment", "seen"),), done="alarm"),
+        "login 404 403 403 302* 302* 404 302* 403", (("comment", "seen"),), done="alarm"),
     Row("hmi:acknowledge_alarm", "POST", "/alarms/{alarm}/acknowledge/", "B",
-        "login 404 404 404 404 404 302* 302* login", (("comment", "seen"),), done="alarm"),
+        "login 404 404 404 404 404 302* 302* 403", (("comment", "seen"),), done="alarm"),
     Row("hmi:shelve_alarm", "POST", "/alarms/{alarm}/shelve/", "A",
-        "login 404 403 403 302* 302* 404 302* login", (("reason", "work"), ("minutes", "15")),
+        "login 404 403 403 302* 302* 404 302* 403", (("reason", "work"), ("minutes", "15")),
         done="alarm"),
     Row("hmi:shelve_alarm", "POST", "/alarms/{alarm}/shelve/", "B",
-        "login 404 404 404 404 404 302* 302* login", (("reason", "work"), ("minutes", "15")),
+        "login 404 404 404 404 404 302* 302* 403", (("reason", "work"), ("minutes", "15")),
         done="alarm"),
     Row("hmi:unshelve_alarm", "POST", "/alarms/{shelved}/unshelve/", "A",
-        "login 404 403 403 302* 302* 404 302* login", (), done="shelved"),
+        "login 404 403 403 302* 302* 404 302* 403", (), done="shelved"),
     Row("hmi:unshelve_alarm", "POST", "/alarms/{shelved}/unshelve/", "B",
-        "login 404 404 404 404 404 302* 302* login", (), done="shelved"),
+        "login 404 404 404 404 404 302* 302* 403", (), done="shelved"),
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
-    Row("logout", "POST", "/accounts/logout/", "", LOGGED_OUT),
+    Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
 ]
 # fmt: on
 
@@ -279,7 +291,7 @@ def test_each_role_is_answered_as_the_matrix_says(world: World, row: Row, role: 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "path", ["/", "/alarms/", "/alarms/history/", "/audit/setpoints/", "/audit/setpoints.csv",
-             "/audit/configuration/", "/trend/"],
+             "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv"],
 )  # fmt: skip
 def test_the_search_for_other_plants_would_find_them(world: World, path: str) -> None:
     """The superuser sees both plants on the lists: the slug search above is not blind."""
@@ -306,7 +318,10 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
 
 def wrong_method(role: str, row: Row) -> str:
     """Pages answer a method they do not take with 405; without a session, the login comes
-    first, except on the API, whose door answers the method before asking who is there."""
+    first, except on the API, whose door answers the method before asking who is there; a
+    post with a bearer token is refused before either."""
+    if role == "token" and row.method == "GET":
+        return "403"  # posted with a bearer token: refused before anything else
     if role in ("anon", "token") and row.expect.split()[0] != "401":
         return "login"
     return "405"

@@ -16,7 +16,8 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
-from plant.models import Plant
+from plant import security_events
+from plant.models import Plant, SystemAlarm
 from plant.system_health import do_beat, do_clear_system_alarm, do_raise_system_alarm
 from tests.hmi.test_views import element_text
 
@@ -178,3 +179,44 @@ def test_the_poll_costs_the_same_queries_however_many_plants_and_alarms(
 # Session, user, the permissions of the user and of its groups, the plant's zone, system
 # alarms, heartbeats.
 QUERIES = 7
+
+
+# --- security events: the admins' count, and their alarm clearing once quiet -----------------
+
+
+def test_admins_see_the_count_of_security_events_of_the_last_day_and_viewers_do_not(
+    client: Client, users_by_role: dict[str, User]
+) -> None:
+    security_events.record("login_failed", user=users_by_role["operator"], source="192.0.2.1")
+    security_events.record("login_failed", user=users_by_role["viewer"], source="192.0.2.1")
+    security_events.record(
+        "login_failed", user=users_by_role["viewer"],
+        now=timezone.now() - timedelta(hours=25),
+    )  # fmt: skip
+    client.force_login(users_by_role["admin"])
+    text = client.get("/status/").content.decode()
+    assert "2 security events in the last 24 h" in text
+    assert 'href="/audit/security/?since=' in text
+    client.force_login(users_by_role["viewer"])
+    assert "security event" not in client.get("/status/").content.decode()
+
+
+def test_the_security_alarm_clears_on_the_next_poll_once_the_window_is_quiet(
+    viewer_client: Client, settings: object
+) -> None:
+    settings.SECURITY_ALARM_EVENTS = 2  # type: ignore[attr-defined]
+    long_ago = timezone.now() - timedelta(minutes=30)
+    for _ in range(2):
+        security_events.record("token_refused", source="192.0.2.1", now=long_ago)
+    assert SystemAlarm.objects.get(key=security_events.ALARM_KEY).active
+    assert "security events" not in bar(viewer_client)
+    assert not SystemAlarm.objects.get(key=security_events.ALARM_KEY).active
+
+
+def test_a_standing_security_alarm_shows_on_every_screens_bar(
+    viewer_client: Client, settings: object
+) -> None:
+    settings.SECURITY_ALARM_EVENTS = 2  # type: ignore[attr-defined]
+    for _ in range(2):
+        security_events.record("login_failed", username="op", source="192.0.2.1")
+    assert "2 security events in 10 min" in bar(viewer_client)

@@ -20,7 +20,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
-from plant import actions, alarm_actions
+from plant import actions, alarm_actions, security_events
 from plant.demo import load_demo_plant
 from plant.models import (
     Alarm,
@@ -201,6 +201,15 @@ def build_world() -> World:
             do_revoke_api_token(token, by=users["super"])
         if kind in ("admin_a", "admin_b"):
             ids[kind[-1].upper()]["token"] = token.pk
+    # Security events: one of each plant's screens, one naming each plant's person, and one
+    # naming no one (superusers only).
+    for letter, person in (("A", "viewer"), ("B", "admin_b")):
+        security_events.record("socket_forbidden", plant=plants[letter],
+                               detail=f"/ws/line/0/ of {SLUGS[letter]}")  # fmt: skip
+        security_events.record("login_failed", user=users[person], source="192.0.2.1")
+    ids["X"]["security"] = security_events.record(
+        "login_failed", username="stray-nobody", source="192.0.2.2"
+    ).pk
     assert SetpointWrite.objects.count() == 2
     return World(plants, users, ids, secrets)
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ingest.alarms import AlarmEngine
-from ingest.batch import Decoded
+from ingest.batch import Decoded, Row
 from ingest.mqtt import parse_url
 from ingest.worker import Worker
 from plant.models import (
@@ -24,6 +24,7 @@ from plant.models import (
     SetpointWrite,
     Tag,
 )
+from plant.quality import Quality
 from tests.devices import connected_worker, recording, running_simulator
 from tests.waiting import run_until
 
@@ -131,8 +132,8 @@ def test_the_state_survives_a_restart_and_communication_loss_is_timed(demo_plant
 
 def sample(key: str, value: float, at: datetime) -> Decoded:
     """One committed sample of a tag, as the worker hands a batch to the engine."""
-    row = (tag(key).pk, at, value, None, 0)
-    return Decoded(rows=[row], latest={row[0]: row})
+    row = Row(tag(key).pk, at, value, None, Quality.GOOD)
+    return Decoded(rows=[row], latest={row.tag_id: row})
 
 
 def test_an_on_delay_that_was_counting_resumes_after_a_restart_instead_of_starting_over(

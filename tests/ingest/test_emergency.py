@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from ingest.alarms import AlarmEngine
-from ingest.batch import Decoded
+from ingest.batch import Decoded, Row
 from plant import actions, alarm_actions
 from plant.models import (
     Alarm,
@@ -64,8 +64,8 @@ def engine(demo_plant: Plant) -> AlarmEngine:
 
 def gas_leak(engine: AlarmEngine, demo_plant: Plant, at: datetime) -> Alarm:
     """Methane at 45 %LEL reaches the engine; the high-high alarm runs the emergency actions."""
-    row = (demo_tag(demo_plant, "methane").pk, at, 45.0, None, 0)
-    engine.evaluate(Decoded(rows=[row], latest={row[0]: row}), now=at)
+    row = Row(demo_tag(demo_plant, "methane").pk, at, 45.0, None, Quality.GOOD)
+    engine.evaluate(Decoded(rows=[row], latest={row.tag_id: row}), now=at)
     alarm = Alarm.objects.get(definition__tag__key="methane", definition__kind="hh")
     assert alarm.state == "unack"
     return alarm
@@ -192,8 +192,8 @@ def test_once_the_alarm_has_cleared_a_failed_action_is_no_longer_retried(
     engine.tick(start + timedelta(seconds=6))
     assert system_alarm(alarm) is not None
     retried = SetpointWrite.objects.count()
-    row = (demo_tag(demo_plant, "methane").pk, start + timedelta(seconds=7), 1.0, None, 0)
-    engine.evaluate(Decoded(rows=[row], latest={row[0]: row}), now=row[1])
+    row = Row(demo_tag(demo_plant, "methane").pk, start + timedelta(seconds=7), 1.0, None, 0)
+    engine.evaluate(Decoded(rows=[row], latest={row.tag_id: row}), now=row.time)
     assert Alarm.objects.get(pk=alarm.pk).state == "rtn_unack"
     for write in SetpointWrite.objects.filter(state="pending"):
         actions.do_expire_setpoint(write.pk, now=write.expires_at)

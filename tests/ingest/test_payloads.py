@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.batch import Deadband, Echo, Message, decode_messages
+from ingest.batch import Deadband, Echo, Message, Row, decode_messages
 from ingest.payloads import (
     MAX_PAYLOAD_BYTES,
     DeviceReading,
@@ -316,11 +316,11 @@ def test_a_value_stamped_ahead_of_its_receipt_keeps_its_time_in_history_only() -
 
 def test_the_worker_lets_a_held_value_timed_in_the_future_give_way() -> None:
     now = datetime.now(UTC)
-    held = {1: (1, now + timedelta(minutes=4), 9.0, None, 0)}
-    merge_latest(held, {1: (1, now - timedelta(seconds=1), 7.0, None, 0)})
-    assert held[1][2] == 7.0
-    merge_latest(held, {1: (1, now - timedelta(seconds=2), 5.0, None, 0)})
-    assert held[1][2] == 7.0  # an older value still loses to a newer one
+    held = {1: Row(1, now + timedelta(minutes=4), 9.0, None, 0)}
+    merge_latest(held, {1: Row(1, now - timedelta(seconds=1), 7.0, None, 0)})
+    assert held[1].value == 7.0
+    merge_latest(held, {1: Row(1, now - timedelta(seconds=2), 5.0, None, 0)})
+    assert held[1].value == 7.0  # an older value still loses to a newer one
 
 
 # --- a readback that echoes the id of the setpoint write it answers -----------------------------

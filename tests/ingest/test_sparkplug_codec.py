@@ -43,7 +43,9 @@ ARRAY = {
     D.Int64Array: _int(64, True), D.UInt8Array: _int(8, False), D.UInt16Array: _int(16, False),
     D.UInt32Array: _int(32, False), D.UInt64Array: _int(64, False), D.FloatArray: F32,
     D.DoubleArray: F64, D.BooleanArray: st.booleans(), D.DateTimeArray: _int(64, True),
-    D.StringArray: st.text(st.characters(exclude_characters="\x00"), max_size=8),
+    D.StringArray: st.text(
+        st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=8
+    ),
 }  # fmt: skip
 
 
@@ -287,3 +289,17 @@ def test_tahu_reads_what_we_write() -> None:
     assert metrics["s"]["value"] == "idle" and metrics["b"]["value"] is False
     assert metrics["n"]["value"] is None  # Tahu shows is_null as a null value
     assert metrics["p"]["properties"]["engUnit"]["value"] == "bar"
+
+
+@given(payloads)
+def test_the_data_fast_path_reads_what_the_full_decoder_reads(payload: Payload) -> None:
+    full = codec.decode(codec.encode(payload))
+    timestamp, seq, fast = codec.decode_data(codec.encode(payload))
+    assert (timestamp, seq) == (full.timestamp, full.seq)
+    assert [(m.name, m.alias, m.timestamp, m.is_null) for m in fast] == [
+        (m.name, m.alias, m.timestamp, m.is_null) for m in full.metrics
+    ]
+    for quick, metric in zip(fast, full.metrics, strict=True):
+        assert (quick.properties or {}) == metric.properties
+        if metric.datatype is not None:
+            assert codec.data_value(quick, metric.datatype) == metric.value

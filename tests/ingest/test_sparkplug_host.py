@@ -23,6 +23,7 @@ from ingest.mqtt import parse_url
 from ingest.sparkplug import codec
 from ingest.sparkplug.host import parse_topic
 from ingest.worker import Worker
+from plant import actions
 from plant import sparkplug as model
 from plant.models import (
     ConfigChange,
@@ -30,6 +31,7 @@ from plant.models import (
     Machine,
     RejectedMessage,
     Sample,
+    SetpointWrite,
     SparkplugGroup,
     SparkplugMetric,
     SparkplugNode,
@@ -324,6 +326,46 @@ def test_with_discovery_off_a_birth_waits_for_approval_and_its_data_is_refused_u
     assert ConfigChange.objects.filter(actor="sparkplug-admin", object_id=str(level.pk)).exists()
     edge.send("ddata", device="filler", metrics=[{"alias": 1, "type": "Double", "value": 5.0}])
     run_until(lambda: (5.0, None, 0) in values(level), worker.run_once)
+
+
+def test_a_gap_in_seq_asks_for_a_rebirth_and_keeps_the_values(
+    worker: Worker, edge: EdgeNode, group: str
+) -> None:
+    edge.send("births")
+    run_until(lambda: born(group), worker.run_once)
+    level = tag_of(group, "filler", "fill_level")
+    # Tahu's node has sent seq 0 (NBIRTH) and 1 (DBIRTH): 77 says messages went missing.
+    gap = codec.encode_data(1_790_000_000_000, 77, [(1, int(codec.D.Double), 3.25, None)])
+    _publish(f"spBv1.0/{group}/DDATA/{EDGE}/filler", gap)
+    run_until(lambda: (3.25, None, 0) in values(level), worker.run_once)
+    assert json.loads(edge.expect("ncmd ")[5:]) == [["Node Control/Rebirth", True]]
+    edge.expect("sent rebirth")
+
+
+def test_a_setpoint_write_goes_out_as_a_dcmd_and_the_devices_next_ddata_confirms_it(
+    worker: Worker, edge: EdgeNode, group: str
+) -> None:
+    edge.send("births")
+    run_until(lambda: born(group), worker.run_once)
+    level = tag_of(group, "filler", "fill_level")
+    Tag.objects.filter(pk=level.pk).update(
+        writable=True, setpoint_min=400, setpoint_max=600, readback_tolerance=0.01
+    )
+    level.refresh_from_db()
+    admin = User.objects.create_superuser("sparkplug-writer", password="x")
+    run_until(worker.writer.client.is_connected, worker.run_once)
+    write = actions.do_request_setpoint(level, 505.5, by=admin)
+    run_until(lambda: state_of(write) != SetpointWrite.State.PENDING, worker.run_once)
+    # Tahu's node receives the DCMD, applies it and reports the value in its next DDATA.
+    assert edge.expect("dcmd ") == 'dcmd filler [["Fill Level",505.5]]'
+    run_until(lambda: state_of(write) == SetpointWrite.State.CONFIRMED, worker.run_once)
+    assert write.readback == 505.5
+    assert (505.5, None, 0) in values(level)
+
+
+def state_of(write: SetpointWrite) -> str:
+    write.refresh_from_db()
+    return write.state
 
 
 def test_the_host_keeps_a_retained_online_state_and_its_will_says_offline(

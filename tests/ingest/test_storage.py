@@ -43,7 +43,7 @@ def extension_available() -> bool:
 
 
 def rows_for(tag: Tag, start: datetime, n: int) -> list[Row]:
-    return [(tag.pk, start + timedelta(seconds=i), float(i), None, 0) for i in range(n)]
+    return [Row(tag.pk, start + timedelta(seconds=i), float(i), None, 0) for i in range(n)]
 
 
 @needs_timescale
@@ -195,7 +195,7 @@ def test_text_psycopg_cannot_send_is_a_refusal_the_worker_handles_not_a_crash(
 ) -> None:
     state = Tag.objects.get(key="state")
     with pytest.raises(DataError):  # the worker then stores the batch apart (see below)
-        store(Decoded(rows=[(state.pk, datetime.now(UTC), None, "a\ud800", 0)]))
+        store(Decoded(rows=[Row(state.pk, datetime.now(UTC), None, "a\ud800", 0)]))
 
 
 def test_a_message_the_database_cannot_take_costs_only_itself(demo_plant: Plant) -> None:
@@ -217,11 +217,11 @@ def test_a_latest_value_of_a_deleted_tag_is_skipped_not_fatal_to_the_batch(
 ) -> None:
     gone, kept = Tag.objects.get(key="energy"), Tag.objects.get(key="power")
     now, gone_id = datetime.now(UTC), gone.pk
-    latest = [(gone_id, now, 1.0, None, 0), (kept.pk, now, 2.0, None, 0)]
+    latest = [Row(gone_id, now, 1.0, None, 0), Row(kept.pk, now, 2.0, None, 0)]
     gone.delete()  # while the worker still holds its latest value
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checked as at commit, in this test
-    store(Decoded(rows=[(gone_id, now, 1.0, None, 0)]), latest)
+    store(Decoded(rows=[Row(gone_id, now, 1.0, None, 0)]), latest)
     assert LatestValue.objects.get(tag=kept).value == 2.0
     assert Sample.objects.filter(tag_id=gone_id).count() == 1  # history of deleted tags is kept
 
@@ -232,9 +232,9 @@ def test_a_held_latest_value_timed_in_the_future_gives_way_to_a_current_one(
     level = Tag.objects.get(key="tank_level")
     now = datetime.now(UTC)
     LatestValue.objects.create(tag=level, time=now + timedelta(minutes=4), value=9.0)  # pre-fix
-    store(Decoded(), [(level.pk, now, 7.0, None, 0)])
+    store(Decoded(), [Row(level.pk, now, 7.0, None, 0)])
     assert LatestValue.objects.get(tag=level).value == 7.0
-    store(Decoded(), [(level.pk, now - timedelta(seconds=1), 5.0, None, 0)])
+    store(Decoded(), [Row(level.pk, now - timedelta(seconds=1), 5.0, None, 0)])
     assert LatestValue.objects.get(tag=level).value == 7.0  # an older value still loses
 
 

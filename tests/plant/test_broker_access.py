@@ -34,7 +34,7 @@ from django.test import override_settings
 from plant.broker_access import write_broker_files
 from plant.demo import load_demo_plant
 from plant.models import ConfigChange, DeviceIdentity, Machine, Plant, Tag
-from plant.mosquitto_auth import check_password
+from plant.mosquitto_auth import check_password, hash_password
 from tests.services import SecuredBroker
 
 PASSWORDS = {"ingest": "ingest-pw-0123456789", "simulator": "sim-pw-0123456789",
@@ -390,7 +390,7 @@ def test_rewriting_unchanged_rights_changes_no_file(tmp_path: Path, demo_plant: 
     assert before == {name: (tmp_path / name).read_text() for name in ("passwd", "acl")}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the groups survive
 def test_a_device_added_disabled_or_given_a_tag_takes_effect_on_a_reload(tmp_path: Path) -> None:
     broker = SecuredBroker()
     root = f"test/reload-{uuid.uuid4().hex[:8]}/"
@@ -536,7 +536,7 @@ def test_the_files_are_written_atomically_into_place(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["acl"]  # no scratch file left behind
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the groups survive
 def test_the_watching_command_reloads_the_broker_when_an_identity_is_added() -> None:
     """compose's broker-access service: `broker_access --watch S --reload-pid PID`."""
     from django.db import connection
@@ -590,3 +590,33 @@ def test_a_device_named_like_the_worker_is_left_out_with_a_warning_and_the_rest_
     assert [line.split(":")[0] for line in passwd.split()] == ["honest", "scada", "simulator"]
     scada = passwd.split("scada:", 1)[1].split()[0]
     assert check_password("worker-pw-0123456789", scada)  # the worker's, not the device's
+
+
+@pytest.mark.django_db
+@override_settings(**SETTINGS)
+@pytest.mark.parametrize("change", ["writable", "topic", "device", "password", "plant slug"])
+def test_any_change_the_files_depend_on_is_seen_by_the_next_pass(
+    tmp_path: Path, demo_plant: Plant, change: str
+) -> None:
+    """The pass that skips unchanged rights (its SQL summary) misses no change, even one made
+    by an UPDATE that no signal sees."""
+    fan = Tag.objects.get(machine__line__plant=demo_plant, key="fan")
+    prefix = fan.topic.rpartition("/")[0]
+    device = DeviceIdentity(plant=demo_plant, username="fan-box", topic_prefix=prefix)
+    device.set_password("fan-box-password-0123")
+    device.save()
+    write_broker_files(tmp_path)
+    before = (tmp_path / "acl").read_text() + (tmp_path / "passwd").read_text()
+    if change == "writable":
+        Tag.objects.filter(pk=fan.pk).update(writable=False)
+    elif change == "topic":
+        Tag.objects.filter(pk=fan.pk).update(topic=f"{prefix}/fan2")
+    elif change == "device":
+        DeviceIdentity.objects.filter(pk=device.pk).update(enabled=False)
+    elif change == "password":
+        DeviceIdentity.objects.filter(pk=device.pk).update(password_hash=hash_password("x" * 20))
+    else:  # the simulator is a device of the plant called bottling: no longer of this one
+        Plant.objects.filter(pk=demo_plant.pk).update(slug="renamed")
+    assert write_broker_files(tmp_path)[0]
+    after = (tmp_path / "acl").read_text() + (tmp_path / "passwd").read_text()
+    assert after != before

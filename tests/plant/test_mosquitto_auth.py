@@ -201,6 +201,8 @@ def test_the_shipped_plant_listener_refuses_anonymous_clients_and_has_an_acl() -
     assert health.splitlines()[0] == "1880 127.0.0.1"
     assert "acl_file /mosquitto/auth/acl" in health.splitlines()
     assert len(blocks) == 2  # no plain listener for the plant network
+    # Unflushed stdout would hold its log back from a pipe (Docker, run's refusal watch).
+    assert "log_dest stderr" in SHIPPED_CONF.read_text().split("\nlistener ")[0].splitlines()
 
 
 @pytest.mark.parametrize(

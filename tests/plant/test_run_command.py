@@ -356,6 +356,26 @@ def test_the_broker_of_run_refuses_anonymous_clients_and_wrong_passwords(product
     assert connack(product["port"], login(product, "simulator")) == "Success"
 
 
+def test_a_login_the_broker_of_run_refused_is_recorded_as_a_security_event(
+    product: dict, run_database: str
+) -> None:
+    sql = "SELECT count(*) FROM plant_securityevent WHERE kind = 'mqtt_identity_refused'"
+    with psycopg.connect(run_database, autocommit=True) as conn:
+        before = conn.execute(sql).fetchone()[0]
+        assert connack(product["port"], ("simulator", "a-wrong-guess")) == "Not authorized"
+        deadline = time.monotonic() + 30  # run records what its broker logged every 2 s
+        while conn.execute(sql).fetchone()[0] <= before:
+            assert time.monotonic() < deadline, "the refused login was not recorded"
+            time.sleep(0.2)
+        source, detail = conn.execute(
+            "SELECT source, detail FROM plant_securityevent WHERE kind = 'mqtt_identity_refused'"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert source == f"broker 127.0.0.1:{product['port']}"
+    assert "not authorised" in detail
+    assert "a-wrong-guess" not in detail  # Mosquitto does not log passwords, nor do we
+
+
 def test_the_demo_flows_through_the_broker_with_its_logins(
     product: dict, run_database: str
 ) -> None:

@@ -9,7 +9,8 @@
 //   {"op": "stop"}                          NDEATH, then disconnect (a clean stop)
 //   {"op": "kill"}                          exit at once: the broker sends the NDEATH will
 // It prints "connected" once connected, "sent <op>" after each command, "ncmd <json>" for each
-// NCMD it receives, and answers a Node Control/Rebirth with its births, as edge nodes must.
+// NCMD it receives, and answers a Node Control/Rebirth with its births, as edge nodes must;
+// a DCMD it prints ("dcmd <device> <json>") and applies, reporting the value in a DDATA.
 "use strict";
 const readline = require("readline");
 const sparkplug = require("sparkplug-client");
@@ -81,6 +82,12 @@ client.on("ncmd", (payload) => {
     births();
     console.log("sent rebirth");
   }
+});
+client.on("dcmd", (device, payload) => {
+  // A device applies the write and reports the value it now holds.
+  console.log(`dcmd ${device} ${JSON.stringify(payload.metrics.map((m) => [m.name, m.value]))}`);
+  const metrics = payload.metrics.map((m) => ({ alias: m.alias, type: m.type, value: m.value }));
+  client.publishDeviceData(device, { timestamp: now(), metrics });
 });
 client.on("error", (error) => { console.error(`error ${error}`); process.exit(1); });
 readline.createInterface({ input: process.stdin }).on("line", (line) => {

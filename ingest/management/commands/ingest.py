@@ -64,9 +64,11 @@ class Command(BaseCommand):
         if metrics_port:
             start_http_server(metrics_port, addr=metrics_addr)
         metrics_at = f", metrics on http://{metrics_addr}:{metrics_port}/metrics"
+        host = worker.sparkplug
+        sparkplug = f", Sparkplug host {host.host_id} on spBv1.0/#" if host else ""
         self.stdout.write(
             f"ingest: {worker.subscription} on {worker.address.host}:{worker.address.port} "
-            f"as {client_id}{metrics_at if metrics_port else ''}"
+            f"as {client_id}{sparkplug}{metrics_at if metrics_port else ''}"
         )
         worker.run()
         self.stdout.write("ingest: stopped after committing the batch in hand")

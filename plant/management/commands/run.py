@@ -4,12 +4,18 @@
 own Mosquitto (unless MQTT_URL names a broker), daphne (pages and websockets) and, when their
 commands are installed, the ingest worker and the simulator. It imports none of them (plant
 imports only Django): each runs as `mosquitto`, `python manage.py <command>` or `python -m daphne`.
+
+The product's own broker lets no one in anonymously: ingest and the simulator log in with
+passwords made once under <broker dir>/credentials/, and every device identity of the admin
+with its own (plant.broker_access writes the broker's passwd and acl, and this command keeps
+them current and reloads the broker when they change).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import secrets
 import select
 import shutil
@@ -17,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +38,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
-from plant.mosquitto_auth import AuthFileError, Listener, adapt_conf
+from plant.mosquitto_auth import AuthFileError, Listener, adapt_conf, parse_refusal
 
 # How long the children get to finish their last batch after SIGTERM before they are killed.
 STOP_TIMEOUT_S = 15
@@ -74,6 +81,19 @@ class Child:
     restart_at: float | None = None
     restarts: int = 0
     signalled: bool = False
+    # Called with each line of its output (which still goes on to ours), from a thread of its
+    # own: the broker's log, read for the logins it refused.
+    watch_output: Callable[[str], None] | None = None
+
+
+def forward(stream: Any, watch: Callable[[str], None]) -> None:
+    """Copy a child's output to ours line by line, showing each line to `watch` (a thread)."""
+    for raw in iter(stream.readline, b""):
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        with contextlib.suppress(Exception):  # a watcher's bug must not stop the output
+            watch(raw.decode(errors="replace"))
+    stream.close()
 
 
 def has_exited(process: subprocess.Popen[bytes]) -> bool:
@@ -137,13 +157,19 @@ class Supervisor:
             self.children.append(child)
         # A process group of its own: a Ctrl-C in the terminal reaches only us, and we forward
         # it once, instead of every child receiving it twice.
+        piped = child.watch_output is not None
         child.process = subprocess.Popen(
             child.argv,
             cwd=settings.BASE_DIR,
             env={**(child.env or os.environ), "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if piped else None,
+            stderr=subprocess.STDOUT if piped else None,
             process_group=0,
         )
+        if piped:
+            threading.Thread(target=forward, args=(child.process.stdout, child.watch_output),
+                             name=f"output of {child.name}", daemon=True).start()  # fmt: skip
         child.pidfd = os.pidfd_open(child.process.pid)
         child.started_at = time.monotonic()
         child.restart_at = None
@@ -376,6 +402,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         self.broker_child: Child | None = None
         self.warned: set[str] = set()
+        self.refusals: queue.Queue[str] = queue.Queue()
         supervisor = Supervisor(self.say)
         supervisor.install_signal_handlers()  # before any child exists, so none is orphaned
         env = self.start_broker(supervisor, options["broker_port"], Path(options["broker_dir"]))
@@ -428,7 +455,10 @@ class Command(BaseCommand):
         # Not migrated yet: the product's own logins only, until the first rewrite after it.
         self.auth_dir, self.owner = data_dir / "auth", broker_owner()
         write_broker_files(self.auth_dir, owner=self.owner, with_database=False)
-        broker = Child("broker (mosquitto)", ["mosquitto", "-c", str(conf)], last=True)
+        # Its log is read for refused logins, recorded as security events (update_broker_access).
+        broker = Child("broker (mosquitto)", ["mosquitto", "-c", str(conf)], last=True,
+                       watch_output=self.note_refusal)  # fmt: skip
+        self.broker_address = host
         self.broker_child = broker
         supervisor.start(broker)
         if not self.wait_until_serving(supervisor, broker, "127.0.0.1", port):
@@ -450,9 +480,31 @@ class Command(BaseCommand):
             "SIMULATOR_MQTT_PASSWORD_FILE": str(logins["simulator"]),
         }
 
+    def note_refusal(self, line: str) -> None:
+        """A line of the broker's log (its output thread): keep the refusals it reports."""
+        refusal = parse_refusal(line)
+        if refusal is not None and refusal.kind == "login":
+            self.refusals.put(line.strip())
+
+    def record_refusals(self) -> None:
+        """Each login the broker refused since the last time, as a security event."""
+        from plant.security_events import Kind, record
+
+        while True:
+            try:
+                line = self.refusals.get_nowait()
+            except queue.Empty:
+                return
+            # Mosquitto 2.0 names neither the client nor the user name it refused.
+            record(Kind.MQTT_IDENTITY_REFUSED, source=f"broker {self.broker_address}",
+                   detail=f"the broker refused a login (wrong or unknown name or password, or a "
+                   f"disabled identity): {line}")  # fmt: skip
+
     def update_broker_access(self) -> None:
         """Rewrite the broker's passwd and acl from the database; reload it if they changed."""
         from plant.broker_access import write_broker_files
+
+        self.record_refusals()
 
         try:
             changed, warnings = write_broker_files(self.auth_dir, owner=self.owner)
