@@ -20,6 +20,7 @@ import pytest
 
 from bench.fastpub import FastPublisher
 from tests.services import ROOT, Broker, Postgres
+from tests.sockets import drained
 from tests.waiting import run_until
 
 # Each test's waits add up to several minutes on a loaded machine: more than the default timeout.
@@ -222,7 +223,7 @@ def test_sigterm_commits_and_acknowledges_the_batch_in_hand_and_exits(
         FastPublisher(broker.port, "load").publish_all(messages[:1])
         run_until(lambda: copy_waits_on_lock(postgres), timeout=60)
         FastPublisher(broker.port, "load").publish_all(messages[1:])  # all accepted (PUBACK)
-        run_until(lambda: all(sockets_drained(broker.port) for _ in range(3)), timeout=60)
+        run_until(lambda: drained(broker.port), timeout=60)
         assert worker.proc is not None
         worker.proc.send_signal(signal.SIGTERM)
     # The lock is gone (rolled back): the blocked batch commits, then the worker stops.
@@ -249,17 +250,6 @@ def copy_waits_on_lock(postgres: Postgres) -> bool:
         ).fetchone()[0])  # fmt: skip
 
 
-def sockets_drained(port: int) -> bool:
-    """Nothing waits in the kernel on any connection to or from the broker: what it sent,
-    its clients have read (a few turns apart, so nothing is on its way either)."""
-    wait(0.1)
-    lines = subprocess.run(
-        ["ss", "-tnH", "state", "established", f"( sport = :{port} or dport = :{port} )"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    return all(line.split()[:2] == ["0", "0"] for line in lines)
-
-
 def session_backlog(broker: Broker, client_id: str) -> list[str]:
     """Take over a client's persistent session and return the telemetry the broker sends it
     again before a marker published afterwards (QoS 1 keeps the order)."""
@@ -276,9 +266,10 @@ def session_backlog(broker: Broker, client_id: str) -> list[str]:
     def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == marker and msg.payload == b"marker":
             done.set()
-        elif not msg.topic.startswith("$SYS/") and not msg.topic.endswith("/set"):
-            # (its own setpoint writes, e.g. the gas alarm's emergency writes of the final
-            # turn, come back on its subscription after its last read: commands, not telemetry)
+        elif msg.topic.startswith(TOPIC_ROOT) and not msg.topic.endswith("/set"):
+            # The load's telemetry only: its own setpoint writes (the gas alarm's emergency
+            # writes of the final turn) come back on its subscription after its last read, and
+            # its other subscriptions ($SYS, Sparkplug's STATE) are no telemetry of the load.
             got.append(f"{msg.topic} {msg.payload!r}")
 
     client.on_message = on_message

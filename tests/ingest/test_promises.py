@@ -9,7 +9,6 @@ import asyncio
 import itertools
 import json
 import math
-import subprocess
 import threading
 import time
 import urllib.request
@@ -42,6 +41,7 @@ from plant.system_health import HEARTBEAT_S
 from tests.builders import demo_tag, record_value
 from tests.devices import connected_worker, device
 from tests.services import Broker, free_port
+from tests.sockets import drained
 from tests.waiting import run_until
 
 pytestmark = pytest.mark.django_db
@@ -64,21 +64,6 @@ def numbered(topic: str, n: int, size: int = 0) -> list[tuple[str, bytes]]:
     """n messages on one topic, each with its own time (so each is its own row)."""
     pad = b" " * size
     return [(topic, b'{"v":%d,"ts":%d}%s' % (i, 1_790_000_000_000 + i, pad)) for i in range(n)]
-
-
-def connection_drained(worker: Worker) -> bool:
-    """Nothing waits in the kernel between the broker and the worker's connection, a few
-    looks apart: all the broker sent, the worker has read."""
-    port = worker.client.socket().getsockname()[1]
-    for _ in range(3):
-        threading.Event().wait(0.1)
-        lines = subprocess.run(
-            ["ss", "-tnH", "state", "established", f"( sport = :{port} or dport = :{port} )"],
-            capture_output=True, text=True, check=True,
-        ).stdout.splitlines()  # fmt: skip
-        if not lines or any(line.split()[:2] != ["0", "0"] for line in lines):
-            return False
-    return True
 
 
 # --- storage -----------------------------------------------------------------------------
@@ -129,7 +114,8 @@ def test_what_the_worker_has_not_acknowledged_stays_within_its_receive_maximum(
         topic = Tag.objects.get(key="tank_level").topic
         FastPublisher(broker.port, "load").publish_all(numbered(topic, 300))  # all accepted
         run_until(lambda: len(worker.inbox) >= 100, timeout=30)
-        run_until(lambda: connection_drained(worker), timeout=30)
+        # all the broker sent, the worker has read
+        run_until(lambda: drained(worker.client.socket().getsockname()[1]), timeout=30)
         assert len(worker.inbox) == 100  # nothing more is on its way
         run_until(lambda: Sample.objects.filter(tag__key="tank_level").count() == 300,
                   worker.run_once, timeout=60)  # fmt: skip
