@@ -112,7 +112,7 @@ def logged_out(sender: Any, request: HttpRequest | None, user: Any = None, **kw:
     """Close the session's sockets now (Django sends this before it deletes the session)."""
     key = getattr(getattr(request, "session", None), "session_key", None)
     if key:
-        live.send_on_commit(live.session_group(key), live.access_ended(live.SIGNED_OUT))
+        live.send_on_commit([live.session_group(key)], live.access_ended(live.SIGNED_OUT))
 
 
 def session_expired(session: Any, now: float) -> bool:

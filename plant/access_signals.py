@@ -31,24 +31,27 @@ def user_saved(sender: Any, instance: User, created: bool, **kwargs: Any) -> Non
     if created or (fields is not None and set(fields) <= {"last_login"}):
         return  # a login touches last_login: nothing anyone may see has changed
     message = live.access_changed() if instance.is_active else live.access_ended()
-    live.send_on_commit(live.user_group(instance.pk), message)
+    live.send_on_commit([live.user_group(instance.pk)], message)
 
 
 def user_deleted(sender: Any, instance: User, **kwargs: Any) -> None:
-    live.send_on_commit(live.user_group(instance.pk), live.access_ended())
+    live.send_on_commit([live.user_group(instance.pk)], live.access_ended())
 
 
 def members_changed(
-    sender: Any, instance: Plant | User, action: str, reverse: bool,
+    sender: Any, instance: Plant | User, action: str, reverse: bool,  # reverse: a User
     pk_set: set[int] | None, **kwargs: Any,
 ) -> None:  # fmt: skip
     """A plant lost members (or a user lost plants): their sockets check again."""
     if action == "pre_clear":
         # The members are gone by post_clear, which names none of them.
-        users = [instance.pk] if reverse else list(instance.members.values_list("pk", flat=True))
+        if isinstance(instance, Plant):
+            users = list(instance.members.values_list("pk", flat=True))
+        else:
+            users = [instance.pk]
     elif action == "post_remove":
-        users = [instance.pk] if reverse else sorted(pk_set or ())
+        users = sorted(pk_set or ()) if isinstance(instance, Plant) else [instance.pk]
     else:
         return
     if users:
-        live.send_to_groups_on_commit([live.user_group(pk) for pk in users], live.access_changed())
+        live.send_on_commit([live.user_group(pk) for pk in users], live.access_changed())
