@@ -51,7 +51,9 @@ class SecurityEventFilterForm(forms.Form):
 
     def __init__(self, *args: Any, plants: dict[int, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plant"].choices = [("", "any"), *sorted(plants.items(), key=lambda p: p[1])]
+        plant = self.fields["plant"]
+        assert isinstance(plant, forms.TypedChoiceField)
+        plant.choices = [("", "any"), *sorted(plants.items(), key=lambda p: p[1])]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -39,19 +39,18 @@ def user_deleted(sender: Any, instance: User, **kwargs: Any) -> None:
 
 
 def members_changed(
-    sender: Any, instance: Plant | User, action: str, reverse: bool,
+    sender: Any, instance: Plant | User, action: str, reverse: bool,  # reverse: a User
     pk_set: set[int] | None, **kwargs: Any,
 ) -> None:  # fmt: skip
     """A plant lost members (or a user lost plants): their sockets check again."""
     if action == "pre_clear":
         # The members are gone by post_clear, which names none of them.
-        if reverse:
-            users = [instance.pk]
-        else:
-            assert isinstance(instance, Plant)  # the plant's side of the relation
+        if isinstance(instance, Plant):
             users = list(instance.members.values_list("pk", flat=True))
+        else:
+            users = [instance.pk]
     elif action == "post_remove":
-        users = [instance.pk] if reverse else sorted(pk_set or ())
+        users = sorted(pk_set or ()) if isinstance(instance, Plant) else [instance.pk]
     else:
         return
     if users:
