@@ -7,8 +7,8 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import authenticate as django_authenticate
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from pytest_django.fixtures import Settings
@@ -16,13 +16,6 @@ from pytest_django.fixtures import Settings
 PASSWORD = "a long first admin password"
 # django-axes counts logins by the request they come with: authenticate() needs one.
 LOGIN = RequestFactory().post("/accounts/login/")
-
-
-def authenticate(username: str, password: str) -> AbstractBaseUser | None:
-    """Log in as the login page does: through every backend, django-axes's (which needs the
-    request) included."""
-    request = RequestFactory().post("/accounts/login/")
-    return django_authenticate(request, username=username, password=password)
 
 
 def ensure_admin() -> str:
