@@ -14,6 +14,8 @@ from django.test import RequestFactory
 from pytest_django.fixtures import Settings
 
 PASSWORD = "a long first admin password"
+# django-axes counts logins by the request they come with: authenticate() needs one.
+LOGIN = RequestFactory().post("/accounts/login/")
 
 
 def ensure_admin() -> str:
@@ -35,7 +37,7 @@ def test_the_first_superuser_is_created_once_without_its_password_in_the_output(
     output = ensure_admin()
     assert "superuser 'superuser' created" in output
     assert PASSWORD not in output
-    user = authenticate(username="superuser", password=PASSWORD)
+    user = authenticate(LOGIN, username="superuser", password=PASSWORD)
     assert user is not None and user.is_superuser and user.is_staff
 
 
@@ -47,7 +49,7 @@ def test_a_later_start_keeps_the_password_the_admin_changed(admin_settings: Sett
     user.save()
     admin_settings.ADMIN_PASSWORD = "another password in the file"
     assert "nothing changed" in ensure_admin()
-    assert authenticate(username="superuser", password="changed by the admin since")
+    assert authenticate(LOGIN, username="superuser", password="changed by the admin since")
     assert User.objects.filter(is_superuser=True).count() == 1
 
 
@@ -93,5 +95,5 @@ def test_demo_users_take_the_password_file_and_it_is_not_printed(
     )
     assert "demo password from its file" not in output.getvalue()
     assert "login: operator" in output.getvalue()
-    assert authenticate(username="operator", password="demo password from its file")
+    assert authenticate(LOGIN, username="operator", password="demo password from its file")
     assert not (tmp_path / "demo-logins.txt").exists()
