@@ -6,33 +6,33 @@ Each concern keeps its views in its own module and its routes in its own block b
 from django.urls import path
 
 from hmi import (
-    alarms,
+    alarm_views,
     config_history_views,
     health_views,
-    history,
+    history_views,
+    screen_views,
     security_event_views,
     setpoint_audit,
-    setpoints,
-    views,
+    setpoint_views,
 )
 
 app_name = "hmi"
 urlpatterns = [
     # Live screens
-    path("", views.overview, name="overview"),
-    path("plants/<int:pk>/", views.plant_detail, name="plant_detail"),
-    path("lines/<int:pk>/", views.line_detail, name="line_detail"),
-    path("machines/<int:pk>/", views.machine_detail, name="machine_detail"),
-    path("tags/<int:pk>/", views.tag_detail, name="tag_detail"),
+    path("", screen_views.overview, name="overview"),
+    path("plants/<int:pk>/", screen_views.plant_detail, name="plant_detail"),
+    path("lines/<int:pk>/", screen_views.line_detail, name="line_detail"),
+    path("machines/<int:pk>/", screen_views.machine_detail, name="machine_detail"),
+    path("tags/<int:pk>/", screen_views.tag_detail, name="tag_detail"),
     # The status bar of every page: are values current, and the product's own faults
     path("status/", health_views.system_status, name="system_status"),
     # Setpoint writes and audit
-    path("tags/<int:pk>/setpoint/", setpoints.setpoint_panel, name="setpoint_panel"),
-    path("tags/<int:pk>/setpoint/form/", setpoints.setpoint_form, name="setpoint_form"),
-    path("tags/<int:pk>/setpoint/review/", setpoints.review_setpoint, name="review_setpoint"),
-    path("tags/<int:pk>/setpoint/write/", setpoints.write_setpoint, name="write_setpoint"),
-    path("setpoint-writes/<int:pk>/", setpoints.setpoint_status, name="setpoint_status"),
-    path("loops/<int:pk>/mode/", setpoints.set_loop_mode, name="set_loop_mode"),
+    path("tags/<int:pk>/setpoint/", setpoint_views.setpoint_panel, name="setpoint_panel"),
+    path("tags/<int:pk>/setpoint/form/", setpoint_views.setpoint_form, name="setpoint_form"),
+    path("tags/<int:pk>/setpoint/review/", setpoint_views.review_setpoint, name="review_setpoint"),
+    path("tags/<int:pk>/setpoint/write/", setpoint_views.write_setpoint, name="write_setpoint"),
+    path("setpoint-writes/<int:pk>/", setpoint_views.setpoint_status, name="setpoint_status"),
+    path("loops/<int:pk>/mode/", setpoint_views.set_loop_mode, name="set_loop_mode"),
     path("audit/setpoints/", setpoint_audit.setpoint_audit, name="setpoint_audit"),
     path("audit/setpoints.csv", setpoint_audit.setpoint_audit_csv, name="setpoint_audit_csv"),
     # The configuration history
@@ -48,18 +48,18 @@ urlpatterns = [
         "audit/security.csv", security_event_views.security_events_csv, name="security_events_csv"
     ),
     # Historian: trends, history API, export
-    path("trend/", history.trend, name="trend"),
-    path("history/export.csv", history.export_csv, name="history_export"),
-    path("api/history/", history.history_api, name="history_api"),
-    path("api/current/", history.current_api, name="current_api"),
-    path("api/markers/", history.markers_api, name="markers_api"),
+    path("trend/", history_views.trend, name="trend"),
+    path("history/export.csv", history_views.export_csv, name="history_export"),
+    path("api/history/", history_views.history_api, name="history_api"),
+    path("api/current/", history_views.current_api, name="current_api"),
+    path("api/markers/", history_views.markers_api, name="markers_api"),
     # Alarms
-    path("alarms/", alarms.alarm_summary, name="alarm_summary"),
-    path("alarms/banner/", alarms.alarm_banner, name="alarm_banner"),
-    path("alarms/history/", alarms.alarm_history, name="alarm_history"),
-    path("alarms/kpis/", alarms.alarm_kpis_page, name="alarm_kpis"),
-    path("alarms/acknowledge-all/", alarms.acknowledge_all, name="acknowledge_all"),
-    path("alarms/<int:pk>/acknowledge/", alarms.acknowledge_alarm, name="acknowledge_alarm"),
-    path("alarms/<int:pk>/shelve/", alarms.shelve_alarm, name="shelve_alarm"),
-    path("alarms/<int:pk>/unshelve/", alarms.unshelve_alarm, name="unshelve_alarm"),
+    path("alarms/", alarm_views.alarm_summary, name="alarm_summary"),
+    path("alarms/banner/", alarm_views.alarm_banner, name="alarm_banner"),
+    path("alarms/history/", alarm_views.alarm_history, name="alarm_history"),
+    path("alarms/kpis/", alarm_views.alarm_kpis_page, name="alarm_kpis"),
+    path("alarms/acknowledge-all/", alarm_views.acknowledge_all, name="acknowledge_all"),
+    path("alarms/<int:pk>/acknowledge/", alarm_views.acknowledge_alarm, name="acknowledge_alarm"),
+    path("alarms/<int:pk>/shelve/", alarm_views.shelve_alarm, name="shelve_alarm"),
+    path("alarms/<int:pk>/unshelve/", alarm_views.unshelve_alarm, name="unshelve_alarm"),
 ]

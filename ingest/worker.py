@@ -18,7 +18,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest import metrics, retention
-from ingest.alarms import AlarmEngine
+from ingest.alarm_engine import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.broker_watch import DROPPED_TOPICS, BrokerWatch
 from ingest.control_loop import LoopRunner
@@ -26,12 +26,12 @@ from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
 from ingest.mqtt import SET_SUFFIX, make_client
 from ingest.paho_fast import Publish, ack_all
 from ingest.part_guard import PartGuard
+from ingest.setpoint_writer import Writer
 from ingest.sparkplug.host import STATE_PREFIX as SPARKPLUG_STATE
 from ingest.sparkplug.host import TOPIC_FILTER as SPARKPLUG_TOPICS
 from ingest.sparkplug.host import Host as SparkplugHost
 from ingest.store import Stored, store, store_apart
 from ingest.tagcache import TagCache
-from ingest.writer import Writer
 from plant import system_health
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Setpoint writes to Sparkplug tags: an NCMD or DCMD instead of the JSON `<topic>/set`.
 
-The writer (ingest.writer) sends every write through the same audited outbox; for a tag that
-a Sparkplug birth created, this says where and how: the node's or device's command topic, the
-metric by the name and alias of its birth, in its datatype. The next NDATA/DDATA value
+The writer (ingest.setpoint_writer) sends every write through the same audited outbox; for a
+tag that a Sparkplug birth created, this says where and how: the node's or device's command
+topic, the metric by the name and alias of its birth, in its datatype. The next NDATA/DDATA value
 within the tag's readback tolerance confirms the write, as for any device that does not echo
 write ids.
 """

@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from ingest.alarms import AlarmEngine
+from ingest.alarm_engine import AlarmEngine
 from ingest.batch import Decoded, Row
 from ingest.mqtt import parse_url
 from ingest.worker import Worker

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from ingest.alarms import AlarmEngine
+from ingest.alarm_engine import AlarmEngine
 from ingest.batch import Decoded, Row
 from plant import actions, alarm_actions
 from plant.models import (

@@ -32,8 +32,8 @@ from bench.fastpub import FastPublisher
 from ingest.livepush import LIVE_PUSH_INTERVAL_S
 from ingest.management.commands.ingest import Command as IngestCommand
 from ingest.mqtt import SET_SUFFIX, parse_url
+from ingest.setpoint_writer import FAIL_GRACE_S
 from ingest.worker import BATCH_BYTES, Worker
-from ingest.writer import FAIL_GRACE_S
 from plant import actions, live
 from plant.models import ControlLoop, Plant, Sample, SetpointWrite, Tag, WorkerHeartbeat
 from plant.setpoints import READBACK_TIMEOUT_S, WRITE_EXPIRY_S
