@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from plant.models import AlarmJournalEntry, Plant, SetpointWrite, Tag
 from tests.browser.conftest import PASSWORD, make_server_user
@@ -76,11 +77,19 @@ def test_a_gas_leak_raises_the_emergency_everywhere_until_a_supervisor_acknowled
         ack_buttons = boss.locator("#emergency-banner .emergency-ack button")
 
         def acknowledge_one() -> None:
+            # After an acknowledgement the page reloads and fetches its banner: wait for it,
+            # then look again (the last acknowledgement leaves no form to fill).
+            boss.locator(".alarm-bar").first.wait_for(timeout=15_000)
+            if not ack_buttons.count():
+                return
             comment = boss.locator("#emergency-banner input[name=comment]").first
-            comment.fill("fan and valve OK")
-            if comment.input_value() == "fan and valve OK":  # else a push swapped the form
-                ack_buttons.first.click()
-                boss.wait_for_load_state()
+            try:
+                comment.fill("fan and valve OK", timeout=5_000)
+                if comment.input_value() == "fan and valve OK":  # else a push swapped the form
+                    ack_buttons.first.click(timeout=5_000)
+                    boss.wait_for_load_state()
+            except PlaywrightTimeoutError:  # a push or the reload swapped the form: look again
+                return
 
         def all_acknowledged() -> bool:  # once the banner has come (it is fetched after load)
             return bool(boss.locator(".alarm-bar").count()) and not ack_buttons.count()
