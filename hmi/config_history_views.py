@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from hmi.csv_safety import csv_text
+from hmi.csv_safety import csv_download, csv_text
 from hmi.setpoint_audit import page_zone
 from plant.config_history import TRACKED
 from plant.models import ConfigChange
@@ -128,11 +128,9 @@ def config_history_csv(request: HttpRequest) -> StreamingHttpResponse:
     check_may_view(request.user)
     with timezone.override(page_zone(request)):
         _, changes, plants = filtered_changes(request)
-    response = StreamingHttpResponse(
-        csv_chunks(changes.iterator(chunk_size=1000), plants), content_type="text/csv"
+    return csv_download(
+        csv_chunks(changes.iterator(chunk_size=1000), plants), "configuration-history.csv"
     )
-    response["Content-Disposition"] = 'attachment; filename="configuration-history.csv"'
-    return response
 
 
 def csv_chunks(changes: Iterator[ConfigChange], plants: dict[int, str]) -> Iterator[str]:

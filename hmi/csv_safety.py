@@ -13,6 +13,8 @@ import csv
 import io
 from collections.abc import Iterable
 
+from django.http import StreamingHttpResponse
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -28,3 +30,10 @@ def csv_text(rows: Iterable[Iterable[object]]) -> str:
     out = io.StringIO()
     csv.writer(out).writerows([safe_cell(cell) for cell in row] for row in rows)
     return out.getvalue()
+
+
+def csv_download(chunks: Iterable[str], filename: str) -> StreamingHttpResponse:
+    """A streamed CSV attachment of already neutralised chunks (csv_text)."""
+    response = StreamingHttpResponse(chunks, content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

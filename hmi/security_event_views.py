@@ -22,7 +22,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from hmi.csv_safety import csv_text
+from hmi.csv_safety import csv_download, csv_text
 from hmi.setpoint_audit import page_zone
 from plant.models import SecurityEvent
 from plant.queries import visible_plants
@@ -111,11 +111,7 @@ def security_events_csv(request: HttpRequest) -> StreamingHttpResponse:
     check_may_view(request.user)
     with timezone.override(page_zone(request)):
         _, events, plants = filtered_events(request)
-    response = StreamingHttpResponse(
-        csv_chunks(events.iterator(chunk_size=1000), plants), content_type="text/csv"
-    )
-    response["Content-Disposition"] = 'attachment; filename="security-events.csv"'
-    return response
+    return csv_download(csv_chunks(events.iterator(chunk_size=1000), plants), "security-events.csv")
 
 
 def csv_chunks(events: Iterator[SecurityEvent], plants: dict[int, str]) -> Iterator[str]:

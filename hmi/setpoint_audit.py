@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from hmi.csv_safety import csv_text
+from hmi.csv_safety import csv_download, csv_text
 from hmi.forms import AuditFilterForm
 from plant.models import Plant, SetpointWrite, Tag
 from plant.queries import visible_plants
@@ -92,9 +92,7 @@ def setpoint_audit_csv(request: HttpRequest) -> StreamingHttpResponse:
     with timezone.override(page_zone(request)):
         _, writes = filtered_writes(request)
     rows = (csv_row(write) for write in writes.iterator(chunk_size=1000))
-    response = StreamingHttpResponse(csv_lines([CSV_COLUMNS], rows), content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="setpoint-writes.csv"'
-    return response
+    return csv_download(csv_lines([CSV_COLUMNS], rows), "setpoint-writes.csv")
 
 
 def csv_lines(*parts: Iterable[list[Any]]) -> Iterator[str]:
