@@ -57,6 +57,10 @@
     if (fresh.length && !silenced()) beep();
   }
 
+  let leaving = false; /* the page is navigating away: see refresh */
+  addEventListener("beforeunload", () => { leaving = true; });
+  addEventListener("pageshow", () => { leaving = false; });
+
   async function refresh() {
     const here = location.pathname + location.search;
     /* A refresh is no activity of the user's: it must not keep an idle session alive. */
@@ -66,6 +70,8 @@
     });
     /* The session ended (idle, logged out elsewhere): the server names the login page. */
     const login = response.headers.get("HX-Redirect");
+    /* A page already leaving (the logout form's submit) goes where the server's answer says. */
+    if (login && leaving) return;
     if (login) {
       window.location.href = login;
       return;

@@ -28,6 +28,13 @@
   var valuesCurrent = true; // what the status bar last said
   var feedUp = true; // false while the server says it cannot receive pushes (#live-feed)
   var ended = false; // the server closed a socket for good (4401 signed out, 4403 forbidden)
+  var leaving = false; // the page is navigating away (a form submit, a link): see signedOut
+  window.addEventListener("beforeunload", function () {
+    leaving = true;
+  });
+  window.addEventListener("pageshow", function () {
+    leaving = false; // back from the bfcache: this page is live again
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     if (window.htmx) {
@@ -132,8 +139,12 @@
     }
     document.body.classList.add("is-offline");
     var login = document.body.dataset.loginUrl;
-    if (code === 4401 && login) {
-      window.location.href = login + "?next=" + encodeURIComponent(location.pathname + location.search);
+    // A page already leaving (the logout form's own submit closes its sockets too) must not
+    // be sent elsewhere: the server's answer to the form decides where it goes.
+    if (code === 4401 && login && !leaving) {
+      // Django's own redirect_to_login keeps "/" readable: ?next=/lines/3/
+      var next = encodeURIComponent(location.pathname + location.search).replace(/%2F/g, "/");
+      window.location.href = login + "?next=" + next;
     }
   }
 
