@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -224,7 +225,7 @@ def _range_ok(low: float | None, high: float | None) -> bool:
     )
 
 
-def _unique_slug(text: str, limit: int, existing: models.QuerySet, field: str) -> str:
+def _unique_slug(text: str, limit: int, existing: models.QuerySet[Any], field: str) -> str:
     """A slug of `text` (levels and spaces as underscores) not yet taken in `existing`."""
     base = slugify(re.sub(r"[/\s.:]+", "_", text)).strip("_-")[:limit] or "sparkplug"
     slug = base
@@ -236,7 +237,7 @@ def _unique_slug(text: str, limit: int, existing: models.QuerySet, field: str) -
     raise ValueError(f"no free slug for {text!r}")
 
 
-def _unique_name(text: str, existing: models.QuerySet) -> str:
+def _unique_name(text: str, existing: models.QuerySet[Any]) -> str:
     name = text[:100]
     for n in range(2, 10_000):
         if not existing.filter(name=name).exists():
