@@ -92,6 +92,6 @@ class SparkplugPendingBirthAdmin(ReadOnly):
 class SparkplugNodeAdmin(ReadOnly):
     """Edge nodes and devices: online since their birth, or offline since their death."""
 
-    list_display = ["__str__", "machine", "online", "bd_seq", "birth_at", "death_at"]
+    list_display = ["__str__", "machine", "online", "status_tag", "bd_seq", "birth_at", "death_at"]
     list_filter = ["online", "group"]
     readonly_fields = [*list_display[1:], "group", "edge_node_id", "device_id"]
