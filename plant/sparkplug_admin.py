@@ -55,7 +55,8 @@ class SparkplugPendingBirthAdmin(ReadOnly, SuperusersOnly, ModelAdmin):
         self.message_user(request, f"Ignored {ignored} births.", messages.SUCCESS)
 
 
-NODE_COLUMNS = ("machine", "online", "bd_seq", "birth_at", "death_at")  # after its name
+# After its name:
+NODE_COLUMNS = ("machine", "online", "status_tag", "bd_seq", "birth_at", "death_at")
 
 
 @admin.register(SparkplugNode)
