@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from plant import alarming
 from plant.admin_base import NeverDeleted, ReadOnly
 from plant.admin_scope import PlantScopedAdmin
 from plant.models import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
@@ -38,6 +39,14 @@ class AlarmAdmin(ReadOnly, PlantScopedAdmin):
 
 @admin.register(AlarmJournalEntry)
 class AlarmJournalEntryAdmin(ReadOnly, PlantScopedAdmin):
-    list_display = ["at", "tag", "from_state", "to_state", "event", "value", "user", "comment"]
+    list_display = ["at", "tag", "what", "change", "value", "user", "comment"]
     list_filter = ["event", "priority", "to_state"]
     date_hierarchy = "at"
+
+    @admin.display(description="event", ordering="event")
+    def what(self, entry: AlarmJournalEntry) -> str:
+        return alarming.event_label(entry.event)
+
+    @admin.display(description="state")
+    def change(self, entry: AlarmJournalEntry) -> str:
+        return f"{alarming.state_label(entry.from_state)} → {alarming.state_label(entry.to_state)}"
