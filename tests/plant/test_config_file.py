@@ -236,3 +236,24 @@ def test_the_command_exports_and_applies(demo_plant: Plant, tmp_path, capsys) ->
     with pytest.raises(CommandError, match="errors: nothing changed"):
         call_command("plant_config", "import", str(path), "--apply")
     assert f"{path}:" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_loops_and_emergency_actions_are_changed_and_checked_like_the_admin(
+    demo_plant: Plant,
+) -> None:
+    text = edit(export_text(demo_plant), "kp: 0.05\n", "kp: 0.08\n")
+    result = import_text(text, apply=True)
+    line = text.splitlines().index("- output_tag: filling/filler/flow_rate_sp") + 1
+    assert result.lines() == [
+        f"<file>:{line}: change loop filling/filler/flow_rate_sp: kp 0.05 → 0.08"
+    ]
+    assert ControlLoop.objects.get(output_tag__machine__line__plant=demo_plant).kp == 0.08
+    bad = edit(text, "  - tag: gas/ventilation/fan\n    value: 1.0\n",
+               "  - tag: gas/ventilation/fan\n    value: 0.5\n")  # fmt: skip
+    before = counts()
+    result = import_text(bad, apply=True)
+    assert len(result.errors) == 1
+    assert "A switch is either on (1) or off (0)." in result.errors[0]
+    assert counts() == before
+    assert EmergencyAction.objects.get(tag__key="fan", line__plant=demo_plant).value == 1.0
