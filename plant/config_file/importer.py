@@ -201,7 +201,7 @@ class _Import:
             return  # a missing tag (its error is reported), or no change
         old = tag.setpoint_tag
         tag.setpoint_tag = target
-        if self._clean(tag, entry):
+        if self._clean(tag, entry, f"tag {self._ref(tag)}"):
             tag.save(update_fields=["setpoint_tag"])
             self._note("change", f"tag {self._ref(tag)}", entry,
                        f"setpoint_tag {self._ref(old)} → {ref}")  # fmt: skip
