@@ -42,11 +42,13 @@ def screen_plant(user: User | AnonymousUser, kind: ScreenKind, pk: int) -> Plant
 
 
 def format_value(tag: Tag, value: float | None, text: str | None) -> str:
-    """The value as text: the tag's precision, its bool labels, or "—" when there is none."""
+    """The value as text: the tag's precision, its bool labels, the device's error, or "—"
+    when there is none."""
     if tag.data_type == Tag.DataType.STRING:
         return text if text else NO_VALUE
     if value is None:
-        return NO_VALUE
+        # A number's text is a device's error (a Neuron tag's "3002 plugin disconnected").
+        return text or NO_VALUE
     if tag.data_type == Tag.DataType.BOOL:
         return (tag.true_label or "true") if value else (tag.false_label or "false")
     formatted = f"{value:.{tag.precision}f}"
