@@ -88,14 +88,15 @@ def do_see(
 
 
 def do_see_neuron(
-    gateway: NeuronGateway, node: str, group: str, seen: dict[str, object], at: datetime
-) -> None:
-    """Neuron tags of one upload that no NeuronTag maps: `seen` maps a name to its value, or
-    to its error's text (a str starting 'error')."""
-    for name, value in seen.items():
+    gateway: NeuronGateway, node: str, group: str, seen: dict[str, tuple[object, str]],
+    at: datetime,
+) -> None:  # fmt: skip
+    """Neuron tags of one upload that no NeuronTag maps: `seen` maps a name to its value (None
+    for an error code) and the text shown for it."""
+    for name, (value, shown) in seen.items():
         do_see(
             Kind.NEURON, neuron_key(gateway.app, node, group, name), plant_id=gateway.plant_id,
-            at=at, data_type=data_type_of(value), last_value=str(value),
+            at=at, data_type=data_type_of(value), last_value=shown,
             detail={"gateway": gateway.pk, "node": node, "group": group, "name": name},
         )  # fmt: skip
 
@@ -146,6 +147,7 @@ def do_accept(signals: Iterable[DiscoveredSignal], *, by: User | str) -> list[Ta
     with transaction.atomic(), acting_as(by):
         for signal in signals:
             _claim(signal)
+            tag: Tag | None
             if signal.kind == Kind.NEURON:
                 tag = _accept_neuron(signal)
             elif signal.kind == Kind.TOPIC:

@@ -98,12 +98,12 @@ class Gateways:
             self.reload(force=True)
             known = self.by_topic.get(message.topic)
         if known is not None:
-            kind, gateway = known
+            kind, own = known
             if kind == "write_response":
                 uuid, error = codec.decode_write_response(message.payload)
                 self.responses.append((uuid, error, message.received))
             elif kind == "status":
-                self._status(gateway, message)
+                self._status(own, message)
             return Resolved()  # a write request: our own command, not telemetry
         gateway = self._upload_gateway(message.topic)
         if gateway is None:
@@ -122,14 +122,14 @@ class Gateways:
     def _upload(self, gateway: NeuronGateway, upload: codec.Upload, message: Message) -> Resolved:
         at = _time(upload.timestamp, message)
         out = Resolved()
-        unmapped: dict[str, object] = {}
+        unmapped: dict[str, tuple[object, str]] = {}
         for names, is_error in ((upload.values, False), (upload.errors, True)):
             for name, raw in names.items():
                 tag_id = self.mapping.get((gateway.pk, upload.node, upload.group, name))
                 tag = self.tags.by_id.get(tag_id) if tag_id is not None else None
                 shown = neuron.error_name(int(raw)) if is_error else raw
                 if tag is None:
-                    unmapped[name] = shown
+                    unmapped[name] = (None if is_error else raw, str(shown))
                 elif is_error:
                     out.errors.append((tag, at, str(shown)))
                 else:
@@ -140,28 +140,31 @@ class Gateways:
         if unmapped and not self._remap(gateway, upload, unmapped, out, at):
             discovery.do_see_neuron(gateway, upload.node, upload.group, unmapped,
                                     datetime.fromtimestamp(message.received, UTC))  # fmt: skip
-            names = ", ".join(list(unmapped)[:5])
-            reasons.append(f"{len(unmapped)} tags not mapped ({names[:120]}): listed for review "
+            listed = ", ".join(list(unmapped)[:5])
+            reasons.append(f"{len(unmapped)} tags not mapped ({listed[:120]}): listed for review "
                            "under Discovered signals")  # fmt: skip
         out.reason = "; ".join(reasons) or None
         return out
 
     def _remap(
-        self, gateway: NeuronGateway, upload: codec.Upload, unmapped: dict[str, object],
+        self, gateway: NeuronGateway, upload: codec.Upload, unmapped: dict[str, tuple[object, str]],
         out: Resolved, at: datetime,
     ) -> bool:  # fmt: skip
-        """An admin may have accepted the tags since we last read the mapping: read it again
-        (at most every RELOAD_S) and take what is now mapped. True if nothing is left."""
-        if not (self.tags.refresh() or time.monotonic() - self.loaded_at >= RELOAD_S):
-            return False
-        self.reload(force=True)
-        for name in list(unmapped):
-            tag_id = self.mapping.get((gateway.pk, upload.node, upload.group, name))
-            tag = self.tags.by_id.get(tag_id) if tag_id is not None else None
+        """An admin may have accepted or mapped the tags since we last read the mapping: look
+        them up (one query; only uploads with unmapped tags pay it) and take what is mapped
+        now. True if nothing is left unmapped."""
+        found = NeuronTag.objects.filter(
+            gateway=gateway, node=upload.node, group=upload.group, name__in=list(unmapped)
+        ).values_list("name", "tag_id")
+        if found and any(tag_id not in self.tags.by_id for _, tag_id in found):
+            self.tags.refresh()  # a tag created since the worker's last read
+        for name, tag_id in found:
+            self.mapping[(gateway.pk, upload.node, upload.group, name)] = tag_id
+            tag = self.tags.by_id.get(tag_id)
             if tag is None:
                 continue
             if name in upload.errors:
-                out.errors.append((tag, at, str(unmapped[name])))
+                out.errors.append((tag, at, unmapped[name][1]))
             else:
                 out.readings.append((tag, DeviceReading(upload.values[name], at, "good")))
             del unmapped[name]
