@@ -83,7 +83,7 @@ class ModelRun:
     """The simulator's plant model with the loop's controller, 0.1 s model steps."""
 
     def __init__(self, seed: int, tuning: object, deadband: float) -> None:
-        from ingest.simulator import PlantModel
+        from ingest.sim.plant_model import PlantModel
         from plant import control
 
         self.control = control

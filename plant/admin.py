@@ -13,11 +13,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from plant.admin_base import ModelAdmin, ModelForm, NeverDeleted, ReadOnly, SystemWritten
 from plant.admin_scope import (
     OwnSlugForm,
     OwnTopicForm,
@@ -96,7 +96,7 @@ class PlantAdmin(PlantScopedAdmin):
         return [] if request.user.is_superuser else ["members"]
 
     def save_related(
-        self, request: HttpRequest, form: ModelForm[Plant], formsets: Any, change: bool
+        self, request: HttpRequest, form: forms.ModelForm[Plant], formsets: Any, change: bool
     ) -> None:
         super().save_related(request, form, formsets, change)
         if not change and not request.user.is_superuser:
@@ -152,7 +152,7 @@ class TagAdmin(PlantScopedAdmin):
 
 
 @admin.register(RejectedMessage)
-class RejectedMessageAdmin(TopicScopedAdmin):
+class RejectedMessageAdmin(SystemWritten, TopicScopedAdmin):
     """Messages the ingest worker refused, with the reason: read-only evidence; a plant admin
     sees those on their own plants' topics."""
 
@@ -163,32 +163,17 @@ class RejectedMessageAdmin(TopicScopedAdmin):
     readonly_fields = ["received_at", "topic", "reason", "payload_preview", "payload_size"]
     exclude = ["payload"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(RejectionTally)
-class RejectionTallyAdmin(admin.ModelAdmin):
+class RejectionTallyAdmin(ReadOnly, ModelAdmin):
     """How many messages were refused each day; kept when old rejections are purged."""
 
     list_display = ["day", "rejected", "unknown_topic"]
     date_hierarchy = "day"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(UnknownTopic)
-class UnknownTopicAdmin(TopicScopedAdmin):
+class UnknownTopicAdmin(SystemWritten, TopicScopedAdmin):
     """Topics that carry telemetry but match no tag; one click starts a tag for one. A plant
     admin sees those under their own plants' slugs; the rest only superusers."""
 
@@ -196,12 +181,6 @@ class UnknownTopicAdmin(TopicScopedAdmin):
     search_fields = ["topic"]
     readonly_fields = ["topic", "message_count", "first_seen_at", "last_seen_at", "payload"]
     exclude = ["last_payload"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description="Last payload")
     def payload(self, obj: UnknownTopic) -> str:
@@ -218,7 +197,7 @@ class UnknownTopicAdmin(TopicScopedAdmin):
 
 
 @admin.register(SetpointWrite)
-class SetpointWriteAdmin(PlantScopedAdmin):
+class SetpointWriteAdmin(ReadOnly, PlantScopedAdmin):
     """The audit trail of setpoint writes: readable here, never added, edited or deleted."""
 
     list_display = ["requested_at", "tag", "value", "old_value", "user", "state", "finished_at"]
@@ -227,18 +206,9 @@ class SetpointWriteAdmin(PlantScopedAdmin):
     date_hierarchy = "requested_at"
     list_select_related = ["tag__machine__line__plant", "user"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(ControlLoop)
-class ControlLoopAdmin(PlantScopedAdmin):
+class ControlLoopAdmin(NeverDeleted, PlantScopedAdmin):
     """Admins tune loops here; operators switch their mode on the faceplate (plant.actions)."""
 
     list_display = ["name", "pv_tag", "output_tag", "mode", "output", "note"]
@@ -247,12 +217,9 @@ class ControlLoopAdmin(PlantScopedAdmin):
     # The mode and the output change only through plant.actions, which journal them.
     readonly_fields = ["mode", "output", "output_at", "note", "changed_at", "runner", "lease_until"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(NeverDeleted, ModelAdmin):
     """Tokens for scripts that read the history API; the secret is shown once, on issue.
 
     A token is revoked, never deleted: its row keeps who issued and who revoked it. Only a
@@ -285,11 +252,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return self.readonly_fields
         return [*self.readonly_fields, "user", "scope", "expires_at"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
     def save_model(
-        self, request: HttpRequest, obj: ApiToken, form: ModelForm[ApiToken], change: bool
+        self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm[ApiToken], change: bool
     ) -> None:
         if change:
             super().save_model(request, obj, form, change)
@@ -305,7 +269,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
 
-class DeviceIdentityForm(forms.ModelForm):  # type: ignore[type-arg]
+class DeviceIdentityForm(ModelForm):
     """A device identity's page: a new password is typed (or made) here and never shown again."""
 
     new_password = forms.CharField(
@@ -341,7 +305,7 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
     list_select_related = ["plant"]
 
     def save_model(
-        self, request: HttpRequest, obj: DeviceIdentity, form: ModelForm[DeviceIdentity],
+        self, request: HttpRequest, obj: DeviceIdentity, form: forms.ModelForm[DeviceIdentity],
         change: bool,
     ) -> None:  # fmt: skip
         password = form.cleaned_data.get("new_password")

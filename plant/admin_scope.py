@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 
+from plant.admin_base import ModelAdmin, ModelForm, TabularInline
 from plant.models import (
     Alarm,
     AlarmDefinition,
@@ -86,7 +86,7 @@ class ScopedChoices:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
-class PlantScopedAdmin(ScopedChoices, admin.ModelAdmin):
+class PlantScopedAdmin(ScopedChoices, ModelAdmin):
     """An admin page of a model under a plant, showing only the user's own plants' rows.
 
     Another plant's object is answered as if it did not exist (Django's "does not exist"
@@ -97,7 +97,7 @@ class PlantScopedAdmin(ScopedChoices, admin.ModelAdmin):
         return in_own_plants(super().get_queryset(request), request.user)
 
 
-class ScopedInline(ScopedChoices, admin.TabularInline):
+class ScopedInline(ScopedChoices, TabularInline):
     """An inline of a plant-scoped page: its parent is already one of the user's plants."""
 
 
@@ -118,14 +118,14 @@ def on_own_topics(queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser)
     return queryset.filter(mine)
 
 
-class TopicScopedAdmin(admin.ModelAdmin):
+class TopicScopedAdmin(ModelAdmin):
     """An admin page of rows named by topic (rejected messages, unknown topics)."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return on_own_topics(super().get_queryset(request), request.user)
 
 
-class OwnTopicForm(forms.ModelForm):  # type: ignore[type-arg]
+class OwnTopicForm(ModelForm):
     """A tag's form (admin page or a machine's tag rows): a plant admin's new or moved tag
     publishes under its own plant's slug. The admin page sets `user` on each request's class."""
 
@@ -145,7 +145,7 @@ class OwnTopicForm(forms.ModelForm):  # type: ignore[type-arg]
         return data
 
 
-class OwnSlugForm(forms.ModelForm):  # type: ignore[type-arg]
+class OwnSlugForm(ModelForm):
     """A plant's form: a plant admin's new or renamed plant takes no slug under which messages
     already arrive, since those topics are no plant's (or another's) until a superuser says."""
 

@@ -5,8 +5,9 @@ sees only their own plants' alarms (plant.admin_scope)."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from plant import alarming
+from plant.admin_base import NeverDeleted, ReadOnly
 from plant.admin_scope import PlantScopedAdmin
 from plant.models import Alarm, AlarmDefinition, AlarmJournalEntry, EmergencyAction
 
@@ -14,14 +15,13 @@ OWN = admin.RelatedOnlyFieldListFilter
 
 
 @admin.register(AlarmDefinition)
-class AlarmDefinitionAdmin(PlantScopedAdmin):
+class AlarmDefinitionAdmin(NeverDeleted, PlantScopedAdmin):
+    """An alarm's definition; the journal refers to it: take it out of service instead."""
+
     list_display = ["tag", "kind", "limit", "deadband", "priority", "enabled", "message"]
     list_filter = ["priority", "kind", "enabled", ("tag__machine__line__plant", OWN)]
     search_fields = ["message", "tag__key", "tag__description"]
     autocomplete_fields = ["tag"]
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # the journal refers to it: take it out of service instead
 
 
 @admin.register(EmergencyAction)
@@ -31,25 +31,22 @@ class EmergencyActionAdmin(PlantScopedAdmin):
     autocomplete_fields = ["tag"]
 
 
-class ReadOnlyAdmin(PlantScopedAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(Alarm)
-class AlarmAdmin(ReadOnlyAdmin):
+class AlarmAdmin(ReadOnly, PlantScopedAdmin):
     list_display = ["definition", "state", "active", "value", "changed_at", "shelved_until"]
     list_filter = ["state", "definition__priority"]
 
 
 @admin.register(AlarmJournalEntry)
-class AlarmJournalEntryAdmin(ReadOnlyAdmin):
-    list_display = ["at", "tag", "from_state", "to_state", "event", "value", "user", "comment"]
+class AlarmJournalEntryAdmin(ReadOnly, PlantScopedAdmin):
+    list_display = ["at", "tag", "what", "change", "value", "user", "comment"]
     list_filter = ["event", "priority", "to_state"]
     date_hierarchy = "at"
+
+    @admin.display(description="event", ordering="event")
+    def what(self, entry: AlarmJournalEntry) -> str:
+        return alarming.event_label(entry.event)
+
+    @admin.display(description="state")
+    def change(self, entry: AlarmJournalEntry) -> str:
+        return f"{alarming.state_label(entry.from_state)} → {alarming.state_label(entry.to_state)}"

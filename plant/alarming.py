@@ -42,6 +42,38 @@ class Kind(StrEnum):
     COMM_LOSS = "comm_loss"  # no sample for more than `limit` seconds
 
 
+# What a person reads for each state and event: on the screens, in the exports and in the API's
+# human-readable fields. The codes stay the data; nobody should have to decode `rtn_unack`.
+STATE_LABELS: dict[str, str] = {
+    State.NORMAL: "Normal",
+    State.UNACK: "Active, unacknowledged",
+    State.ACK: "Active, acknowledged",
+    State.RTN_UNACK: "Returned, unacknowledged",
+    State.SHELVED: "Shelved",
+    State.SUPPRESSED: "Out of service",
+}
+EVENT_LABELS: dict[str, str] = {
+    "activate": "Activated",
+    "clear": "Returned to normal",
+    "acknowledge": "Acknowledged",
+    "shelve": "Shelved",
+    "unshelve": "Unshelved",
+    "expire": "Shelving expired",
+    "suppress": "Taken out of service",
+    "restore": "Returned to service",
+}
+
+
+def state_label(state: str) -> str:
+    """The words for an alarm state; a code this version does not know is shown as it is."""
+    return STATE_LABELS.get(state, state)
+
+
+def event_label(event: str) -> str:
+    """The words for a journal event; a code this version does not know is shown as it is."""
+    return EVENT_LABELS.get(event, event)
+
+
 HIGH_KINDS = (Kind.HIGH_HIGH, Kind.HIGH)
 LOW_KINDS = (Kind.LOW, Kind.LOW_LOW)
 IN_ALARM = (State.UNACK, State.ACK)  # the states whose condition must be active

@@ -49,7 +49,7 @@ from plant.mosquitto_auth import (
 log = logging.getLogger(__name__)
 
 PASSWD, ACL = "passwd", "acl"
-SIMULATOR_CONTROL = "_sim/#"  # ingest.simulator's fault topics, under the topic root
+SIMULATOR_CONTROL = "_sim/#"  # ingest.sim.faults' fault topics, under the topic root
 
 
 @dataclass(frozen=True)

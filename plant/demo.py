@@ -1,6 +1,6 @@
 """The demo bottling plant: its asset tree as data, and the function that loads it.
 
-The simulator (ingest/simulator.py) models the devices of exactly this plant, by tag key.
+The simulator (ingest/sim/plant_model.py) models the devices of exactly this plant, by tag key.
 """
 
 from __future__ import annotations

@@ -7,26 +7,13 @@ status bar every screen shows (the latest error, how often, since when).
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from plant.admin_base import ModelAdmin, ReadOnly
 from plant.models import SystemAlarm, WorkerHeartbeat
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the system writes: viewed, never added, changed or deleted by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(SystemAlarm)
-class SystemAlarmAdmin(ReadOnlyAdmin):
+class SystemAlarmAdmin(ReadOnly, ModelAdmin):
     """Faults of the product itself, active ones first, with the latest error."""
 
     list_display = ["key", "message", "active", "raised_at", "last_seen_at", "cleared_at", "count"]
@@ -36,7 +23,7 @@ class SystemAlarmAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+class WorkerHeartbeatAdmin(ReadOnly, ModelAdmin):
     """Each ingest worker's latest sign of life: when it beat, stored, and how far behind."""
 
     list_display = ["name", "beat_at", "committed_at", "lag_s", "buffered", "broker_connected",

@@ -253,9 +253,14 @@ PATH_OPTIONS = (
 
 
 def adapt_conf(shipped: str, listeners: Mapping[int, Listener | None],
-               paths: Mapping[str, str], *, head: str = "") -> str:  # fmt: skip
+               paths: Mapping[str, str], *, head: str = "",
+               log_file: str | None = None) -> str:  # fmt: skip
     """The shipped configuration with each `listener <port>` block moved (or dropped: None)
     and the named path options (`password_file`, `certfile`, …) pointing elsewhere.
+
+    The shipped `log_dest file …` line (compose's broker-access follows that file) names
+    `log_file` instead, or is dropped when it is None: `manage.py run` reads the broker's
+    output, and a file nobody follows or rotates would only grow.
 
     A block runs from its `listener` line to the next one or the end: the shipped file puts
     every global option before its listeners. A listener moved without TLS loses its TLS lines.
@@ -279,6 +284,11 @@ def adapt_conf(shipped: str, listeners: Mapping[int, Listener | None],
             continue  # a dropped listener's lines
         if block is not None and not block.tls and option in TLS_OPTIONS:
             continue
+        if option == "log_dest" and words[1:2] == ["file"]:
+            found.add("log_dest file")
+            if log_file is not None:
+                out.append(f"log_dest file {log_file}")
+            continue
         if option in paths:
             found.add(option)
             suffix = "/" if option == "persistence_location" else ""
@@ -290,6 +300,8 @@ def adapt_conf(shipped: str, listeners: Mapping[int, Listener | None],
         raise AuthFileError(f"no shipped listener {', '.join(map(str, sorted(missing)))}")
     if set(paths) - found:
         raise AuthFileError(f"no {', '.join(sorted(set(paths) - found))} line to adapt")
+    if log_file is not None and "log_dest file" not in found:
+        raise AuthFileError("no log_dest file line to adapt")
     return head + "\n".join(out) + "\n"
 
 

@@ -9,55 +9,22 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from plant import sparkplug
+from plant.admin_base import ModelAdmin, NeverDeleted, ReadOnly, SuperusersOnly
 from plant.models import SparkplugGroup, SparkplugNode, SparkplugPendingBirth
 
 
-class SuperusersOnly(admin.ModelAdmin):
-    """Seen and used by superusers alone."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_superuser
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_superuser
-
-
-class ReadOnly(SuperusersOnly):
-    """Rows the ingest worker writes: looked at, never edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(SparkplugGroup)
-class SparkplugGroupAdmin(SuperusersOnly):
-    """A Sparkplug group: the plant its births fill, and whether they may create tags."""
+class SparkplugGroupAdmin(NeverDeleted, SuperusersOnly, ModelAdmin):
+    """A Sparkplug group: the plant its births fill, and whether they may create tags. Never
+    deleted: its nodes' sessions and metric mappings hang on it."""
 
     list_display = ["group_id", "plant", "discovery"]
     list_editable = ["discovery"]
     search_fields = ["group_id"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # its nodes' sessions and metric mappings hang on it
-
 
 @admin.register(SparkplugPendingBirth)
-class SparkplugPendingBirthAdmin(ReadOnly):
+class SparkplugPendingBirthAdmin(ReadOnly, SuperusersOnly, ModelAdmin):
     """Births of groups with discovery off: approve creates what they describe."""
 
     list_display = ["__str__", "received_at", "state", "metric_count"]
@@ -89,7 +56,7 @@ class SparkplugPendingBirthAdmin(ReadOnly):
 
 
 @admin.register(SparkplugNode)
-class SparkplugNodeAdmin(ReadOnly):
+class SparkplugNodeAdmin(ReadOnly, SuperusersOnly, ModelAdmin):
     """Edge nodes and devices: online since their birth, or offline since their death."""
 
     list_display = ["__str__", "machine", "online", "bd_seq", "birth_at", "death_at"]

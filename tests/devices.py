@@ -16,7 +16,8 @@ from paho.mqtt.properties import Properties
 
 from ingest.mqtt import SET_SUFFIX, make_client
 from ingest.payloads import SetpointCommand, decode_setpoint, utcnow
-from ingest.simulator import ScheduledFault, Simulator, load_tags
+from ingest.sim.faults import ScheduledFault
+from ingest.sim.json_device import Simulator, load_tags
 from ingest.worker import Worker
 
 

@@ -220,10 +220,12 @@ class SecuredBroker:
 
     With `certs` (a folder holding server.crt and server.key) the plant listener keeps its TLS,
     as in compose; without, it is plain MQTT, as in `manage.py run`. Its log (the shipped
-    `log_dest stderr`) goes to `self.log`.
+    `log_dest stderr`) goes to `self.log`. With `log_file`, it also writes the shipped
+    `log_dest file` to `self.log_file` (in a folder of its own, as compose's mqtt-log volume);
+    without, that line is dropped, as in `manage.py run`.
     """
 
-    def __init__(self, certs: Path | None = None) -> None:
+    def __init__(self, certs: Path | None = None, *, log_file: bool = False) -> None:
         from plant.mosquitto_auth import Listener, adapt_conf
 
         self.port, self.health_port = free_port(), free_port()
@@ -240,8 +242,11 @@ class SecuredBroker:
                       "keyfile": f"{self.dir}/certs/server.key"}  # fmt: skip
         listeners = {8883: Listener(self.port, tls=certs is not None),
                      1880: Listener(self.health_port)}  # fmt: skip
+        self.log_file = self.dir / "log" / "mosquitto.log"
+        self.log_file.parent.mkdir()
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(adapt_conf(SHIPPED_CONF.read_text(), listeners, paths))
+        log = str(self.log_file) if log_file else None
+        self.conf.write_text(adapt_conf(SHIPPED_CONF.read_text(), listeners, paths, log_file=log))
         self.log = self.dir / "broker.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from hmi import readings
+from plant import alarming
 from plant.models import Tag
 
 register = template.Library()
@@ -59,3 +60,5 @@ def spark_points(points: list[tuple[datetime, float]], now: datetime, window_s: 
 
 register.filter("clock", readings.clock)
 register.filter("number", readings.number)
+register.filter("alarm_state", alarming.state_label)
+register.filter("alarm_event", alarming.event_label)

@@ -188,7 +188,9 @@ class Alarm(models.Model):
         AlarmDefinition, on_delete=models.PROTECT, related_name="alarm"
     )
     state = models.CharField(
-        max_length=10, choices=[(s.value, s.value) for s in alarming.State], default="normal"
+        max_length=10,
+        choices=[(s.value, alarming.state_label(s)) for s in alarming.State],
+        default="normal",
     )
     active = models.BooleanField(default=False, help_text="The condition, also while shelved.")
     value = models.FloatField(null=True, help_text="The value at the last change.")

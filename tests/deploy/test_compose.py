@@ -290,3 +290,21 @@ def test_the_image_installs_only_the_runtime_requirements() -> None:
         assert tool not in runtime
     assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
     assert "secrets" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_the_brokers_log_file_is_on_a_volume_broker_access_follows_and_rotates() -> None:
+    """Refused logins become security events in compose too: the shipped conf's log file lies
+    on a volume both containers mount, and broker-access follows and rotates that very file."""
+    shipped = (ROOT / "config" / "mosquitto" / "mosquitto.conf").read_text().splitlines()
+    log_file = next(line.split(maxsplit=2)[2] for line in shipped
+                    if line.startswith("log_dest file "))  # fmt: skip
+    assert "log_dest stderr" in shipped  # docker logs still shows it
+    folder = str(Path(log_file).parent)
+    mount = f"mqtt-log:{folder}"
+    assert mount in SERVICES["mqtt"]["volumes"]
+    assert mount in SERVICES["broker-access"]["volumes"]
+    assert "mqtt-log" in COMPOSE["volumes"]
+    command = SERVICES["broker-access"]["command"]
+    assert command[command.index("--follow-log") + 1] == log_file
+    assert int(command[command.index("--rotate-bytes") + 1]) > 0
+    assert "--watch" in command and "--reload-pid" in command

@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ingest.control_loop import LoopRunner
-from ingest.simulator import PlantModel
+from ingest.sim.plant_model import PlantModel
 from ingest.worker import Worker
 from plant import actions, control
 from plant.demo import FILL_LEVEL_LOOP

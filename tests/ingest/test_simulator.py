@@ -30,16 +30,9 @@ from ingest.payloads import (
     encode_setpoint,
     utcnow,
 )
-from ingest.simulator import (
-    PlantModel,
-    ScheduledFault,
-    Simulator,
-    decode_fault,
-    differing,
-    encode_fault,
-    load_tags,
-    parse_fault_spec,
-)
+from ingest.sim.faults import ScheduledFault, decode_fault, encode_fault, parse_fault_spec
+from ingest.sim.json_device import Simulator, differing, load_tags
+from ingest.sim.plant_model import PlantModel
 from plant.demo import load_demo_plant
 from plant.models import Plant, Tag
 

@@ -218,3 +218,17 @@ def test_the_brokers_refusals_are_read_off_its_log(line: str, kind: str | None,
                                                    client: str | None) -> None:  # fmt: skip
     refusal = parse_refusal(line)
     assert (refusal.kind, refusal.client_id) == (kind, client) if refusal else kind is None
+
+
+def test_the_shipped_log_file_is_moved_or_dropped() -> None:
+    shipped = SHIPPED_CONF.read_text()
+    listeners = {8883: Listener(1999, tls=False), 1880: None}
+    dropped = adapt_conf(shipped, listeners, {}).splitlines()  # `manage.py run` reads stderr
+    assert not any(line.startswith("log_dest file") for line in dropped)
+    assert "log_dest stderr" in dropped
+    moved = adapt_conf(shipped, listeners, {}, log_file="/t/log/m.log").splitlines()
+    assert [line for line in moved if line.startswith("log_dest")] == [
+        "log_dest stderr", "log_dest file /t/log/m.log"]  # fmt: skip
+    with pytest.raises(AuthFileError, match="no log_dest file"):
+        adapt_conf(shipped.replace("log_dest file", "# log_dest file"), listeners, {},
+                   log_file="/t/m.log")  # fmt: skip

@@ -11,15 +11,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.mqtt import make_client
 from ingest.payloads import PayloadError
-from ingest.simulator import (
+from ingest.sim.faults import (
     DEFAULT_FAULT_S,
-    Simulator,
     check_fault_name,
     encode_fault,
     fault_topic,
-    load_tags,
     parse_fault_spec,
 )
+from ingest.sim.json_device import Simulator, load_tags
 from plant.demo import PLANT_SLUG
 
 

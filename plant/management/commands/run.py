@@ -38,7 +38,8 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
-from plant.mosquitto_auth import AuthFileError, Listener, adapt_conf, parse_refusal
+from plant.broker_log import RefusalNotRecorded, record_refused_login, refused_login_detail
+from plant.mosquitto_auth import AuthFileError, Listener, adapt_conf
 
 # How long the children get to finish their last batch after SIGTERM before they are killed.
 STOP_TIMEOUT_S = 15
@@ -482,23 +483,23 @@ class Command(BaseCommand):
 
     def note_refusal(self, line: str) -> None:
         """A line of the broker's log (its output thread): keep the refusals it reports."""
-        refusal = parse_refusal(line)
-        if refusal is not None and refusal.kind == "login":
+        if refused_login_detail(line) is not None:
             self.refusals.put(line.strip())
 
     def record_refusals(self) -> None:
         """Each login the broker refused since the last time, as a security event."""
-        from plant.security_events import Kind, record
-
+        unrecorded = []
         while True:
             try:
                 line = self.refusals.get_nowait()
             except queue.Empty:
-                return
-            # Mosquitto 2.0 names neither the client nor the user name it refused.
-            record(Kind.MQTT_IDENTITY_REFUSED, source=f"broker {self.broker_address}",
-                   detail=f"the broker refused a login (wrong or unknown name or password, or a "
-                   f"disabled identity): {line}")  # fmt: skip
+                break
+            try:
+                record_refused_login(line, f"broker {self.broker_address}")
+            except RefusalNotRecorded:  # the database away: the next pass tries again
+                unrecorded.append(line)
+        for line in unrecorded:
+            self.refusals.put(line)
 
     def update_broker_access(self) -> None:
         """Rewrite the broker's passwd and acl from the database; reload it if they changed."""
