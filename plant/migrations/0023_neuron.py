@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("plant", "0020_device_identity"),
+        ("plant", "0021_alarm_state_labels"),
     ]
 
     operations = [
