@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from plant.roles import sync_roles
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -223,4 +225,6 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        # The admin role's rights on the gateways and the review list (plant.roles).
+        migrations.RunPython(sync_roles, migrations.RunPython.noop),
     ]
