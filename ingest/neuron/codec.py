@@ -40,6 +40,9 @@ class LinkState:
     running: int | None
 
 
+_SCALARS = frozenset({float, int, bool, str})
+
+
 def _no_constants(name: str) -> Any:
     raise PayloadError(f"{name} is not a valid value")
 
@@ -117,8 +120,12 @@ def _tags_format(tags: Any, upload: Upload) -> None:
 def _values_format(values: Any, errors: Any, upload: Upload) -> None:
     if not isinstance(values, dict) or not isinstance(errors, dict):
         raise PayloadError("Neuron upload's 'values' and 'errors' must be objects")
-    for name, value in values.items():
-        _add_value(upload, name, value)
+    # JSON gives exact types: one pass over the types, and the dict itself when all are scalars.
+    if all(type(value) in _SCALARS for value in values.values()):
+        upload.values = values
+    else:
+        for name, value in values.items():
+            _add_value(upload, name, value)
     for name, code in errors.items():
         _add_error(upload, name, code)
 
