@@ -8,7 +8,7 @@ from plant.roles import sync_roles
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("plant", "0021_alarm_state_labels"),
+        ("plant", "0022_sparkplug_comm_loss"),
     ]
 
     operations = [
