@@ -99,7 +99,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the clean-up below
     broker = Broker()
     broker.start()
-    dsn = fresh_database("scada_bench", args.timescaledb)
+    dsn = fresh_database("scada_bench_neuron", args.timescaledb)  # not the other benches'
     create_tags(dsn, args.nodes * TAGS, "bench/")
     map_tags(dsn)
     env = {**os.environ, "DATABASE_URL": dsn, "MQTT_URL": broker.url, "MQTT_TOPIC_ROOT": "bench/",
