@@ -321,6 +321,21 @@ def test_the_driver_status_report_sets_each_south_nodes_link_state(
     assert links == {"modbus-tcp": "connected", "modbus-rtu": "disconnected"}
 
 
+def test_the_machine_screen_shows_its_south_nodes_link(
+    worker: Worker, gateway: NeuronGateway, client: Any
+) -> None:
+    tag = mapped(gateway, "tag0")  # the machine of the south node "modbus"
+    send(gateway.topic("status"), {"timestamp": 1, "states": [{"node": "modbus", "link": 0}]})
+    run_until(lambda: NeuronDevice.objects.filter(node="modbus").exists(), worker.run_once)
+    client.force_login(User.objects.create_superuser("link-viewer", password="x"))
+    page = client.get(f"/machines/{tag.machine_id}/").content.decode()
+    assert "modbus: disconnected" in page
+    send(gateway.topic("status"), {"timestamp": 2, "states": [{"node": "modbus", "link": 1}]})
+    run_until(lambda: NeuronDevice.objects.filter(node="modbus", link=1).exists(),
+              worker.run_once)  # fmt: skip
+    assert "modbus: connected" in client.get(f"/machines/{tag.machine_id}/").content.decode()
+
+
 def test_a_malformed_status_report_is_rejected_with_its_reason(
     worker: Worker, gateway: NeuronGateway
 ) -> None:
