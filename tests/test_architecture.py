@@ -125,7 +125,8 @@ def bound_names(tree: ast.Module, models: set[str]) -> set[str]:
     bound = set(models)
     for node in ast.walk(tree):
         if isinstance(node, ast.arg) and node.annotation is not None:
-            if {n.id for n in ast.walk(node.annotation) if isinstance(n, ast.Name)} & models:
+            annotation = {n.id for n in ast.walk(node.annotation) if isinstance(n, ast.Name)}
+            if annotation & models:
                 bound.add(node.arg)
     pairs: list[tuple[ast.expr, ast.expr]] = []
     for node in ast.walk(tree):
@@ -166,9 +167,8 @@ def state_writes(source: str, names: tuple[set[str], set[str], set[str]]) -> Ite
                 chain = chain.func if isinstance(chain, ast.Call) else chain.value
             if root_name(node.func.value) in bound or attrs & accessors:
                 yield node.lineno
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if sql.search(node.value):
-                yield node.lineno
+        elif isinstance(node, ast.Constant) and sql.search(str(node.value)):
+            yield node.lineno
 
 
 def test_only_plant_actions_write_setpoints_loops_and_alarms() -> None:
