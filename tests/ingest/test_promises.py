@@ -295,7 +295,7 @@ def test_the_default_timings_of_a_write(
 def test_the_loop_writes_only_output_changes_of_at_least_its_write_deadband(
     demo_plant: Plant, users_by_role: dict[str, User]
 ) -> None:
-    from ingest.control_loop import LoopRunner
+    from ingest.loop_runner import LoopRunner
 
     loop = ControlLoop.objects.select_related("pv_tag", "sp_tag", "output_tag").get(
         output_tag__machine__line__plant=demo_plant

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from ingest.control_loop import LoopRunner
+from ingest.loop_runner import LoopRunner
 from ingest.sim.plant_model import PlantModel
 from ingest.worker import Worker
 from plant import control
