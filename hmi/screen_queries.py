@@ -14,6 +14,7 @@ from django.db.models import Prefetch, QuerySet
 
 from hmi.readings import ScreenReading, read_latest
 from plant.models import Alarm, AlarmDefinition, Line, Machine, Plant, Tag
+from plant.quality import USABLE_SQL
 from plant.queries import ScreenKind
 
 KEY_TAGS_PER_MACHINE = 6  # a tile stays a tile: more key values link to the machine
@@ -146,10 +147,10 @@ def active_alarm_counts(line_ids: list[int]) -> dict[int, dict[str, int]]:
     }
 
 
-SPARK_SQL = """
+SPARK_SQL = f"""
     SELECT tag_id, max(time) AS t, avg(value)
     FROM plant_sample
-    WHERE tag_id = ANY(%s) AND time >= %s AND value IS NOT NULL AND quality < 2
+    WHERE tag_id = ANY(%s) AND time >= %s AND value IS NOT NULL AND {USABLE_SQL}
     GROUP BY tag_id, floor(extract(epoch FROM time) / %s)
     ORDER BY tag_id, t
 """

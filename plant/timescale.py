@@ -9,6 +9,8 @@ from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
+from plant.quality import USABLE_SQL
+
 log = logging.getLogger(__name__)
 
 
@@ -61,14 +63,14 @@ AGGREGATES = {"sample_1m": 60, "sample_1h": 3600}
 REFRESH_LOOKBACK = "3 days"
 REFRESH_EVERY = {"sample_1m": "1 minute", "sample_1h": "15 minutes"}
 
-AGGREGATE_SQL = """
-CREATE MATERIALIZED VIEW IF NOT EXISTS {view}
+AGGREGATE_SQL = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{view}}
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-SELECT tag_id, time_bucket(INTERVAL '{width} seconds', time) AS bucket,
+SELECT tag_id, time_bucket(INTERVAL '{{width}} seconds', time) AS bucket,
        min(value) AS min, max(value) AS max, avg(value) AS avg,
        sum(value) AS sum, count(value) AS count
 FROM plant_sample
-WHERE value IS NOT NULL AND quality < 2
+WHERE value IS NOT NULL AND {USABLE_SQL}
 GROUP BY tag_id, bucket
 WITH NO DATA
 """
