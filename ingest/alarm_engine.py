@@ -93,7 +93,7 @@ class AlarmEngine:
         """Reload the definitions if an admin changed them; True when it did."""
         with connection.cursor() as cursor:
             cursor.execute(FINGERPRINT_SQL)
-            fingerprint = cursor.fetchone()[0]
+            (fingerprint,) = cursor.fetchone()
         if fingerprint == self.fingerprint:
             return False
         now = now or timezone.now()
