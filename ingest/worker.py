@@ -29,6 +29,7 @@ from ingest.part_guard import PartGuard
 from ingest.setpoint_writer import Writer
 from ingest.sparkplug.host import STATE_PREFIX as SPARKPLUG_STATE
 from ingest.sparkplug.host import TOPIC_FILTER as SPARKPLUG_TOPICS
+from ingest.sparkplug.host import Deferred as SparkplugDeferred
 from ingest.sparkplug.host import Host as SparkplugHost
 from ingest.store import Stored, store, store_apart
 from ingest.tagcache import TagCache
@@ -123,8 +124,8 @@ class Worker:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_publish_batch = self._on_publishes  # type: ignore[attr-defined]
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.subscribed = threading.Event()  # tests and benchmarks wait on it
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.network = threading.Thread(target=self._network, name="mqtt", daemon=True)
         # The Sparkplug B host application: its spBv1.0/# lies outside our topic root.
         host_id = settings.SPARKPLUG_HOST_ID if sparkplug_host_id is None else sparkplug_host_id
@@ -306,6 +307,8 @@ class Worker:
                 self.arrived.wait(timeout)
             self.arrived.clear()
             self.pending = self._drain()
+            if self.sparkplug:  # held past the Reorder Timeout: stored before what came after
+                self.pending[:0] = self.sparkplug.overdue()
         elif time.monotonic() < self.retry_at:
             self.arrived.wait(min(timeout, self.retry_at - time.monotonic()))
             return 0
@@ -372,10 +375,16 @@ class Worker:
         started = time.monotonic()
         if self.sparkplug:
             try:  # births and deaths first: the data after them resolves against them
-                self.sparkplug.prepare(batch)
+                batch = self.sparkplug.prepare(batch)  # less what waits for its seq's turn
+            except SparkplugDeferred as exc:
+                self.pending = exc.batch  # held messages released into it are kept too
+                self._db_down(exc)
+                return 0
             except (OperationalError, InterfaceError) as exc:
                 self._db_down(exc)
                 return 0
+            # A failed store retries this batch: the held messages it released belong to it.
+            self.pending = batch
         decoded = decode_messages(batch, self.tags, self.deadband)
         try:
             stored = self._store(batch, decoded)

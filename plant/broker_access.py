@@ -7,7 +7,8 @@ Three kinds of identity (their rights: plant.mosquitto_auth):
   Sparkplug commands.
 - **the simulator** (SIMULATOR_MQTT_URL, SIMULATOR_MQTT_PASSWORD), when set: a device of the
   demo plant, with a device's rights on the demo plant's topics, and its control topics
-  `<MQTT_TOPIC_ROOT>_sim/#`.
+  `<MQTT_TOPIC_ROOT>_sim/#`; and, for `simulate --protocol sparkplug`, an edge node's rights
+  for each line of the demo plant (group: the plant's slug, edge node: the line's slug).
 - **each enabled DeviceIdentity**: its own tags' telemetry and its own writable tags' `…/set`.
 
 Grants name tags one by one (a device's prefix holds no wildcard that would let it publish a
@@ -30,9 +31,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from plant.demo import PLANT_SLUG
-from plant.models import DeviceIdentity, Tag
+from plant.models import DeviceIdentity, Line, Tag
 from plant.mosquitto_auth import (
     AuthFileError,
+    Grants,
     Identity,
     acl_text,
     check_password,
@@ -157,8 +159,9 @@ def identities(
         telemetry, own_writable = telemetry_of(plant_tags(PLANT_SLUG) if with_database else [])
         write, read = device_grants(telemetry, own_writable)
         control = f"{root}{SIMULATOR_CONTROL}"
+        sp_write, sp_read = simulator_sparkplug_grants(with_database)
         result.append(Identity(simulator.username, hashed(simulator, existing),
-                               (*write, control), (*read, control),
+                               (*write, *sp_write, control), (*read, *sp_read, control),
                                f"the simulated devices of plant {PLANT_SLUG}"))  # fmt: skip
         taken.add(simulator.username)
     warnings: list[str] = []
@@ -177,6 +180,23 @@ def identities(
             continue
         taken.add(device.username)
     return result, warnings
+
+
+def simulator_sparkplug_grants(with_database: bool) -> Grants:
+    """The demo plant's lines as Sparkplug edge nodes of group PLANT_SLUG (ingest.sim's
+    sparkplug_device): each line's births, deaths and data, its NCMD/DCMD, and STATE."""
+    slugs = Line.objects.filter(plant__slug=PLANT_SLUG) if with_database else Line.objects.none()
+    write: list[str] = []
+    read: set[str] = set()
+    for slug in slugs.order_by("slug").values_list("slug", flat=True):
+        try:
+            line_write, line_read = sparkplug_gateway_grants(PLANT_SLUG, slug)
+        except AuthFileError as error:  # a line slug is a slug: only an odd PLANT_SLUG
+            log.warning("the simulator gets no Sparkplug rights for line %r: %s", slug, error)
+            continue
+        write.extend(line_write)
+        read.update(line_read)
+    return tuple(write), tuple(sorted(read))
 
 
 def device_identity(device: DeviceIdentity, topics: TopicIndex | None = None) -> Identity:

@@ -54,11 +54,28 @@ class SimTag:
     topic: str
     data_type: str
     writable: bool
+    line: str = ""  # the Sparkplug device's edge node (a line), its units and ranges
+    unit: str = ""
+    range_min: float | None = None
+    range_max: float | None = None
 
 
 def load_tags(plant_slug: str) -> list[SimTag]:
-    tags = Tag.objects.filter(machine__line__plant__slug=plant_slug).select_related("machine")
-    return [SimTag(t.key, t.machine.slug, t.topic, t.data_type, t.writable) for t in tags]
+    tags = Tag.objects.filter(machine__line__plant__slug=plant_slug).select_related("machine__line")
+    return [
+        SimTag(
+            t.key,
+            t.machine.slug,
+            t.topic,
+            t.data_type,
+            t.writable,
+            t.machine.line.slug,
+            t.unit,
+            t.range_min,
+            t.range_max,
+        )
+        for t in tags.order_by("machine__line__position", "machine__position", "pk")
+    ]
 
 
 def as_tag_value(value: Scalar, data_type: str) -> Scalar:

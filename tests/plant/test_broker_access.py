@@ -222,10 +222,17 @@ TOPICS = {
     "sparkplug NCMD to edge1": "/spBv1.0/bottling/NCMD/edge1",
     "sparkplug DCMD to edge1": "/spBv1.0/bottling/DCMD/edge1/pump",
     "sparkplug STATE": "/spBv1.0/STATE/scada-host",
+    "sparkplug NBIRTH of line filling": "/spBv1.0/bottling/NBIRTH/filling",
+    "sparkplug DDATA of line filling": "/spBv1.0/bottling/DDATA/filling/filler",
+    "sparkplug NDEATH of line gas": "/spBv1.0/bottling/NDEATH/gas",
+    "sparkplug DDATA of filling elsewhere": "/spBv1.0/other-plant/DDATA/filling/filler",
+    "sparkplug NCMD to line filling": "/spBv1.0/bottling/NCMD/filling",
+    "sparkplug DCMD to line filling": "/spBv1.0/bottling/DCMD/filling/filler",
 }
 # Who may publish each class: y allowed, . refused. Columns: ingest, simulator, dev-filler
 # (owns the filler), dev-detector (owns the gas detector: methane, h2s), gateway (Sparkplug
-# edge node edge1 of group bottling). Written out, not computed: this is the specification.
+# edge node edge1 of group bottling; the simulator's Sparkplug edge nodes are the demo plant's
+# lines of group bottling). Written out, not computed: this is the specification.
 PUBLISHERS = ["ingest", "simulator", "dev-filler", "dev-detector", "gateway"]
 # fmt: off
 MAY_PUBLISH = {
@@ -248,6 +255,12 @@ MAY_PUBLISH = {
     "sparkplug NCMD to edge1":       "y . . . .",
     "sparkplug DCMD to edge1":       "y . . . .",
     "sparkplug STATE":               "y . . . .",
+    "sparkplug NBIRTH of line filling":     ". y . . .",
+    "sparkplug DDATA of line filling":      ". y . . .",
+    "sparkplug NDEATH of line gas":         ". y . . .",
+    "sparkplug DDATA of filling elsewhere": ". . . . .",
+    "sparkplug NCMD to line filling":       "y . . . .",
+    "sparkplug DCMD to line filling":       "y . . . .",
 }
 # fmt: on
 
@@ -319,6 +332,8 @@ READ_TOPICS = {
     "sparkplug NCMD to edge1": ("ingest", "/spBv1.0/bottling/NCMD/edge1"),
     "sparkplug NCMD to edge2": ("ingest", "/spBv1.0/bottling/NCMD/edge2"),
     "sparkplug STATE": ("ingest", "/spBv1.0/STATE/scada-host"),
+    "sparkplug NCMD to line filling": ("ingest", "/spBv1.0/bottling/NCMD/filling"),
+    "sparkplug DCMD to line filling": ("ingest", "/spBv1.0/bottling/DCMD/filling/filler"),
     "$SYS": ("broker", "/$SYS/broker/uptime"),
 }
 # fmt: off
@@ -329,7 +344,9 @@ MAY_READ = {  # columns: simulator, dev-filler, dev-detector, gateway
     "simulator control":         ("y . . ."),
     "sparkplug NCMD to edge1":   (". . . y"),
     "sparkplug NCMD to edge2":   (". . . ."),
-    "sparkplug STATE":           (". . . y"),
+    "sparkplug STATE":           ("y . . y"),
+    "sparkplug NCMD to line filling": ("y . . ."),
+    "sparkplug DCMD to line filling": ("y . . ."),
     "$SYS":                      (". . . ."),
 }
 # fmt: on

@@ -19,7 +19,12 @@ from ingest.sim.faults import (
     parse_fault_spec,
 )
 from ingest.sim.json_device import Simulator, load_tags
+from ingest.sim.neuron_device import NeuronGateway
+from ingest.sim.sparkplug_device import SparkplugPlant
 from plant.demo import PLANT_SLUG
+
+PROTOCOLS = ("json", "sparkplug", "neuron")
+Device = Simulator | SparkplugPlant | NeuronGateway
 
 
 class Command(BaseCommand):
@@ -27,6 +32,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--plant", default=PLANT_SLUG, help="Slug of the plant to simulate.")
+        parser.add_argument(
+            "--protocol",
+            choices=PROTOCOLS,
+            default="json",
+            help="json: a device per tag topic, the README's MQTT contract (the default); "
+            "sparkplug: each line a Sparkplug B edge node, each machine a device; "
+            "neuron: an EMQX Neuron gateway, each machine a south node.",
+        )
+        parser.add_argument(
+            "--group",
+            default="",
+            help="The Sparkplug group id (default: the plant's slug); with --protocol sparkplug.",
+        )
+        parser.add_argument(
+            "--app",
+            default="",
+            help="The Neuron north app's name (default: the plant's slug); with --protocol neuron.",
+        )
         parser.add_argument(
             "--rate",
             type=float,
@@ -54,8 +77,9 @@ class Command(BaseCommand):
             help="Seconds the injected fault lasts.",
         )
 
-    def handle(self, *args: Any, plant: str, rate: float, fault: list[str], seed: int | None,
-               inject: str | None, duration: float, **options: Any) -> None:  # fmt: skip
+    def handle(self, *args: Any, plant: str, protocol: str, group: str, app: str, rate: float,
+               fault: list[str], seed: int | None, inject: str | None, duration: float,
+               **options: Any) -> None:  # fmt: skip
         if inject:
             self.inject(plant, inject, duration)
             return
@@ -66,7 +90,16 @@ class Command(BaseCommand):
             raise CommandError(f"plant {plant!r} has no tags: run `manage.py load_demo` first")
         try:
             schedule = [parse_fault_spec(spec) for spec in fault]
-            simulator = Simulator(tags, plant_slug=plant, rate=rate, seed=seed, schedule=schedule)
+            simulator: Device
+            if protocol == "sparkplug":
+                simulator = SparkplugPlant(tags, plant_slug=plant, group=group, rate=rate,
+                                           seed=seed, schedule=schedule)  # fmt: skip
+            elif protocol == "neuron":
+                simulator = NeuronGateway(tags, plant_slug=plant, app=app, rate=rate, seed=seed,
+                                          schedule=schedule)  # fmt: skip
+            else:
+                simulator = Simulator(tags, plant_slug=plant, rate=rate, seed=seed,
+                                      schedule=schedule)  # fmt: skip
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         signal.signal(signal.SIGTERM, lambda *_: simulator.stop())
