@@ -44,7 +44,17 @@ from ingest.mqtt import make_client, set_topic
 from ingest.neuron import commands as neuron_commands
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
 from ingest.sparkplug.commands import command_for
-from plant import actions, neuron, neuron_actions, setpoints
+from plant import neuron, setpoints
+from plant.actions.setpoints import (
+    do_claim_setpoint,
+    do_confirm_setpoint,
+    do_expire_setpoint,
+    do_fail_setpoint,
+    do_mark_setpoint_sent,
+    do_note_gateway_accepted,
+    do_note_write_id_echo,
+    do_time_out_setpoint,
+)
 from plant.models import SetpointWrite, Tag
 from plant.quality import Quality
 from plant.setpoints import READBACK_TIMEOUT_S, fmt
@@ -185,11 +195,9 @@ class Writer:
             if write_id is None:
                 log.warning("Neuron write response for unknown uuid %.60r", uuid)
             elif error == neuron.WRITE_OK:
-                neuron_actions.do_accept_neuron_write(write_id)
+                do_note_gateway_accepted(write_id)
             else:
-                actions.do_fail_setpoint(
-                    write_id, detail=neuron_actions.refusal_detail(error), now=now
-                )
+                do_fail_setpoint(write_id, detail=neuron.refusal_detail(error), now=now)
                 self.awaited.pop(write_id, None)
 
     def _match_value(self, awaited: Awaited, row: Row, received: datetime, now: datetime) -> None:
@@ -230,13 +238,13 @@ class Writer:
         if awaited.tag_id in self.echoing:
             return
         self.echoing.add(awaited.tag_id)
-        if actions.do_note_write_id_echo(awaited.tag_id):
+        if do_note_write_id_echo(awaited.tag_id):
             log.info("%s: its device echoes write ids; only such echoes confirm its writes now",
                      awaited.topic)  # fmt: skip
 
     def _answer(self, awaited: Awaited, value: float, now: datetime) -> None:
         if abs(value - awaited.value) <= awaited.tolerance + 1e-9:
-            actions.do_confirm_setpoint(awaited.write_id, value, now=now)
+            do_confirm_setpoint(awaited.write_id, value, now=now)
             self.awaited.pop(awaited.write_id, None)
         else:
             awaited.differing = value
@@ -253,9 +261,7 @@ class Writer:
             if kind == "acked":
                 self._on_sent(write_id, _utc(seen_at), now)
             elif kind == "refused":
-                actions.do_fail_setpoint(
-                    write_id, detail=f"the broker refused it: {reason}", now=now
-                )
+                do_fail_setpoint(write_id, detail=f"the broker refused it: {reason}", now=now)
             elif kind == "dropped":
                 self.dropped.add(write_id)
                 log.warning(
@@ -263,7 +269,7 @@ class Writer:
                 )
 
     def _on_sent(self, write_id: int, acked_at: datetime, now: datetime) -> None:
-        if not actions.do_mark_setpoint_sent(write_id, now=acked_at):
+        if not do_mark_setpoint_sent(write_id, now=acked_at):
             return
         awaited = self.awaited.get(write_id)
         if awaited is not None:
@@ -277,7 +283,7 @@ class Writer:
             if write_id in self.in_flight.values():
                 continue  # the broker has it or will answer; its PUBACK decides
             theirs = claimed_at and write_id not in self.dropped and now - expires_at < STALE_CLAIM
-            if not theirs and actions.do_expire_setpoint(write_id, now=now):
+            if not theirs and do_expire_setpoint(write_id, now=now):
                 self.dropped.discard(write_id)
                 self.awaited.pop(write_id, None)
                 log.warning("write %s expired before it could be sent; it never will be", write_id)
@@ -290,7 +296,7 @@ class Writer:
             if awaited.differing is not None and now - sent_at >= timedelta(seconds=FAIL_GRACE_S):
                 self._fail_differing(awaited, now)
             elif now - sent_at >= self.timeout:
-                actions.do_time_out_setpoint(awaited.write_id, now=now)
+                do_time_out_setpoint(awaited.write_id, now=now)
                 self.awaited.pop(awaited.write_id, None)
 
     def _fail_differing(self, awaited: Awaited, now: datetime) -> None:
@@ -299,9 +305,7 @@ class Writer:
         detail = (
             f"the device read back {fmt(tag, awaited.differing)}, not {fmt(tag, awaited.value)}"
         )
-        actions.do_fail_setpoint(
-            awaited.write_id, detail=detail, readback=awaited.differing, now=now
-        )
+        do_fail_setpoint(awaited.write_id, detail=detail, readback=awaited.differing, now=now)
         self.awaited.pop(awaited.write_id, None)
 
     def _send_pending(self, now: datetime) -> None:
@@ -313,13 +317,13 @@ class Writer:
             .order_by("requested_at")[:BATCH]
         )
         for write in due:
-            if not actions.do_claim_setpoint(write.pk, now=now):
+            if not do_claim_setpoint(write.pk, now=now):
                 continue
             # The tag as it is now: its limits may have changed since the request, and the
             # row may not have come through do_request_setpoint at all.
             problem = setpoints.send_problem(write.tag, write.value)
             if problem:
-                actions.do_fail_setpoint(write.pk, detail=problem, now=now)
+                do_fail_setpoint(write.pk, detail=problem, now=now)
                 log.warning("write %s to %s: %s", write.pk, write.tag.topic, problem)
             else:
                 self._publish(write, now)

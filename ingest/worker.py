@@ -21,8 +21,8 @@ from ingest import metrics, retention
 from ingest.alarm_engine import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.broker_watch import DROPPED_TOPICS, BrokerWatch
-from ingest.control_loop import LoopRunner
 from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
+from ingest.loop_runner import LoopRunner
 from ingest.mqtt import SET_SUFFIX, make_client
 from ingest.neuron.gateway import NEURON_FILTER
 from ingest.neuron.gateway import Gateways as NeuronGateways

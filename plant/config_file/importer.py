@@ -24,12 +24,12 @@ from django.db import DatabaseError, transaction
 from django.db.models import Model, ProtectedError
 
 from plant import config_history
+from plant.actions.alarms import do_drop_alarm_state
 from plant.admin_scope import in_own_plants, topic_prefix
 from plant.config_file.located import FileError, load
 from plant.config_file.reader import Entry, Reader
 from plant.config_file.schema import tag_ref
 from plant.models import (
-    Alarm,
     AlarmDefinition,
     AlarmJournalEntry,
     ControlLoop,
@@ -376,7 +376,7 @@ class _Import:
         try:
             with transaction.atomic():
                 if isinstance(obj, AlarmDefinition):
-                    Alarm.objects.filter(definition=obj).delete()  # its current state only
+                    do_drop_alarm_state(obj)  # its current state only
                 obj.delete()
         except ProtectedError as error:
             users = ", ".join(sorted({str(o) for o in error.protected_objects})[:3])

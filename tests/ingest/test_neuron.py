@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from ingest.mqtt import parse_url
 from ingest.worker import Worker
-from plant import actions, discovery, neuron
+from plant import discovery, neuron
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import (
     ConfigChange,
     DiscoveredSignal,
@@ -276,7 +277,7 @@ def test_a_setpoint_write_goes_out_as_a_write_request_and_is_accepted_then_confi
     tag = writable(gateway)
     admin = User.objects.create_superuser("neuron-writer", password="x")
     run_until(worker.writer.client.is_connected, worker.run_once)
-    write = actions.do_request_setpoint(tag, 1234, by=admin)
+    write = do_request_setpoint(tag, 1234, by=admin)
     run_until(lambda: neuron_side.requests, worker.run_once)
     assert neuron_side.requests == [{"uuid": str(write.command_id), "node": "modbus",
                                      "group": "grp", "tag": "tag0", "value": 1234.0}]  # fmt: skip
@@ -294,7 +295,7 @@ def test_an_error_response_fails_the_write_with_the_code_named(
     tag = writable(gateway)
     admin = User.objects.create_superuser("neuron-writer", password="x")
     run_until(worker.writer.client.is_connected, worker.run_once)
-    write = actions.do_request_setpoint(tag, 99, by=admin)
+    write = do_request_setpoint(tag, 99, by=admin)
     run_until(lambda: neuron_side.requests, worker.run_once)
     send(gateway.topic("write_response"), {"uuid": str(write.command_id), "error": 3004})
     run_until(lambda: state_of(write)[0] == SetpointWrite.State.FAILED, worker.run_once)

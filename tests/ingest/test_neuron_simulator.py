@@ -19,7 +19,8 @@ from ingest.sim.faults import encode_fault
 from ingest.sim.json_device import load_tags
 from ingest.sim.neuron_device import NeuronGateway as SimGateway
 from ingest.worker import Worker
-from plant import actions, discovery
+from plant import discovery
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import (
     DiscoveredSignal,
     LatestValue,
@@ -83,7 +84,7 @@ def test_the_simulated_gateway_is_discovered_mapped_stored_and_written_to(
     setpoint = Tag.objects.get(machine__line__plant=demo_plant, key="fill_level_sp")
     admin = User.objects.create_superuser("neuron-e2e", password="x")
     run_until(worker.writer.client.is_connected, worker.run_once)
-    write = actions.do_request_setpoint(setpoint, 505, by=admin)  # max_step 5 ml
+    write = do_request_setpoint(setpoint, 505, by=admin)  # max_step 5 ml
 
     def state() -> str:
         write.refresh_from_db()
