@@ -29,7 +29,14 @@ from django.conf import settings
 
 from ingest.mqtt import make_client
 from ingest.payloads import PayloadError, Scalar
-from ingest.sim.faults import REJECT_WRITES, SILENT, ScheduledFault, decode_fault, fault_topic
+from ingest.sim.faults import (
+    REJECT_WRITES,
+    SILENT,
+    ScheduledFault,
+    check_target,
+    decode_fault,
+    fault_topic,
+)
 from ingest.sim.json_device import SimTag, as_tag_value, differing
 from ingest.sim.plant_model import PlantModel
 from ingest.sparkplug import codec
@@ -135,7 +142,10 @@ class SparkplugPlant:
         self.inbox: queue.Queue[Event] = queue.Queue()
         self.nodes = {line: self._node(line) for line in dict.fromkeys(t.line for t in self.tags)}
         self.address = make_client(url=self.url)[1]
-        self.model.schedule(list(schedule))
+        schedule = list(schedule)
+        for fault in schedule:
+            self.check_target(fault.name)
+        self.model.schedule(schedule)
         self.subscribed = threading.Event()  # set once every node's subscriptions are granted
         self.granted: set[str] = set()
         self.host_online: bool | None = None
@@ -324,9 +334,15 @@ class SparkplugPlant:
                 self.birth(node)
         self.host_online = online
 
+    def check_target(self, name: str) -> None:
+        """Raise PayloadError if a silent:/reject_writes: fault names no machine/writable tag."""
+        writable = [t.key for t in self.tags if t.writable]
+        check_target(name, self.plant_slug, [t.machine for t in self.tags], writable)
+
     def _on_fault_command(self, payload: bytes) -> None:
         try:
             name, duration_s = decode_fault(payload)
+            self.check_target(name)
         except PayloadError as exc:
             log.warning("simulate: ignored fault command %r: %s", payload[:80], exc)
             return

@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest.sim.faults import encode_fault
 from ingest.sim.json_device import SimTag, load_tags
 from ingest.sim.sparkplug_device import (
     DATATYPES,
@@ -210,8 +211,41 @@ def test_a_rebirth_request_brings_a_new_birth_and_a_clean_stop_makes_the_tags_ba
 
     level = tag_of(group, "filler", "fill_level")
     edge_nodes.stop()  # the run loop sends each node's NDEATH before it disconnects
-    run_until(lambda: quality(level) == Quality.BAD, worker.run_once)
-    assert not SparkplugNode.objects.filter(group__group_id=group, online=True).exists()
+    online = SparkplugNode.objects.filter(group__group_id=group, online=True)
+    # Every node's NDEATH handled, and the filler's level stored again as bad.
+    run_until(lambda: not online.exists() and quality(level) == Quality.BAD, worker.run_once)
+
+
+@pytest.mark.django_db
+def test_malformed_and_refused_commands_change_nothing_and_the_next_write_still_works(
+    demo_plant: Plant, group: str, worker: Worker, edge_nodes: SparkplugPlant,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    run_until(lambda: discovered(group, demo_plant), worker.run_once)
+    to_level = codec.Metric(name="fill_level", datatype=int(D.Double), value=1.0)  # read-only
+    to_unknown = codec.Metric(name="no_such_metric", datatype=int(D.Double), value=1.0)
+    for topic, payload in [
+        (f"spBv1.0/{group}/NCMD/filling", b"not protobuf"),
+        (f"spBv1.0/{group}/DCMD/filling/filler", b"not protobuf"),
+        (f"spBv1.0/{group}/DCMD/filling/filler",
+         codec.encode(codec.Payload(metrics=(to_level, to_unknown)))),
+        (edge_nodes.fault_topic, encode_fault("silent:nowhere")),
+    ]:  # fmt: skip
+        # Acknowledged by the broker before the write below is even queued: handled first.
+        worker.client.publish(topic, payload, qos=1).wait_for_publish(5)
+    sp = tag_of(group, "filler", "fill_level_sp")
+    Tag.objects.filter(pk=sp.pk).update(writable=True, setpoint_min=450, setpoint_max=550,
+                                        readback_tolerance=0.01)  # fmt: skip
+    sp.refresh_from_db()
+    admin = User.objects.create_superuser("sparkplug-sim-writer", password="x")
+    run_until(worker.writer.client.is_connected, worker.run_once)
+    write = actions.do_request_setpoint(sp, 495.0, by=admin)
+    run_until(lambda: state_of(write) == SetpointWrite.State.CONFIRMED, worker.run_once)
+    assert caplog.text.count("simulate: ignored NCMD") == 1
+    assert caplog.text.count("simulate: ignored DCMD") == 3  # garbage, read-only, unknown
+    assert "no machine 'nowhere'" in caplog.text
+    assert 440 < float(edge_nodes.model.values["fill_level"]) < 560
+    assert not edge_nodes.model.faults
 
 
 def state_of(write: SetpointWrite) -> str:
