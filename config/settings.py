@@ -4,6 +4,7 @@ Defaults point at the local services of a dev box, so nothing needs setting ther
 (DEBUG=false) refuses to start with a development secret key.
 """
 
+import math
 import os
 import re
 import sys
@@ -144,6 +145,18 @@ def env_int(name: str, default: int, least: int = 0) -> int:
     return int(value)
 
 
+def env_float(name: str, default: float, least: float = 0.0) -> float:
+    """Read a finite number of at least `least`; anything else is a configuration error."""
+    value = os.environ.get(name, str(default))
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < least:
+        raise ImproperlyConfigured(f"{name} must be a number of at least {least}, not {value!r}")
+    return number
+
+
 # The ingest worker and the simulator use the database from a few threads of their own; every
 # other process (daphne above all) serves requests. Each gets a pool of its own size.
 IS_WORKER = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] in (["ingest"], ["simulate"])
@@ -191,6 +204,10 @@ if any(c in SPARKPLUG_HOST_ID for c in "/+#"):
         f"SPARKPLUG_HOST_ID may not hold '/', '+' or '#': {SPARKPLUG_HOST_ID!r}"
     )
 SPARKPLUG_DISCOVERY = env_bool("SPARKPLUG_DISCOVERY", default=True)
+# Sparkplug 3.0's Reorder Timeout (ingest.sparkplug.reorder): a message whose seq is ahead of
+# the expected one waits this long for the missing ones before the host asks for a rebirth.
+# 0 asks at once (the held messages are stored first either way).
+SPARKPLUG_REORDER_TIMEOUT_S = env_float("SPARKPLUG_REORDER_TIMEOUT_S", 2.0)
 
 INSTALLED_APPS = [
     "daphne",

@@ -25,7 +25,7 @@ PRIORITY_ORDER = Case(
     *[When(definition__priority=p, then=Value(i)) for i, p in enumerate(PRIORITIES)],
     output_field=IntegerField(),
 )
-SORTS = {
+SORTS: dict[str, list[str | Case]] = {
     "priority": [PRIORITY_ORDER, "-changed_at"],
     "time": ["-changed_at"],
     "tag": ["definition__tag__key", PRIORITY_ORDER],

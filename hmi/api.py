@@ -14,7 +14,7 @@ from functools import wraps
 
 from django import forms
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_safe
 
 from hmi.login_security import client_address
@@ -22,7 +22,7 @@ from plant import security_events
 from plant.models import ApiToken
 from plant.models.tokens import TOKEN_PREFIX, TokenRefused, hash_secret
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]  # a page, or a streamed export
 
 
 def json_error(status: int, reason: str, **extra: object) -> JsonResponse:
@@ -51,7 +51,7 @@ def api_view(view: View) -> View:
     @login_not_required
     @require_safe
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         secret = bearer_secret(request)
         if secret is not None:
             try:
@@ -96,7 +96,7 @@ def token_write_middleware(get_response: View) -> View:
     """A bearer token only reads: one sent with a request that would change something is
     refused here (403, before any view) and recorded as a security event."""
 
-    def middleware(request: HttpRequest) -> HttpResponse:
+    def middleware(request: HttpRequest) -> HttpResponseBase:
         secret = bearer_secret(request)
         if secret is None or request.method in SAFE_METHODS:
             return get_response(request)

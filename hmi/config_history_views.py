@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.models import AnonymousUser, User
@@ -51,8 +51,10 @@ class ConfigHistoryFilterForm(forms.Form):
 
     def __init__(self, *args: Any, plants: dict[int, str], actors: list[str], **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["plant"].choices = [("", "any"), *sorted(plants.items(), key=lambda p: p[1])]
-        self.fields["user"].choices = [("", "anyone"), *((name, name) for name in actors)]
+        # The fields declared above, as the classes they are.
+        plant, user = (cast(forms.ChoiceField, self.fields[name]) for name in ("plant", "user"))
+        plant.choices = [("", "any"), *sorted(plants.items(), key=lambda p: p[1])]
+        user.choices = [("", "anyone"), *((name, name) for name in actors)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -76,7 +78,9 @@ def check_may_view(user: User | AnonymousUser) -> None:
         raise PermissionDenied("Only supervisors and admins see the configuration history.")
 
 
-def filtered_changes(request: HttpRequest) -> tuple[ConfigHistoryFilterForm, QuerySet, dict]:
+def filtered_changes(
+    request: HttpRequest,
+) -> tuple[ConfigHistoryFilterForm, QuerySet[ConfigChange], dict[int, str]]:
     """The filter form, the user's changes that pass it (newest first), and plant names."""
     plants = dict(visible_plants(request.user).values_list("pk", "name"))
     changes = ConfigChange.objects.all()

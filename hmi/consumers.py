@@ -42,11 +42,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         kind: ScreenKind = self.scope["url_route"]["kwargs"]["kind"]
         pk = int(self.scope["url_route"]["kwargs"]["pk"])
-        user = self.scope["user"]
+        user = socket_access.scope_user(self.scope)
         access = None
         if kind in SCREEN_KINDS and user.is_authenticated:
             access = await screen_access(user, kind, pk)
-        if access is None:
+        if access is None or not user.is_authenticated:  # (is_authenticated: narrows to a User)
             await record_refusal(self.scope, kind, pk)  # never raises
             await self.close()  # before accept(): the handshake is refused (HTTP 403)
             return

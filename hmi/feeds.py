@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 from django.template.loader import render_to_string
 
 from hmi import screens
@@ -104,7 +105,10 @@ class Hub:
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.layer: BaseChannelLayer = get_channel_layer()
+        layer = get_channel_layer()
+        if layer is None:
+            raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer: live screens need one")
+        self.layer: BaseChannelLayer = layer
         self.channel = ""
         self.feeds: dict[str, list[Feed]] = {}  # group -> feeds of the open screens
         # Sessions' and users' groups of the open sockets (hmi.socket_access), by group name;
@@ -268,7 +272,8 @@ async def close_hub() -> None:
         await the_hub.layer.send(the_hub.channel, {"type": CLOSE})
     except Exception:
         receive.cancel()
-    await asyncio.wait([receive, renew, *the_hub.changes.values()], timeout=5)
+    pending: list[asyncio.Future[Any]] = [receive, renew, *the_hub.changes.values()]
+    await asyncio.wait(pending, timeout=5)
 
 
 async def join(kind: ScreenKind, pk: int, group: str, time_zone: str) -> Feed:
@@ -338,7 +343,7 @@ async def loop_changed(screen: screens.Screen, message: live.LoopChanged) -> str
 
 async def alarm_changed(screen: screens.Screen, message: live.AlarmChanged) -> str:
     # A small signal, not the banner: alarms.js fetches the banner for its own user.
-    html = render_to_string("hmi/fragments/alarm_signal.html", message)
+    html: str = render_to_string("hmi/fragments/alarm_signal.html", message)
     if screen.kind == "plant":
         counts = await read_alarm_counts(screen.pk)  # once per alarm change and screen
         html += screens.render_alarm_counts(counts)

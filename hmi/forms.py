@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.models import AnonymousUser, User
@@ -59,10 +59,17 @@ class LoopModeForm(forms.Form):
     mode = forms.ChoiceField(choices=ControlLoop.Mode.choices)
 
 
+class TagChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]  # not subscriptable at runtime
+    """A choice of tag, named by its machine and description."""
+
+    def label_from_instance(self, obj: Tag) -> str:
+        return _tag_label(obj)
+
+
 class AuditFilterForm(forms.Form):
     """Filters of the setpoint audit trail; every field is optional."""
 
-    tag = forms.ModelChoiceField(queryset=Tag.objects.none(), required=False, empty_label="any")
+    tag = TagChoiceField(queryset=Tag.objects.none(), required=False, empty_label="any")
     user = forms.ChoiceField(required=False, label="By")
     state = forms.ChoiceField(required=False, choices=[("", "any"), *SetpointWrite.State.choices])
     since = forms.DateTimeField(
@@ -74,10 +81,12 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, tags: QuerySet[Tag], users: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tag"].queryset = tags  # type: ignore[attr-defined]
-        self.fields["tag"].label_from_instance = _tag_label  # type: ignore[attr-defined]
-        self.fields["user"].choices = [("", "anyone"), (SYSTEM, "the system")] + [
-            (name, name) for name in users
+        # The fields declared above, as the classes they are.
+        cast(TagChoiceField, self.fields["tag"]).queryset = tags
+        cast(forms.ChoiceField, self.fields["user"]).choices = [
+            ("", "anyone"),
+            (SYSTEM, "the system"),
+            *((name, name) for name in users),
         ]
 
     def filter(self, writes: QuerySet[SetpointWrite]) -> QuerySet[SetpointWrite]:

@@ -83,7 +83,7 @@ class RangeForm(forms.Form):
     end = BoundedDateTimeField(required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if "start" in data and "end" in data:
             data["end"] = data["end"] or timezone.now()
             # The default start stays in bounds too: an hour before 2000-01-01T00:30 is not.
@@ -149,7 +149,7 @@ class TrendForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         data["range"] = data.get("range") or "hour"
         if data["range"] == "custom":
             if not data.get("start") or not data.get("end"):

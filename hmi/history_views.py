@@ -14,7 +14,14 @@ from zoneinfo import ZoneInfo
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -159,7 +166,7 @@ def markers_api(request: HttpRequest) -> HttpResponse:
 
 
 @api_view
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponseBase:
     """Raw samples or buckets of the tags over a range as CSV, streamed as it is read."""
     form = ExportForm(request.GET)
     if not form.is_valid():
@@ -202,14 +209,18 @@ def _lead(tag: Tag, moment: datetime, zone: ZoneInfo) -> list[object]:
     return [tag.pk, tag.topic, iso(moment), moment.astimezone(zone).isoformat()]
 
 
+def _next_chunk(lines: Iterator[str]) -> str | None:
+    return next(lines, None)
+
+
 async def _stream(lines: Iterator[str]) -> AsyncIterator[bytes]:
     """Pull each chunk in Django's sync thread (it queries the database), then send it.
 
     An asynchronous iterator lets daphne send each chunk as it comes: Django's ASGI handler
     would read a synchronous one to the end first, holding the whole export in memory.
     """
-    pull = sync_to_async(next)
-    while (chunk := await pull(lines, None)) is not None:
+    pull = sync_to_async(_next_chunk)
+    while (chunk := await pull(lines)) is not None:
         yield chunk.encode()
 
 

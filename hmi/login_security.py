@@ -44,7 +44,7 @@ def client_address(request: HttpRequest) -> str:
     """The browser's address: behind the TLS proxy (BEHIND_TLS_PROXY) the last address of
     X-Forwarded-For, which the proxy appends itself; else the connection's own."""
     if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
         last = forwarded.split(",")[-1].strip()
         if last:
             return last

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import ParseResult, urlparse
 
 from channels.db import database_sync_to_async
@@ -15,8 +16,13 @@ from hmi.consumers import LiveConsumer
 from hmi.socket_access import socket_address
 from plant import security_events
 
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+
+# Channels routes ASGI applications with Django's re_path; django-stubs types its second
+# argument as an HTTP view only.
 websocket_urlpatterns: list[URLPattern] = [
-    re_path(r"^ws/(?P<kind>plant|line|machine|tag)/(?P<pk>\d+)/$", LiveConsumer.as_asgi()),
+    re_path(r"^ws/(?P<kind>plant|line|machine|tag)/(?P<pk>\d+)/$", LiveConsumer.as_asgi()),  # type: ignore[arg-type]
 ]
 
 
@@ -33,7 +39,7 @@ class SocketDenier(AsyncWebsocketConsumer):
         await self.close()
 
 
-class SameOriginValidator(OriginValidator):  # type: ignore[misc]
+class SameOriginValidator(OriginValidator):
     """Channels' AllowedHostsOriginValidator, refusing with SocketDenier."""
 
     def __init__(self, application: Any) -> None:
@@ -42,24 +48,29 @@ class SameOriginValidator(OriginValidator):  # type: ignore[misc]
             allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
         super().__init__(application, allowed_hosts)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    # scope: Any, since types-channels' scope type (_ChannelScope) is a private name of its stubs.
+    async def __call__(
+        self, scope: Any, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] == "websocket" and not self.valid_origin(origin_of(scope)):
             await record_foreign_origin(scope)
-            return await SocketDenier()(scope, receive, send)
-        return await super().__call__(scope, receive, send)
+            await SocketDenier()(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
-def origin_of(scope: dict[str, Any]) -> ParseResult | None:
+def origin_of(scope: Mapping[str, Any]) -> ParseResult | None:
     for name, value in scope.get("headers", []):
         if name == b"origin":
             try:
-                return urlparse(value.decode("latin1"))
+                origin: str = value.decode("latin1")
+                return urlparse(origin)
             except UnicodeDecodeError:
                 return None
     return None
 
 
-def _record_foreign_origin(scope: dict[str, Any]) -> None:
+def _record_foreign_origin(scope: Mapping[str, Any]) -> None:
     """A page of another site tried to open a socket with this site's cookies (cross-site
     websocket hijacking), or a script sent no origin: a security event."""
     origin = origin_of(scope)

@@ -196,7 +196,9 @@ class Screen:
             setpoint=setpoint_value,
         )
 
-    def _render(self, readings: list[ScreenReading], sparks: list[tuple[Tag, list]]) -> str:
+    def _render(
+        self, readings: list[ScreenReading], sparks: list[tuple[Tag, list[tuple[datetime, float]]]]
+    ) -> str:
         if not readings and not sparks:
             return ""
         if not sparks:  # a push: the values alone, without the template engine's overhead

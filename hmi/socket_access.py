@@ -15,9 +15,11 @@ while Redis was down).
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 
 from hmi import feeds
 from plant import live, security_events
@@ -101,29 +103,37 @@ def release(tab: Guarded, joined: list[Gate]) -> None:
             feeds.hub().remove(gate)  # type: ignore[arg-type]
 
 
-def session_key_of(scope: dict[str, Any]) -> str | None:
+def scope_user(scope: Mapping[str, Any]) -> User | AnonymousUser:
+    """The socket's person: the User that AuthMiddleware's lazy object stands for, else none."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return AnonymousUser()
+    return cast(User, user)  # a lazy proxy of the User (AUTH_USER_MODEL) it loaded
+
+
+def session_key_of(scope: Mapping[str, Any]) -> str | None:
     return getattr(scope.get("session"), "session_key", None)
 
 
-def had_session_cookie(scope: dict[str, Any]) -> bool:
+def had_session_cookie(scope: Mapping[str, Any]) -> bool:
     """Whether the handshake carried a session cookie at all (a tab whose session ended
     does; a script trying the door without one does not)."""
     return bool(scope.get("cookies", {}).get(settings.SESSION_COOKIE_NAME))
 
 
-def socket_address(scope: dict[str, Any]) -> str:
+def socket_address(scope: Mapping[str, Any]) -> str:
     """The browser's address: behind the TLS proxy, the last of X-Forwarded-For."""
     if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         for name, value in scope.get("headers", []):
             if name == b"x-forwarded-for":
-                last = value.decode("latin1").split(",")[-1].strip()
+                last: str = value.decode("latin1").split(",")[-1].strip()
                 if last:
                     return last
     client = scope.get("client")
     return str(client[0]) if client else ""
 
 
-def record_refusal(scope: dict[str, Any], kind: str, pk: int) -> None:
+def record_refusal(scope: Mapping[str, Any], kind: str, pk: int) -> None:
     """Record a refused handshake as a security event: a logged-in user asking for a screen
     they may not see, or a handshake without any session. A tab whose session just ended
     (it still sends the old cookie) is no attempt on anything and is not recorded."""
@@ -133,7 +143,7 @@ def record_refusal(scope: dict[str, Any], kind: str, pk: int) -> None:
         log.exception("could not record a refused socket to %s", scope.get("path", ""))
 
 
-def _record_refusal(scope: dict[str, Any], kind: str, pk: int) -> None:
+def _record_refusal(scope: Mapping[str, Any], kind: str, pk: int) -> None:
     user = scope.get("user")
     path = scope.get("path", "")
     if user is not None and user.is_authenticated:

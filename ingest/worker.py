@@ -29,6 +29,7 @@ from ingest.part_guard import PartGuard
 from ingest.setpoint_writer import Writer
 from ingest.sparkplug.host import STATE_PREFIX as SPARKPLUG_STATE
 from ingest.sparkplug.host import TOPIC_FILTER as SPARKPLUG_TOPICS
+from ingest.sparkplug.host import Deferred as SparkplugDeferred
 from ingest.sparkplug.host import Host as SparkplugHost
 from ingest.store import Stored, store, store_apart
 from ingest.tagcache import TagCache
@@ -306,6 +307,8 @@ class Worker:
                 self.arrived.wait(timeout)
             self.arrived.clear()
             self.pending = self._drain()
+            if self.sparkplug:  # held past the Reorder Timeout: stored before what came after
+                self.pending[:0] = self.sparkplug.overdue()
         elif time.monotonic() < self.retry_at:
             self.arrived.wait(min(timeout, self.retry_at - time.monotonic()))
             return 0
@@ -372,10 +375,16 @@ class Worker:
         started = time.monotonic()
         if self.sparkplug:
             try:  # births and deaths first: the data after them resolves against them
-                self.sparkplug.prepare(batch)
+                batch = self.sparkplug.prepare(batch)  # less what waits for its seq's turn
+            except SparkplugDeferred as exc:
+                self.pending = exc.batch  # held messages released into it are kept too
+                self._db_down(exc)
+                return 0
             except (OperationalError, InterfaceError) as exc:
                 self._db_down(exc)
                 return 0
+            # A failed store retries this batch: the held messages it released belong to it.
+            self.pending = batch
         decoded = decode_messages(batch, self.tags, self.deadband)
         try:
             stored = self._store(batch, decoded)

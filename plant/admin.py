@@ -11,13 +11,20 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from plant.admin_base import ModelAdmin, ModelForm, NeverDeleted, ReadOnly, SystemWritten
+from plant.admin_base import (
+    ModelAdmin,
+    ModelForm,
+    NeverDeleted,
+    ReadOnly,
+    SystemWritten,
+    admin_user,
+)
 from plant.admin_scope import (
     OwnSlugForm,
     OwnTopicForm,
@@ -72,7 +79,8 @@ class TagInline(ScopedInline):
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         formset = super().get_formset(request, obj, **kwargs)
-        formset.form.user = request.user  # a class made for this request
+        if issubclass(formset.form, OwnTopicForm):
+            formset.form.user = request.user  # a class made for this request
         return formset
 
 
@@ -85,9 +93,12 @@ class PlantAdmin(PlantScopedAdmin):
     inlines = [LineInline]
     form = OwnSlugForm
 
-    def get_form(self, request: HttpRequest, obj: Plant | None = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
-        form.user = request.user  # a class made for this request
+    def get_form(
+        self, request: HttpRequest, obj: Plant | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Plant]]:
+        form = super().get_form(request, obj, change, **kwargs)
+        if issubclass(form, OwnSlugForm):
+            form.user = request.user  # a class made for this request
         return form
 
     def get_exclude(self, request: HttpRequest, obj: Plant | None = None) -> list[str]:
@@ -100,7 +111,7 @@ class PlantAdmin(PlantScopedAdmin):
     ) -> None:
         super().save_related(request, form, formsets, change)
         if not change and not request.user.is_superuser:
-            form.instance.members.add(request.user)  # else its maker could no longer see it
+            form.instance.members.add(admin_user(request))  # else its maker could no longer see it
 
 
 @admin.register(Line)
@@ -145,9 +156,12 @@ class TagAdmin(PlantScopedAdmin):
         ]}),
     ]  # fmt: skip
 
-    def get_form(self, request: HttpRequest, obj: Tag | None = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
-        form.user = request.user  # a class made for this request
+    def get_form(
+        self, request: HttpRequest, obj: Tag | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Tag]]:
+        form = super().get_form(request, obj, change, **kwargs)
+        if issubclass(form, OwnTopicForm):
+            form.user = request.user  # a class made for this request
         return form
 
 
@@ -243,7 +257,7 @@ class ApiTokenAdmin(NeverDeleted, ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "user" and not request.user.is_superuser:
-            kwargs["queryset"] = get_user_model()._default_manager.filter(pk=request.user.pk)
+            kwargs["queryset"] = User.objects.filter(pk=admin_user(request).pk)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
@@ -258,14 +272,14 @@ class ApiTokenAdmin(NeverDeleted, ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        secret = do_issue_api_token(obj, by=request.user)
+        secret = do_issue_api_token(obj, by=admin_user(request))
         messages.warning(
             request, f"The token for “{obj.name}” is {secret}  Copy it now: it is not shown again."
         )
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, tokens: QuerySet[ApiToken]) -> None:
-        revoked = sum(do_revoke_api_token(token, by=request.user) for token in tokens)
+        revoked = sum(do_revoke_api_token(token, by=admin_user(request)) for token in tokens)
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 
@@ -61,7 +61,7 @@ PLANT_PATHS: dict[type[Model], str] = {
 M = TypeVar("M", bound=Model)
 
 
-def in_own_plants(queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser) -> QuerySet[M]:
+def in_own_plants(queryset: QuerySet[M], user: User | AnonymousUser) -> QuerySet[M]:
     """The rows of `queryset` in plants `user` is a member of; all of them for a superuser."""
     if user.is_superuser:
         return queryset
@@ -100,9 +100,11 @@ def topic_prefix(plant: Plant) -> str:
     return f"{settings.MQTT_TOPIC_ROOT}{plant.slug}/"
 
 
-def on_own_topics(queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser) -> QuerySet[M]:
+def on_own_topics(queryset: QuerySet[M], user: User | AnonymousUser) -> QuerySet[M]:
     """The rows of `queryset` (with a `topic`) under the user's plants' slugs or on their own
     tags' topics; all of them for a superuser, who alone sees the topics of no plant."""
+    if not user.is_authenticated:
+        return queryset.none()  # unreachable behind the admin site's login; nothing, if it were
     if user.is_superuser:
         return queryset
     plants = Plant.objects.filter(members=user)
@@ -123,7 +125,7 @@ class OwnTopicForm(ModelForm):
     """A tag's form (admin page or a machine's tag rows): a plant admin's new or moved tag
     publishes under its own plant's slug. The admin page sets `user` on each request's class."""
 
-    user: AbstractBaseUser | AnonymousUser | None = None
+    user: User | AnonymousUser | None = None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -143,7 +145,7 @@ class OwnSlugForm(ModelForm):
     """A plant's form: a plant admin's new or renamed plant takes no slug under which messages
     already arrive, since those topics are no plant's (or another's) until a superuser says."""
 
-    user: AbstractBaseUser | AnonymousUser | None = None
+    user: User | AnonymousUser | None = None
 
     def clean_slug(self) -> str:
         slug: str = self.cleaned_data["slug"]

@@ -222,9 +222,9 @@ def _after_save(
     sender: type[Model], instance: Model, created: bool, using: str, **kwargs: Any
 ) -> None:
     """Record a create with its values, or an update with the fields that changed."""
-    old = getattr(instance, "_config_old", SKIP)
+    old: dict[str, Any] | str | None = getattr(instance, "_config_old", SKIP)
     instance._config_old = SKIP  # type: ignore[attr-defined]
-    if old == SKIP:
+    if isinstance(old, str):  # SKIP
         return
     new = _snapshot(instance, instance._config_fields)  # type: ignore[attr-defined]
     if old is None:

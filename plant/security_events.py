@@ -40,13 +40,13 @@ def record(
     try:
         if kind not in Kind.values:
             raise ValueError(f"unknown security event kind {kind!r}")
-        known = user is not None and user.is_authenticated
+        person = user if user is not None and user.is_authenticated else None
         plant_id = plant.pk if isinstance(plant, Plant) else plant
         with transaction.atomic():  # a savepoint: a failure leaves the caller's work intact
             event = SecurityEvent.objects.create(
                 at=now or timezone.now(), kind=kind,
-                username=(username or (user.get_username() if known else ""))[:150],
-                user_id=user.pk if known else None, source=source[:200], plant_id=plant_id,
+                username=(username or (person.get_username() if person else ""))[:150],
+                user_id=person.pk if person else None, source=source[:200], plant_id=plant_id,
                 detail=detail[:500],
             )  # fmt: skip
             check_alarm(event.at)

@@ -8,6 +8,11 @@ metric only learns its new alias. With discovery off, a birth that brings anythi
 as a SparkplugPendingBirth until an admin approves it. Changes to plants, lines, machines and
 tags are recorded in the configuration history as made by "sparkplug".
 
+Each node and device with a machine also gets a status tag (`SparkplugNode.status_tag`, key
+`sparkplug_online`, bool): the host stores 1 at its birth and 0 at its death (an NDEATH, its
+will, a DDEATH), so an admin's digital alarm on it (limit 0) is its comm-loss alarm, journaled
+and shown like any other, and the trend shows when it was away.
+
 No MQTT here: ingest.sparkplug.host decodes the messages and calls these.
 """
 
@@ -17,6 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -102,6 +108,7 @@ def do_birth(
         elif new or node.machine_id is None:
             node.machine = _machine(group, node)
             node.save(update_fields=["machine"])
+        _ensure_status_tag(node)
         rows = [
             _metric(node, m, known.get(m.name), create_tag=not pending)
             for m in metrics
@@ -214,6 +221,39 @@ def _tag(node: SparkplugNode, m: BirthMetric) -> Tag:
     )
 
 
+STATUS_KEY = "sparkplug_online"
+
+
+def _ensure_status_tag(node: SparkplugNode) -> None:
+    """The node's status tag, made once its machine exists (the machine's own name for it)."""
+    if node.status_tag_id is not None or node.machine is None:
+        return
+    machine = node.machine
+    key = _unique_slug(STATUS_KEY, 64, machine.tags.all(), "key")
+    topic = f"{machine.line.plant.slug}/{machine.line.slug}/{machine.slug}/{key}"
+    if Tag.objects.filter(topic=topic).exists():
+        topic = f"{topic}_{node.pk}"
+    node.status_tag = Tag.objects.create(
+        machine=machine, key=key, data_type=Tag.DataType.BOOL, topic=topic,
+        description=f"Sparkplug {'device' if node.device_id else 'edge node'} {node} online "
+        "(1 from its birth, 0 from its death)"[:200],
+        expected_interval_s=EXPECTED_INTERVAL_S,
+    )  # fmt: skip
+    node.save(update_fields=["status_tag"])
+
+
+def status_tags(
+    group_id: str, edge_node_id: str, device_id: str, *, with_devices: bool = False
+) -> list[int]:
+    """The status tags of a node or device; of an edge node's devices too `with_devices`."""
+    nodes = SparkplugNode.objects.filter(
+        group__group_id=group_id, edge_node_id=edge_node_id, status_tag__isnull=False
+    )
+    if device_id or not with_devices:
+        nodes = nodes.filter(device_id=device_id)
+    return list(nodes.values_list("status_tag_id", flat=True))
+
+
 def _range_ok(low: float | None, high: float | None) -> bool:
     return (
         low is not None
@@ -224,7 +264,7 @@ def _range_ok(low: float | None, high: float | None) -> bool:
     )
 
 
-def _unique_slug(text: str, limit: int, existing: models.QuerySet, field: str) -> str:
+def _unique_slug(text: str, limit: int, existing: models.QuerySet[Any], field: str) -> str:
     """A slug of `text` (levels and spaces as underscores) not yet taken in `existing`."""
     base = slugify(re.sub(r"[/\s.:]+", "_", text)).strip("_-")[:limit] or "sparkplug"
     slug = base
@@ -236,7 +276,7 @@ def _unique_slug(text: str, limit: int, existing: models.QuerySet, field: str) -
     raise ValueError(f"no free slug for {text!r}")
 
 
-def _unique_name(text: str, existing: models.QuerySet) -> str:
+def _unique_name(text: str, existing: models.QuerySet[Any]) -> str:
     name = text[:100]
     for n in range(2, 10_000):
         if not existing.filter(name=name).exists():
@@ -259,6 +299,7 @@ def do_approve(pending: SparkplugPendingBirth, by: User | str) -> list[Mapped]:
         )
         node.machine = _machine(group, node)
         node.save(update_fields=["machine"])
+        _ensure_status_tag(node)
         known = {m.name: m for m in node.metrics.all()}
         rows = [
             _metric(node, BirthMetric(**m), known.get(m["name"]), create_tag=True)

@@ -55,10 +55,14 @@ class SparkplugPendingBirthAdmin(ReadOnly, SuperusersOnly, ModelAdmin):
         self.message_user(request, f"Ignored {ignored} births.", messages.SUCCESS)
 
 
+# After its name:
+NODE_COLUMNS = ("machine", "online", "status_tag", "bd_seq", "birth_at", "death_at")
+
+
 @admin.register(SparkplugNode)
 class SparkplugNodeAdmin(ReadOnly, SuperusersOnly, ModelAdmin):
     """Edge nodes and devices: online since their birth, or offline since their death."""
 
-    list_display = ["__str__", "machine", "online", "bd_seq", "birth_at", "death_at"]
+    list_display = ("__str__", *NODE_COLUMNS)
     list_filter = ["online", "group"]
-    readonly_fields = [*list_display[1:], "group", "edge_node_id", "device_id"]
+    readonly_fields = (*NODE_COLUMNS, "group", "edge_node_id", "device_id")

@@ -3,7 +3,7 @@ token, which plant.config_history records as a configuration change (it catches 
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,7 +11,7 @@ from plant.models import ApiToken
 
 
 @transaction.atomic
-def do_issue_api_token(token: ApiToken, *, by: AbstractBaseUser | None) -> str:
+def do_issue_api_token(token: ApiToken, *, by: User | None) -> str:
     """Save a new token (its user, name, scope and expiry set) as issued by `by`; its secret.
 
     `by` is None for a script or command. The secret is returned once and never stored.
@@ -24,7 +24,7 @@ def do_issue_api_token(token: ApiToken, *, by: AbstractBaseUser | None) -> str:
 
 
 @transaction.atomic
-def do_revoke_api_token(token: ApiToken, *, by: AbstractBaseUser | None) -> bool:
+def do_revoke_api_token(token: ApiToken, *, by: User | None) -> bool:
     """Revoke a token for good, as `by`; False if it already was (the first revocation stands).
 
     A saved row, not a queryset update: the configuration history sees saves only.

@@ -501,7 +501,8 @@ def encode(payload: Payload) -> bytes:
         message.body = payload.body
     for metric in payload.metrics:
         _put_metric(message.metrics.add(), metric)
-    return message.SerializeToString()
+    encoded: bytes = message.SerializeToString()  # protobuf's runtime has no types
+    return encoded
 
 
 def _put_metric(m: pb.Payload.Metric, metric: Metric) -> None:
@@ -543,7 +544,8 @@ def encode_data(timestamp: int, seq: int, values: list[tuple[int, int, Any, int 
             m.is_null = True
         else:
             _put_value(m, DataType(datatype), value)
-    return message.SerializeToString()
+    encoded: bytes = message.SerializeToString()  # protobuf's runtime has no types
+    return encoded
 
 
 def _put_value(holder: Any, dt: DataType, value: Any) -> None:

@@ -8,8 +8,21 @@ each message as a `Resolved`, which ingest.batch stores through the same lossles
 JSON contract: one transaction, acknowledged after commit, a refusal kept with its reason.
 
 Data from a node or device we hold no birth for, an alias its birth did not define, or a gap
-in `seq` asks the edge node for a rebirth (NCMD `Node Control/Rebirth`, at most once every
-REBIRTH_HOLDOFF_S per node). As the primary host, the worker keeps a retained
+in `seq` that the Reorder Timeout did not close asks the edge node for a rebirth (NCMD
+`Node Control/Rebirth`, at most once every REBIRTH_HOLDOFF_S per node).
+
+Out-of-order messages (Sparkplug 3.0 section 5.9, ingest.sparkplug.reorder): a message whose
+`seq` is ahead of the expected one is held, unacknowledged, for SPARKPLUG_REORDER_TIMEOUT_S
+([tck-id-operational-behavior-host-reordering-param], [...-start]). When the missing one comes
+in time, the held ones are processed after it, in order, in the same batch
+([...-reordering-success]). When the time passes, `overdue()` hands the held ones to the
+worker's next batch, in seq order with the gap skipped, and asks for a rebirth
+([...-reordering-rebirth]). The spec leaves the held messages to the host (Cirrus Link's MQTT
+Engine flushes them away); we store them rather than lose them: they belong to the session
+whose birth we hold, and each is acknowledged only once its batch has committed, so a worker
+that stops while holding some gets them again from the broker.
+
+As the primary host, the worker keeps a retained
 `spBv1.0/STATE/<SPARKPLUG_HOST_ID>` saying {"online": true, "timestamp": t}, with a will
 saying false (QoS 1, retained), so edge nodes know whether anyone stores their data.
 """
@@ -19,17 +32,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from ingest.batch import Message, Resolved
 from ingest.payloads import DeviceReading, PayloadError, parse_ts
 from ingest.sparkplug import codec
 from ingest.sparkplug.codec import D, SparkplugError
+from ingest.sparkplug.reorder import Reorder
 from ingest.tagcache import TagCache
 from plant import sparkplug as model
 from plant.models import LatestValue, SparkplugNode
@@ -44,6 +60,8 @@ REBIRTH = "Node Control/Rebirth"
 KINDS = {"NBIRTH", "NDEATH", "DBIRTH", "DDEATH", "NDATA", "DDATA", "NCMD", "DCMD"}
 Key = tuple[str, str, str]  # (group, edge node, device or "")
 Publish = Callable[..., Any]  # paho's Client.publish(topic, payload, qos, retain)
+Step = Callable[[], Resolved]  # what processing a decoded message does, run in seq order
+Pending = tuple[Message, Step]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,15 @@ def parse_topic(topic: str) -> Topic | None:
     return Topic(parts[1], parts[2], parts[3], parts[4] if device_kind else "")
 
 
+class Deferred(OperationalError):
+    """The database went away during `prepare`: `batch` is what to keep and retry (resolved
+    messages stay resolved; the rest, held ones released included, are resolved again)."""
+
+    def __init__(self, batch: list[Message]) -> None:
+        super().__init__("the database is unreachable")
+        self.batch = batch
+
+
 @dataclass(slots=True)
 class Session:
     """What the host holds of a node or device between its birth and its death."""
@@ -84,14 +111,19 @@ class Session:
 class Host:
     """Resolves Sparkplug messages of a batch, keeps node sessions, asks for rebirths."""
 
-    def __init__(self, host_id: str, tags: TagCache, publish: Publish) -> None:
+    def __init__(self, host_id: str, tags: TagCache, publish: Publish,
+                 reorder_timeout_s: float | None = None) -> None:  # fmt: skip
         self.host_id = host_id
         self.state_topic = f"{NAMESPACE}/STATE/{host_id}"
         self.tags = tags
         self.publish = publish
         self.timestamp = int(time.time() * 1000)  # the STATE birth's and will's, alike
         self.sessions: dict[Key, Session] = {}
-        self.seq: dict[tuple[str, str], int] = {}
+        timeout = settings.SPARKPLUG_REORDER_TIMEOUT_S
+        self.reorder: Reorder[Pending] = Reorder(
+            timeout if reorder_timeout_s is None else reorder_timeout_s
+        )
+        self.released: dict[int, Step] = {}  # id(message) → its step, for messages `overdue` gave
         self.rebirth_at: dict[tuple[str, str], float] = {}
         self.loaded = ""  # the tag table's fingerprint the sessions were last read with
 
@@ -115,21 +147,53 @@ class Host:
 
     # --- a batch -------------------------------------------------------------------------
 
-    def prepare(self, batch: list[Message]) -> None:
+    def prepare(self, batch: list[Message]) -> list[Message]:
         """Resolve every Sparkplug message of the batch, in order (births first define what
-        the data after them means). Raises only when the database is unreachable."""
-        for message in batch:
+        the data after them means); return the batch to store: without the messages held for
+        their turn, with the held ones whose turn came. With the database unreachable it
+        raises Deferred, which carries what the worker must keep for its retry."""
+        out: list[Message] = []
+        for i, message in enumerate(batch):
             if message.resolved is not None or not message.topic.startswith(NAMESPACE + "/"):
+                out.append(message)
                 continue
+            step = self.released.pop(id(message), None)
             try:
-                message.resolved = self._resolve(message)
-            except (OperationalError, InterfaceError):
-                raise
-            except PayloadError as exc:
-                message.resolved = Resolved(reason=str(exc))
-            except Exception as exc:
-                log.exception("internal error on Sparkplug message %.200r", message.topic)
-                message.resolved = Resolved(reason=f"internal error: {type(exc).__name__}: {exc}")
+                ready = [(message, step)] if step else self._arrive(message)
+            except (OperationalError, InterfaceError) as exc:
+                if step:
+                    self.released[id(message)] = step
+                raise Deferred(out + batch[i:]) from exc
+            for j, (each, run) in enumerate(ready):
+                try:
+                    each.resolved = _guarded(each, run)
+                except (OperationalError, InterfaceError) as exc:
+                    # What left the reorder buffer must not be lost with the connection.
+                    self.released.update((id(m), r) for m, r in ready[j:])
+                    raise Deferred(out + [m for m, _ in ready[j:]] + batch[i + 1 :]) from exc
+                out.append(each)
+        return out
+
+    def overdue(self) -> list[Message]:
+        """The held messages whose Reorder Timeout has passed, in seq order, for the worker's
+        next batch; each of their nodes is asked for a rebirth."""
+        out = []
+        for node, pending in self.reorder.overdue(time.monotonic()):
+            log.info("seq gap from %s/%s not closed in %.1fs", *_node(node), self.reorder.timeout_s)
+            self._ask_rebirth(_node(node))
+            for message, step in pending:
+                self.released[id(message)] = step
+                out.append(message)
+        return out
+
+    def _arrive(self, message: Message) -> list[Pending]:
+        """Decode one message; what may be processed now, in order (it may be held)."""
+        try:
+            return self._sequence(message)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            return [(message, partial(_failed, message, exc))]
 
     def _reload(self) -> None:
         """Read the sessions again when the worker's tag table changed (an admin approved a
@@ -148,20 +212,36 @@ class Host:
             self.sessions[key] = _session([])
         self.loaded = self.tags.fingerprint
 
-    def _resolve(self, message: Message) -> Resolved:
+    def _sequence(self, message: Message) -> list[Pending]:
         topic = parse_topic(message.topic)
         if topic is None:
-            self.on_state(message.topic, message.payload)
-            return Resolved()
+            return [(message, partial(self._state, message))]
         if topic.kind in ("NCMD", "DCMD"):
-            return Resolved()  # commands to edge nodes (ours among them): not telemetry
+            return [(message, Resolved)]  # commands to edge nodes (ours among them): not telemetry
         self._reload()
+        step: Step
         if topic.kind.endswith("DATA"):
-            return self._data(topic, *codec.decode_data(message.payload), message)
-        payload = codec.decode(message.payload)
-        if topic.kind.endswith("BIRTH"):
-            return self._birth(topic, payload, message)
-        return self._death(topic, payload, message)
+            timestamp, seq, metrics = codec.decode_data(message.payload)
+            step = partial(self._data, topic, timestamp, metrics, message)
+        else:
+            payload = codec.decode(message.payload)
+            seq = payload.seq
+            handle = self._birth if topic.kind.endswith("BIRTH") else self._death
+            step = partial(handle, topic, payload, message)
+        node = (topic.group, topic.edge)
+        if topic.kind == "NBIRTH":  # a new session: the old one's held messages go first
+            return [*self.reorder.restart(node, seq), (message, step)]
+        if topic.kind == "NDEATH":  # no seq: it ends the session after what it held
+            return [*self.reorder.flush(node), (message, step)]
+        offered = self.reorder.offer(node, seq, (message, step), time.monotonic())
+        if offered.stray:
+            log.info("seq %s from %s/%s far from the expected one", seq, *node)
+            self._rebirth(topic)
+        return offered.ready
+
+    def _state(self, message: Message) -> Resolved:
+        self.on_state(message.topic, message.payload)
+        return Resolved()
 
     def on_state(self, topic: str, payload: bytes) -> None:
         """A host's STATE (the worker hands them over outside its batches: not telemetry).
@@ -199,11 +279,11 @@ class Host:
             for key in [k for k in self.sessions if k[:2] == node and k[2]]:
                 del self.sessions[key]
         self.sessions[topic.key] = _session(mapped)
-        self._seq(topic, payload.seq, restart=not topic.device)
         self.tags.refresh()
         self.loaded = self.tags.fingerprint
         metrics = [codec.as_data(m) for m in payload.metrics]
         out = self._values(topic, payload.timestamp, metrics, message, by_name=True)
+        self._status(out, model.status_tags(*topic.key), online=True, at=when)
         if pending:
             out.reason = (
                 f"discovery is off for group {topic.group[:60]!r}: the {topic.kind} waits for "
@@ -215,7 +295,6 @@ class Host:
         self,
         topic: Topic,
         timestamp: int | None,
-        seq: int | None,
         metrics: list[codec.DataMetric],
         message: Message,
     ) -> Resolved:
@@ -225,7 +304,6 @@ class Host:
                 reason=f"{topic.kind} before any birth of {'/'.join(topic.key).strip('/')[:120]}"
                 ": rebirth requested"
             )
-        self._seq(topic, seq)
         out = self._values(topic, timestamp, metrics, message, by_name=False)
         if out.reason and "no tag" in out.reason and self.tags.refresh():
             # An admin may have approved the birth since the worker last read the tag table
@@ -289,8 +367,6 @@ class Host:
             (m.value for m in payload.metrics if m.name == "bdSeq" and isinstance(m.value, int)),
             None,
         )
-        if topic.device:
-            self._seq(topic, payload.seq)  # a DDEATH counts in the node's seq; an NDEATH has none
         when = datetime.fromtimestamp(message.received, UTC)
         tag_ids = model.do_death(topic.group, topic.edge, topic.device, bd_seq=bd_seq, at=when)
         if tag_ids is None:
@@ -299,6 +375,8 @@ class Host:
             if not topic.device or key == topic.key:
                 del self.sessions[key]
         out = Resolved()
+        died = model.status_tags(*topic.key, with_devices=not topic.device)
+        self._status(out, died, online=False, at=when)
         for tag_id, value, text in LatestValue.objects.filter(tag_id__in=tag_ids).values_list(
             "tag_id", "value", "text"
         ):
@@ -309,20 +387,20 @@ class Host:
                 )
         return out
 
+    def _status(self, out: Resolved, tag_ids: list[int], *, online: bool, at: datetime) -> None:
+        """The nodes' status tags: 1 from a birth, 0 from a death (their comm-loss alarms).
+        Good quality: the value is the host's own knowledge, not a stale reading."""
+        for tag_id in tag_ids:
+            tag = self.tags.by_id.get(tag_id)
+            if tag is not None:
+                out.readings.append((tag, DeviceReading(online, at, "good")))
+
     # --- seq and rebirth ---------------------------------------------------------------------
 
-    def _seq(self, topic: Topic, seq: int | None, restart: bool = False) -> None:
-        node = (topic.group, topic.edge)
-        if seq is None:
-            return
-        expected = None if restart else self.seq.get(node)
-        self.seq[node] = seq
-        if expected is not None and seq != (expected + 1) % 256:
-            log.info("seq gap from %s/%s: %d after %d", *node, seq, expected)
-            self._rebirth(topic)
-
     def _rebirth(self, topic: Topic) -> None:
-        node = (topic.group, topic.edge)
+        self._ask_rebirth((topic.group, topic.edge))
+
+    def _ask_rebirth(self, node: tuple[str, str]) -> None:
         now = time.monotonic()
         if now < self.rebirth_at.get(node, 0.0):
             return
@@ -332,9 +410,29 @@ class Host:
             metrics=(codec.Metric(name=REBIRTH, datatype=int(D.Boolean), value=True),),
         )
         log.info("asking %s/%s for a rebirth", *node)
-        self.publish(
-            f"{NAMESPACE}/{topic.group}/NCMD/{topic.edge}", codec.encode(request), 0, False
-        )
+        self.publish(f"{NAMESPACE}/{node[0]}/NCMD/{node[1]}", codec.encode(request), 0, False)
+
+
+def _guarded(message: Message, step: Step) -> Resolved:
+    """Run one message's step; a bad payload or a bug refuses that message with its reason."""
+    try:
+        return step()
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        return _failed(message, exc)
+
+
+def _failed(message: Message, exc: Exception) -> Resolved:
+    if isinstance(exc, PayloadError):
+        return Resolved(reason=str(exc))
+    log.exception("internal error on Sparkplug message %.200r", message.topic, exc_info=exc)
+    return Resolved(reason=f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _node(node: Hashable) -> tuple[str, str]:
+    group, edge = node  # type: ignore[misc]
+    return str(group), str(edge)
 
 
 def _session(mapped: list[model.Mapped]) -> Session:

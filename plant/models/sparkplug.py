@@ -37,6 +37,14 @@ class SparkplugNode(models.Model):
         "plant.Machine", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     online = models.BooleanField(default=False)
+    # Made with the machine at its first birth (plant.sparkplug). A comm-loss alarm of the node
+    # or device is a digital alarm definition on it (limit 0): raised at its death, or its
+    # will's, and back to normal at its next birth, through the alarm engine like any other.
+    status_tag = models.ForeignKey(
+        "plant.Tag", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="Its communication: 1 from its birth, 0 from its death. Define a digital "
+        "alarm (limit 0) on it for a comm-loss alarm.",
+    )  # fmt: skip
     bd_seq = models.BigIntegerField(null=True, blank=True, help_text="bdSeq of the last NBIRTH.")
     birth_at = models.DateTimeField(null=True, blank=True)
     death_at = models.DateTimeField(null=True, blank=True)

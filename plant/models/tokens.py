@@ -12,7 +12,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -114,7 +114,7 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(
-        cls, user: AbstractBaseUser, name: str, *, lifetime: timedelta = DEFAULT_LIFETIME
+        cls, user: User, name: str, *, lifetime: timedelta = DEFAULT_LIFETIME
     ) -> tuple[ApiToken, str]:
         """A new saved token of `user` issued by no person (a script, the bench), and its secret;
         people issue through plant.token_actions.do_issue_api_token."""

@@ -26,6 +26,8 @@ from ingest.worker import Worker
 from plant import actions
 from plant import sparkplug as model
 from plant.models import (
+    Alarm,
+    AlarmDefinition,
     ConfigChange,
     LatestValue,
     Machine,
@@ -38,6 +40,7 @@ from plant.models import (
     SparkplugPendingBirth,
     Tag,
 )
+from plant.sparkplug import STATUS_KEY
 from tests.sparkplug_tahu import NODE_DIR, node
 from tests.waiting import run_until
 
@@ -151,9 +154,11 @@ def test_births_of_an_unknown_edge_node_create_its_plant_line_machines_and_tags(
     filler = Machine.objects.get(line__plant__name=group, line__name=EDGE, name="filler")
     own = Machine.objects.get(line__plant__name=group, line__name=EDGE, name=EDGE)
     assert sorted(filler.tags.values_list("key", flat=True)) == [
-        "count", "fill_level", "running", "state", "valve_position",
+        "count", "fill_level", "running", "sparkplug_online", "state", "valve_position",
     ]  # fmt: skip
-    assert sorted(own.tags.values_list("key", flat=True)) == ["properties_hardware", "uptime"]
+    assert sorted(own.tags.values_list("key", flat=True)) == [
+        "properties_hardware", "sparkplug_online", "uptime",
+    ]  # fmt: skip
     level = tag_of(group, "filler", "fill_level")
     assert (level.data_type, level.unit, level.range_min, level.range_max) == (
         "float",
@@ -163,7 +168,10 @@ def test_births_of_an_unknown_edge_node_create_its_plant_line_machines_and_tags(
     )
     kinds = dict(filler.tags.values_list("key", "data_type"))
     assert kinds == {"count": "int", "fill_level": "float", "running": "bool", "state": "string",
-                     "valve_position": "float"}  # fmt: skip
+                     "valve_position": "float", "sparkplug_online": "bool"}  # fmt: skip
+    # Each node's and device's status tag: online from its birth.
+    for session in SparkplugNode.objects.filter(group__group_id=group):
+        assert session.status_tag is not None and values(session.status_tag) == [(1.0, None, 0)]
     # The DataSet metric is known, but the historian keeps no tag of it.
     recipe = SparkplugMetric.objects.get(node__device_id="filler", name="Recipe")
     assert recipe.tag is None and recipe.datatype == codec.D.DataSet
@@ -234,7 +242,7 @@ def test_the_death_of_the_edge_node_makes_all_its_tags_bad_at_once(
 ) -> None:
     edge.send("births")
     run_until(lambda: born(group), worker.run_once)
-    tags = list(Tag.objects.filter(machine__line__plant__name=group))
+    tags = list(Tag.objects.filter(machine__line__plant__name=group).exclude(key=STATUS_KEY))
     run_until(
         lambda: LatestValue.objects.filter(tag__in=tags).count() == len(tags), worker.run_once
     )
@@ -246,6 +254,12 @@ def test_the_death_of_the_edge_node_makes_all_its_tags_bad_at_once(
         ),
         worker.run_once,
     )
+    # The status tags of the node and its devices say offline (a good 0: the host knows it).
+    statuses = Tag.objects.filter(machine__line__plant__name=group, key=STATUS_KEY)
+    assert statuses.count() == 2  # the edge node's and its device filler's
+    assert {(lv.value, lv.quality) for lv in LatestValue.objects.filter(tag__in=statuses)} == {
+        (0.0, 0)
+    }
     level = tag_of(group, "filler", "fill_level")
     assert values(level)[-1] == (498.5, None, 2)  # the last value, now bad, in the history too
     assert not SparkplugNode.objects.filter(group__group_id=group, online=True).exists()
@@ -328,6 +342,11 @@ def test_with_discovery_off_a_birth_waits_for_approval_and_its_data_is_refused_u
     run_until(lambda: (5.0, None, 0) in values(level), worker.run_once)
 
 
+def _ddata(group: str, seq: int, value: float, ms: int) -> None:
+    payload = codec.encode_data(ms, seq, [(1, int(codec.D.Double), value, None)])
+    _publish(f"spBv1.0/{group}/DDATA/{EDGE}/filler", payload)
+
+
 def test_a_gap_in_seq_asks_for_a_rebirth_and_keeps_the_values(
     worker: Worker, edge: EdgeNode, group: str
 ) -> None:
@@ -335,9 +354,42 @@ def test_a_gap_in_seq_asks_for_a_rebirth_and_keeps_the_values(
     run_until(lambda: born(group), worker.run_once)
     level = tag_of(group, "filler", "fill_level")
     # Tahu's node has sent seq 0 (NBIRTH) and 1 (DBIRTH): 77 says messages went missing.
-    gap = codec.encode_data(1_790_000_000_000, 77, [(1, int(codec.D.Double), 3.25, None)])
-    _publish(f"spBv1.0/{group}/DDATA/{EDGE}/filler", gap)
+    _ddata(group, 77, 3.25, 1_790_000_000_000)
     run_until(lambda: (3.25, None, 0) in values(level), worker.run_once)
+    assert json.loads(edge.expect("ncmd ")[5:]) == [["Node Control/Rebirth", True]]
+    edge.expect("sent rebirth")
+
+
+def test_a_message_ahead_of_its_seq_waits_until_the_missing_one_comes_and_both_are_stored(
+    worker: Worker, edge: EdgeNode, group: str
+) -> None:
+    """[tck-id-operational-behavior-host-reordering-success]: seq 0, 1 (births), 3, then 2."""
+    assert worker.sparkplug is not None
+    edge.send("births")
+    run_until(lambda: born(group), worker.run_once)
+    level = tag_of(group, "filler", "fill_level")
+    _ddata(group, 3, 30.0, 1_790_000_000_300)
+    run_until(lambda: worker.sparkplug.reorder.holding() == 1, worker.run_once)  # type: ignore[union-attr]
+    assert (30.0, None, 0) not in values(level)  # held, and not acknowledged
+    _ddata(group, 2, 20.0, 1_790_000_000_200)
+    run_until(lambda: {(20.0, None, 0), (30.0, None, 0)} <= set(values(level)), worker.run_once)
+    assert worker.sparkplug.reorder.holding() == 0 and worker.sparkplug.reorder.since == {}
+    assert (group, EDGE) not in worker.sparkplug.rebirth_at  # no rebirth was ever asked for
+
+
+def test_a_gap_the_reorder_timeout_does_not_close_stores_the_held_data_and_asks_for_a_rebirth(
+    worker: Worker, edge: EdgeNode, group: str
+) -> None:
+    """[tck-id-operational-behavior-host-reordering-rebirth]: seq 0, 1 (births), 3, nothing."""
+    assert worker.sparkplug is not None
+    worker.sparkplug.reorder.timeout_s = 0.5
+    edge.send("births")
+    run_until(lambda: born(group), worker.run_once)
+    level = tag_of(group, "filler", "fill_level")
+    _ddata(group, 3, 30.0, 1_790_000_000_300)
+    run_until(lambda: worker.sparkplug.reorder.holding() == 1, worker.run_once)  # type: ignore[union-attr]
+    assert (30.0, None, 0) not in values(level)
+    run_until(lambda: (30.0, None, 0) in values(level), worker.run_once)  # after the timeout
     assert json.loads(edge.expect("ncmd ")[5:]) == [["Node Control/Rebirth", True]]
     edge.expect("sent rebirth")
 
@@ -410,3 +462,36 @@ def test_a_payload_that_is_not_sparkplug_is_stored_as_rejected(worker: Worker, g
     _publish(topic, b"\xff\xff\xff not protobuf")
     run_until(lambda: RejectedMessage.objects.filter(topic=topic).exists(), worker.run_once)
     assert "not a Sparkplug B protobuf" in RejectedMessage.objects.get(topic=topic).reason
+
+
+def test_a_comm_loss_alarm_on_a_nodes_status_tag_is_raised_at_its_death_and_clears_at_birth(
+    worker: Worker, edge: EdgeNode, group: str, admin_client: Any
+) -> None:
+    """An admin defines the edge node's comm-loss alarm: a digital alarm (limit 0) on its
+    status tag. Its will (the node lost) raises it, on the alarm summary as any other; the
+    next birth returns it to normal; both are journaled."""
+    edge.send("births")
+    run_until(lambda: born(group), worker.run_once)
+    status = SparkplugNode.objects.get(group__group_id=group, edge_node_id=EDGE, device_id="")
+    assert status.status_tag is not None
+    definition = AlarmDefinition.objects.create(
+        tag=status.status_tag, kind=AlarmDefinition.Kind.DIGITAL, limit=0,
+        priority=AlarmDefinition.Priority.HIGH, message=f"Edge node {group} lost",
+    )  # fmt: skip
+    run_until(lambda: Alarm.objects.filter(definition=definition).exists(), worker.run_once)
+    run_until(lambda: worker.alarms.rules.get(status.status_tag_id), worker.run_once)
+    edge.send("kill")  # the broker publishes its NDEATH will
+    edge.process.wait(5)
+    run_until(lambda: Alarm.objects.get(definition=definition).active, worker.run_once)
+    page = admin_client.get("/alarms/")
+    assert page.status_code == 200 and f"Edge node {group} lost" in page.content.decode()
+    reborn = EdgeNode(group)
+    try:
+        reborn.send("births")
+        run_until(lambda: not Alarm.objects.get(definition=definition).active, worker.run_once)
+    finally:
+        reborn.close()
+    alarm = Alarm.objects.get(definition=definition)
+    events = list(alarm.journal.order_by("at", "id").values_list("event", "value"))
+    assert events[0] == ("activate", 0.0)
+    assert events[-1][1] == 1.0  # returned to normal at the birth's 1
