@@ -38,6 +38,7 @@ from plant.models import (
     SparkplugNode,
     Tag,
 )
+from plant.sparkplug import STATUS_KEY
 from tests.waiting import run_until
 
 LEVEL = SimTag("fill_level", "filler", "x/fill_level", "float", False, "filling", "ml", 450, 550)
@@ -124,7 +125,7 @@ def edge_nodes(demo_plant: Plant, group: str, worker: Worker) -> Iterator[Sparkp
 
 
 def discovered(group: str, demo_plant: Plant) -> bool:
-    count = Tag.objects.filter(machine__line__plant__name=group).count()
+    count = Tag.objects.filter(machine__line__plant__name=group).exclude(key=STATUS_KEY).count()
     return count == Tag.objects.filter(machine__line__plant=demo_plant).count()
 
 
@@ -145,6 +146,11 @@ def test_discovery_creates_the_plants_lines_machines_and_tags_and_values_arrive(
     # Each machine a device; the host files the edge node's own metrics (here only the
     # session's bdSeq and rebirth control, no tag) under a machine named after the node.
     assert set(machines) == set(demo) | {(line, line) for line in lines}
+    # Every node and device has its status tag; an edge node's machine holds only that.
+    run_until(lambda: Tag.objects.filter(machine__line__plant=plant, key=STATUS_KEY).count()
+              == len(machines), worker.run_once)  # fmt: skip
+    node_machine = tag_of(group, "filling", STATUS_KEY).machine
+    assert list(node_machine.tags.values_list("key", flat=True)) == [STATUS_KEY]
     level = tag_of(group, "filler", "fill_level")
     assert (level.data_type, level.unit, level.range_min, level.range_max) == (
         "float", "ml", 450, 550,
@@ -214,6 +220,8 @@ def test_a_rebirth_request_brings_a_new_birth_and_a_clean_stop_makes_the_tags_ba
     online = SparkplugNode.objects.filter(group__group_id=group, online=True)
     # Every node's NDEATH handled, and the filler's level stored again as bad.
     run_until(lambda: not online.exists() and quality(level) == Quality.BAD, worker.run_once)
+    status = tag_of(group, "filler", STATUS_KEY)
+    run_until(lambda: latest(status) == 0.0, worker.run_once)  # the filler's comm loss
 
 
 @pytest.mark.django_db
@@ -256,6 +264,11 @@ def state_of(write: SetpointWrite) -> str:
 def birth_at(node: SparkplugNode) -> object:
     node.refresh_from_db()
     return node.birth_at
+
+
+def latest(tag: Tag) -> float | None:
+    row = LatestValue.objects.filter(tag=tag).first()
+    return row.value if row is not None else None
 
 
 def quality(tag: Tag) -> int | None:
