@@ -131,13 +131,14 @@ class SparkplugPlant:
 
     def __init__(self, tags: list[SimTag], *, plant_slug: str, group: str = "",
                  rate: float = 1.0, seed: int | None = None,
-                 schedule: Iterable[ScheduledFault] = (),
-                 url: str | None = None) -> None:  # fmt: skip
+                 schedule: Iterable[ScheduledFault] = (), url: str | None = None,
+                 host_id: str | None = None) -> None:  # fmt: skip
         self.model = PlantModel(seed)
         self.tags = [t for t in tags if t.key in self.model.values and t.data_type in DATATYPES]
         self.plant_slug, self.group, self.interval = plant_slug, group or plant_slug, 1.0 / rate
         self.fault_topic = fault_topic(settings.MQTT_TOPIC_ROOT, plant_slug)
-        self.host_id = settings.SPARKPLUG_HOST_ID
+        # The primary host whose STATE we watch (SPARKPLUG_HOST_ID, the product's worker).
+        self.host_id = settings.SPARKPLUG_HOST_ID if host_id is None else host_id
         self.url = url or settings.SIMULATOR_MQTT_URL or None
         self.inbox: queue.Queue[Event] = queue.Queue()
         self.nodes = {line: self._node(line) for line in dict.fromkeys(t.line for t in self.tags)}
@@ -354,10 +355,10 @@ class SparkplugPlant:
             log.warning("simulate: broker refused edge node %s: %s", node.name, reason_code)
             return
         topics = [self.topic("NCMD", node.name), self.topic("DCMD", node.name, "+")]
-        if self.host_id:
-            topics.append(f"{NAMESPACE}/STATE/{self.host_id}")
-        if node.name == next(iter(self.nodes)):
+        if node.name == next(iter(self.nodes)):  # the plant's topics, heard once
             topics.append(self.fault_topic)
+            if self.host_id:
+                topics.append(f"{NAMESPACE}/STATE/{self.host_id}")
         node.client.subscribe([(topic, 1) for topic in topics])
         self.inbox.put(("connected", node.name, None))
 

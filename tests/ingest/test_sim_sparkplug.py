@@ -3,6 +3,7 @@ the demo plant discovered, stored and written to by the product's host on the re
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -98,8 +99,12 @@ def group() -> str:
 
 
 @pytest.fixture
-def worker(topic_root: str) -> Iterator[Worker]:
-    host_id = f"test-host-{uuid.uuid4().hex[:8]}"
+def host_id() -> str:
+    return f"test-host-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def worker(topic_root: str, host_id: str) -> Iterator[Worker]:
     worker = Worker(client_id=f"test-{uuid.uuid4().hex[:8]}", topic_root=topic_root,
                     session_expiry_s=120, sparkplug_host_id=host_id)  # fmt: skip
     worker.connect()
@@ -110,9 +115,11 @@ def worker(topic_root: str) -> Iterator[Worker]:
 
 
 @pytest.fixture
-def edge_nodes(demo_plant: Plant, group: str, worker: Worker) -> Iterator[SparkplugPlant]:
+def edge_nodes(
+    demo_plant: Plant, group: str, worker: Worker, host_id: str
+) -> Iterator[SparkplugPlant]:
     plant = SparkplugPlant(load_tags(demo_plant.slug), plant_slug=demo_plant.slug, group=group,
-                           rate=5, seed=1)  # fmt: skip
+                           rate=5, seed=1, host_id=host_id)  # fmt: skip
     plant.connect()
     thread = threading.Thread(target=plant.run, name="sparkplug-sim", daemon=True)
     thread.start()
@@ -222,6 +229,21 @@ def test_a_rebirth_request_brings_a_new_birth_and_a_clean_stop_makes_the_tags_ba
     run_until(lambda: not online.exists() and quality(level) == Quality.BAD, worker.run_once)
     status = tag_of(group, "filler", STATUS_KEY)
     run_until(lambda: latest(status) == 0.0, worker.run_once)  # the filler's comm loss
+
+
+@pytest.mark.django_db
+def test_the_primary_host_coming_back_online_gets_new_births(
+    demo_plant: Plant, group: str, worker: Worker, edge_nodes: SparkplugPlant, host_id: str
+) -> None:
+    run_until(lambda: discovered(group, demo_plant), worker.run_once)
+    node = SparkplugNode.objects.get(group__group_id=group, edge_node_id="gas", device_id="")
+    first_birth = node.birth_at
+    # A STATE saying the host is offline (as its will would): the worker answers online at
+    # once, and the edge nodes, having seen it go, are born again for it.
+    state = json.dumps({"online": False, "timestamp": 1}).encode()
+    worker.client.publish(f"spBv1.0/STATE/{host_id}", state, qos=1)
+    run_until(lambda: birth_at(node) != first_birth, worker.run_once)
+    assert edge_nodes.host_online is True
 
 
 @pytest.mark.django_db
