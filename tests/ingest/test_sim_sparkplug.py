@@ -4,6 +4,10 @@ the demo plant discovered, stored and written to by the product's host on the re
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,6 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 from hypothesis import given
 from hypothesis import strategies as st
+from pytest_django import Settings
 
 from ingest.sim.faults import encode_fault
 from ingest.sim.json_device import SimTag, load_tags
@@ -28,6 +33,7 @@ from ingest.sparkplug.codec import D
 from ingest.sparkplug.host import REBIRTH
 from ingest.worker import Worker
 from plant import actions
+from plant.demo import load_demo_plant
 from plant.models import (
     LatestValue,
     Line,
@@ -40,6 +46,7 @@ from plant.models import (
     Tag,
 )
 from plant.sparkplug import STATUS_KEY
+from tests.ingest.test_simulator import ROOT, Recorder
 from tests.waiting import run_until
 
 LEVEL = SimTag("fill_level", "filler", "x/fill_level", "float", False, "filling", "ml", 450, 550)
@@ -296,3 +303,40 @@ def latest(tag: Tag) -> float | None:
 def quality(tag: Tag) -> int | None:
     row = LatestValue.objects.filter(tag=tag).first()
     return row.quality if row is not None else None
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_simulate_command_runs_the_sparkplug_plant_and_its_sigterm_sends_the_deaths(
+    topic_root: str, group: str, settings: Settings
+) -> None:
+    load_demo_plant(topic_root=topic_root)  # committed: the child process reads it
+    recorder = Recorder(f"spBv1.0/{group}/#")
+    recorder.client.connect(recorder.address.host, recorder.address.port)
+    recorder.client.loop_start()
+    db = settings.DATABASES["default"]
+    credentials = f"{db['USER']}:{db['PASSWORD']}" if db.get("PASSWORD") else db["USER"]
+    url = f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {**os.environ, "MQTT_TOPIC_ROOT": topic_root, "DATABASE_URL": url,
+           "SPARKPLUG_HOST_ID": ""}  # fmt: skip
+    command = [sys.executable, "manage.py", "simulate", "--protocol", "sparkplug", "--group",
+               group, "--rate", "5"]  # fmt: skip
+    nodes = {f"spBv1.0/{group}/{kind}/{line}" for kind in ("NBIRTH", "NDEATH")
+             for line in ("filling", "gas", "utilities")}  # fmt: skip
+    try:
+        assert recorder.subscribed.wait(5)
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            ddata = f"spBv1.0/{group}/DDATA/filling/filler"
+            assert recorder.wait_for(lambda: ddata in recorder.topics(), timeout=20)
+            child.send_signal(signal.SIGTERM)
+            out, _ = child.communicate(timeout=10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        assert recorder.wait_for(lambda: nodes <= recorder.topics())
+    finally:
+        recorder.client.disconnect()
+        recorder.client.loop_stop()
+    assert child.returncode == 0
+    assert out.startswith(f"simulate: plant 'bottling' as Sparkplug B group {group!r}")
