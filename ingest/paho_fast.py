@@ -17,7 +17,7 @@ import logging
 import ssl
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt
 import paho.mqtt.client as mqtt
@@ -154,7 +154,8 @@ class FastClient(mqtt.Client):
         return BufferedSocket(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        sock = self._sock
+        # The socket _create_socket made (paho's stubs type `_sock` as any of its sockets).
+        sock = cast("BufferedSocket | None", self._sock)
         batch = self.on_publish_batch
         mqtt5 = self._protocol == mqtt.MQTTv5
         for _ in range(10_000):

@@ -124,8 +124,8 @@ class Worker:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_publish_batch = self._on_publishes  # type: ignore[attr-defined]
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.subscribed = threading.Event()  # tests and benchmarks wait on it
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.network = threading.Thread(target=self._network, name="mqtt", daemon=True)
         # The Sparkplug B host application: its spBv1.0/# lies outside our topic root.
         host_id = settings.SPARKPLUG_HOST_ID if sparkplug_host_id is None else sparkplug_host_id

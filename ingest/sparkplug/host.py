@@ -36,7 +36,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -281,8 +281,8 @@ class Host:
         self.sessions[topic.key] = _session(mapped)
         self.tags.refresh()
         self.loaded = self.tags.fingerprint
-        metrics = [codec.as_data(m) for m in payload.metrics]
-        out = self._values(topic, payload.timestamp, metrics, message, by_name=True)
+        values = [codec.as_data(m) for m in payload.metrics]
+        out = self._values(topic, payload.timestamp, values, message, by_name=True)
         self._status(out, model.status_tags(*topic.key), online=True, at=when)
         if pending:
             out.reason = (
@@ -381,10 +381,9 @@ class Host:
             "tag_id", "value", "text"
         ):
             tag = self.tags.by_id.get(tag_id)
-            if tag is not None and (value is not None or text is not None):
-                out.readings.append(
-                    (tag, DeviceReading(text if text is not None else value, when, "bad"))
-                )
+            held = text if text is not None else value
+            if tag is not None and held is not None:
+                out.readings.append((tag, DeviceReading(held, when, "bad")))
         return out
 
     def _status(self, out: Resolved, tag_ids: list[int], *, online: bool, at: datetime) -> None:
@@ -431,7 +430,7 @@ def _failed(message: Message, exc: Exception) -> Resolved:
 
 
 def _node(node: Hashable) -> tuple[str, str]:
-    group, edge = node  # type: ignore[misc]
+    group, edge = cast("tuple[object, object]", node)  # Host keys the reorder by (group, edge)
     return str(group), str(edge)
 
 
@@ -473,7 +472,8 @@ def _historian_value(value: Any) -> float | int | bool | str | None:
         return value
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         return None
-    return value
+    kept: float | int | bool | str = value  # the codec decodes to these
+    return kept
 
 
 def _quality(m: codec.DataMetric) -> str:

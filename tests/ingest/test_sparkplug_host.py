@@ -173,7 +173,9 @@ def test_births_of_an_unknown_edge_node_create_its_plant_line_machines_and_tags(
     for session in SparkplugNode.objects.filter(group__group_id=group):
         assert session.status_tag is not None and values(session.status_tag) == [(1.0, None, 0)]
     # The DataSet metric is known, but the historian keeps no tag of it.
-    recipe = SparkplugMetric.objects.get(node__device_id="filler", name="Recipe")
+    recipe = SparkplugMetric.objects.get(
+        node__group__group_id=group, node__device_id="filler", name="Recipe"
+    )
     assert recipe.tag is None and recipe.datatype == codec.D.DataSet
     # The birth's values are the first samples.
     assert values(level) == [(498.5, None, 0)]
