@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
@@ -40,9 +41,10 @@ from paho.mqtt.properties import Properties
 
 from ingest.batch import Echo, Row
 from ingest.mqtt import make_client, set_topic
+from ingest.neuron import commands as neuron_commands
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
 from ingest.sparkplug.commands import command_for
-from plant import actions, setpoints
+from plant import actions, neuron, neuron_actions, setpoints
 from plant.models import SetpointWrite, Tag
 from plant.quality import Quality
 from plant.setpoints import READBACK_TIMEOUT_S, fmt
@@ -167,6 +169,28 @@ class Writer:
                 self._match_value(awaited, row, row.time if at is None else _utc(at), now)
         except (OperationalError, InterfaceError) as exc:
             self._on_db_error(exc)
+
+    def on_neuron_responses(
+        self, responses: list[tuple[str, int, float]], now: datetime | None = None
+    ) -> None:
+        """Neuron gateways' write responses: error 0 accepted, any other code failed."""
+        now = now or timezone.now()
+        for uuid, error, _received in responses:
+            try:
+                write_id = (
+                    SetpointWrite.objects.filter(command_id=uuid).values_list("pk", flat=True)
+                ).first()
+            except (ValueError, ValidationError):
+                write_id = None  # not a uuid of ours
+            if write_id is None:
+                log.warning("Neuron write response for unknown uuid %.60r", uuid)
+            elif error == neuron.WRITE_OK:
+                neuron_actions.do_accept_neuron_write(write_id)
+            else:
+                actions.do_fail_setpoint(
+                    write_id, detail=neuron_actions.refusal_detail(error), now=now
+                )
+                self.awaited.pop(write_id, None)
 
     def _match_value(self, awaited: Awaited, row: Row, received: datetime, now: datetime) -> None:
         """A value without an id: the readback of a device that does not echo ids."""
@@ -309,9 +333,15 @@ class Writer:
             1, math.ceil((write.expires_at - now).total_seconds())
         )
         sparkplug = command_for(tag.pk, write.value)
+        request = None if sparkplug else neuron_commands.request_for(
+            tag.pk, command.value, str(write.command_id)
+        )  # fmt: skip
         if sparkplug is not None:
             # A Sparkplug tag: an NCMD/DCMD, at QoS 0 as the spec has commands.
             info = self.client.publish(*sparkplug, qos=0, properties=properties)
+        elif request is not None:
+            # A Neuron tag: a write request on its gateway's topic, our command id as uuid.
+            info = self.client.publish(*request, qos=1, properties=properties)
         else:
             info = self.client.publish(
                 set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties
