@@ -8,7 +8,8 @@ Three kinds of identity (their rights: plant.mosquitto_auth):
 - **the simulator** (SIMULATOR_MQTT_URL, SIMULATOR_MQTT_PASSWORD), when set: a device of the
   demo plant, with a device's rights on the demo plant's topics, and its control topics
   `<MQTT_TOPIC_ROOT>_sim/#`; and, for `simulate --protocol sparkplug`, an edge node's rights
-  for each line of the demo plant (group: the plant's slug, edge node: the line's slug).
+  for each line of the demo plant (group: the plant's slug, edge node: the line's slug); for
+  `--protocol neuron`, the Neuron north app named after the plant's slug, each machine a node.
 - **each enabled DeviceIdentity**: its own tags' telemetry and its own writable tags' `…/set`;
   as a Neuron north app (`neuron_app`), its south nodes' uploads, its write responses and
   driver status, and it receives its write requests (plant.mosquitto_auth.neuron_gateway_grants).
@@ -33,7 +34,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from plant.demo import PLANT_SLUG
-from plant.models import DeviceIdentity, Line, NeuronGateway, Tag
+from plant.models import DeviceIdentity, Line, Machine, NeuronGateway, Tag
 from plant.mosquitto_auth import (
     AuthFileError,
     Grants,
@@ -166,8 +167,10 @@ def identities(
         write, read = device_grants(telemetry, own_writable)
         control = f"{root}{SIMULATOR_CONTROL}"
         sp_write, sp_read = simulator_sparkplug_grants(with_database)
+        ne_write, ne_read = simulator_neuron_grants(with_database)
         result.append(Identity(simulator.username, hashed(simulator, existing),
-                               (*write, *sp_write, control), (*read, *sp_read, control),
+                               (*write, *sp_write, *ne_write, control),
+                               (*read, *sp_read, *ne_read, control),
                                f"the simulated devices of plant {PLANT_SLUG}"))  # fmt: skip
         taken.add(simulator.username)
     warnings: list[str] = []
@@ -203,6 +206,17 @@ def simulator_sparkplug_grants(with_database: bool) -> Grants:
         write.extend(line_write)
         read.update(line_read)
     return tuple(write), tuple(sorted(read))
+
+
+def simulator_neuron_grants(with_database: bool) -> Grants:
+    """The demo plant as the Neuron north app PLANT_SLUG (ingest.sim's neuron_device): each
+    machine a south node's uploads, the app's write responses and status; its write requests."""
+    machines = (
+        Machine.objects.filter(line__plant__slug=PLANT_SLUG).order_by("slug")
+        if with_database
+        else Machine.objects.none()
+    )
+    return neuron_gateway_grants(PLANT_SLUG, machines.values_list("slug", flat=True))
 
 
 def device_identity(device: DeviceIdentity, topics: TopicIndex | None = None) -> Identity:

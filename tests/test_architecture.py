@@ -210,3 +210,37 @@ def f(alarm: Alarm, tag, things: dict):
                 and not text.rstrip().endswith("# 0")}  # fmt: skip
     assert len(expected) == 9
     assert set(state_writes(source, names)) == expected
+
+
+# A transactional test without serialized rollback flushes the tables, after which Django
+# recreates the content types under new ids; the next test that restores the serialized
+# migrations' data (committed_db, serialized_rollback=True) then fails on a duplicate content
+# type. Every test that commits must restore that data: committed_db, or both flags.
+BARE_TRANSACTION = re.compile(r"django_db\((?![^)]*serialized_rollback=True)[^)]*transaction=True")
+
+
+def bare_transactional_tests(text: str) -> list[int]:
+    return [text[: m.start()].count("\n") + 1 for m in BARE_TRANSACTION.finditer(text)]
+
+
+def test_every_committing_test_restores_the_migrations_data() -> None:
+    bare = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if path != Path(__file__).resolve()  # its own check's examples
+        for line in bare_transactional_tests(path.read_text())
+    ]
+    assert bare == [], f"transaction=True without serialized_rollback=True: {bare}"
+
+
+def test_the_committing_test_check_sees_a_bare_transaction() -> None:
+    assert bare_transactional_tests("@pytest.mark.django_db(transaction=True)\n") == [1]
+    assert bare_transactional_tests(
+        "x\n@pytest.mark.django_db(transaction=True, reset_sequences=True)"
+    ) == [2]
+    assert (
+        bare_transactional_tests(
+            "@pytest.mark.django_db(transaction=True, serialized_rollback=True)"
+        )
+        == []
+    )

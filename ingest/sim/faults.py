@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,18 @@ def check_fault_name(name: str) -> str:
         f"unknown fault {name[:60]!r}: use {', '.join(PROCESS_FAULTS)}, "
         "silent:<machine>, reject_writes:<tag key> or clear"
     )
+
+
+def check_target(name: str, plant_slug: str, machines: Iterable[str],
+                 writable: Iterable[str]) -> None:  # fmt: skip
+    """Raise PayloadError unless the fault is known and its silent:<machine> names one of
+    `machines`, its reject_writes:<tag key> one of the `writable` keys."""
+    check_fault_name(name)
+    if name.startswith(SILENT) and name.removeprefix(SILENT) not in set(machines):
+        raise PayloadError(f"no machine {name.removeprefix(SILENT)!r} in plant {plant_slug!r}")
+    if name.startswith(REJECT_WRITES) and name.removeprefix(REJECT_WRITES) not in set(writable):
+        key = name.removeprefix(REJECT_WRITES)
+        raise PayloadError(f"no writable tag {key!r} in plant {plant_slug!r}")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from ingest.sim.faults import (
     REJECT_WRITES,
     SILENT,
     ScheduledFault,
-    check_fault_name,
+    check_target,
     decode_fault,
     fault_topic,
 )
@@ -190,13 +190,8 @@ class Simulator:
 
     def check_target(self, name: str) -> None:
         """Raise PayloadError if a silent:/reject_writes: fault names no machine/writable tag."""
-        check_fault_name(name)
-        machine = name.removeprefix(SILENT) if name.startswith(SILENT) else None
-        key = name.removeprefix(REJECT_WRITES) if name.startswith(REJECT_WRITES) else None
-        if machine is not None and machine not in {t.machine for t in self.tags}:
-            raise PayloadError(f"no machine {machine!r} in plant {self.plant_slug!r}")
-        if key is not None and key not in {t.key for t in self.by_set_topic.values()}:
-            raise PayloadError(f"no writable tag {key!r} in plant {self.plant_slug!r}")
+        writable = [t.key for t in self.by_set_topic.values()]
+        check_target(name, self.plant_slug, [t.machine for t in self.tags], writable)
 
     def _due(self, tag: SimTag, now: float) -> bool:
         # Analogue measurements go out every tick; setpoints, bools, strings and counters on

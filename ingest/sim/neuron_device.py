@@ -31,7 +31,14 @@ from django.conf import settings
 
 from ingest.mqtt import make_client
 from ingest.payloads import PayloadError, Scalar
-from ingest.sim.faults import REJECT_WRITES, SILENT, ScheduledFault, decode_fault, fault_topic
+from ingest.sim.faults import (
+    REJECT_WRITES,
+    SILENT,
+    ScheduledFault,
+    check_target,
+    decode_fault,
+    fault_topic,
+)
 from ingest.sim.json_device import SimTag, as_tag_value
 from ingest.sim.plant_model import PlantModel
 from plant import neuron
@@ -125,7 +132,10 @@ class NeuronGateway:
             self.groups.setdefault((tag.machine, group_of(tag)), []).append(tag)
         self.topics = neuron.topics(self.app)
         self.fault_topic = fault_topic(settings.MQTT_TOPIC_ROOT, plant_slug)
-        self.model.schedule(list(schedule))
+        schedule = list(schedule)
+        for fault in schedule:
+            self.check_target(fault.name)
+        self.model.schedule(schedule)
         self.client, self.address = make_client(url=url or settings.SIMULATOR_MQTT_URL or None)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
@@ -250,9 +260,15 @@ class NeuronGateway:
             return TYPE_MISMATCH
         return 0
 
+    def check_target(self, name: str) -> None:
+        """Raise PayloadError if a silent:/reject_writes: fault names no machine/writable tag."""
+        writable = [t.key for t in self.tags if t.writable]
+        check_target(name, self.plant_slug, [t.machine for t in self.tags], writable)
+
     def _on_fault_command(self, payload: bytes) -> None:
         try:
             name, duration_s = decode_fault(payload)
+            self.check_target(name)
         except PayloadError as exc:
             log.warning("simulate: ignored fault command %r: %s", payload[:80], exc)
             return

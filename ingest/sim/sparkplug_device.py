@@ -29,7 +29,14 @@ from django.conf import settings
 
 from ingest.mqtt import make_client
 from ingest.payloads import PayloadError, Scalar
-from ingest.sim.faults import REJECT_WRITES, SILENT, ScheduledFault, decode_fault, fault_topic
+from ingest.sim.faults import (
+    REJECT_WRITES,
+    SILENT,
+    ScheduledFault,
+    check_target,
+    decode_fault,
+    fault_topic,
+)
 from ingest.sim.json_device import SimTag, as_tag_value, differing
 from ingest.sim.plant_model import PlantModel
 from ingest.sparkplug import codec
@@ -124,18 +131,22 @@ class SparkplugPlant:
 
     def __init__(self, tags: list[SimTag], *, plant_slug: str, group: str = "",
                  rate: float = 1.0, seed: int | None = None,
-                 schedule: Iterable[ScheduledFault] = (),
-                 url: str | None = None) -> None:  # fmt: skip
+                 schedule: Iterable[ScheduledFault] = (), url: str | None = None,
+                 host_id: str | None = None) -> None:  # fmt: skip
         self.model = PlantModel(seed)
         self.tags = [t for t in tags if t.key in self.model.values and t.data_type in DATATYPES]
         self.plant_slug, self.group, self.interval = plant_slug, group or plant_slug, 1.0 / rate
         self.fault_topic = fault_topic(settings.MQTT_TOPIC_ROOT, plant_slug)
-        self.host_id = settings.SPARKPLUG_HOST_ID
+        # The primary host whose STATE we watch (SPARKPLUG_HOST_ID, the product's worker).
+        self.host_id = settings.SPARKPLUG_HOST_ID if host_id is None else host_id
         self.url = url or settings.SIMULATOR_MQTT_URL or None
         self.inbox: queue.Queue[Event] = queue.Queue()
         self.nodes = {line: self._node(line) for line in dict.fromkeys(t.line for t in self.tags)}
         self.address = make_client(url=self.url)[1]
-        self.model.schedule(list(schedule))
+        schedule = list(schedule)
+        for fault in schedule:
+            self.check_target(fault.name)
+        self.model.schedule(schedule)
         self.subscribed = threading.Event()  # set once every node's subscriptions are granted
         self.granted: set[str] = set()
         self.host_online: bool | None = None
@@ -324,9 +335,15 @@ class SparkplugPlant:
                 self.birth(node)
         self.host_online = online
 
+    def check_target(self, name: str) -> None:
+        """Raise PayloadError if a silent:/reject_writes: fault names no machine/writable tag."""
+        writable = [t.key for t in self.tags if t.writable]
+        check_target(name, self.plant_slug, [t.machine for t in self.tags], writable)
+
     def _on_fault_command(self, payload: bytes) -> None:
         try:
             name, duration_s = decode_fault(payload)
+            self.check_target(name)
         except PayloadError as exc:
             log.warning("simulate: ignored fault command %r: %s", payload[:80], exc)
             return
@@ -338,10 +355,10 @@ class SparkplugPlant:
             log.warning("simulate: broker refused edge node %s: %s", node.name, reason_code)
             return
         topics = [self.topic("NCMD", node.name), self.topic("DCMD", node.name, "+")]
-        if self.host_id:
-            topics.append(f"{NAMESPACE}/STATE/{self.host_id}")
-        if node.name == next(iter(self.nodes)):
+        if node.name == next(iter(self.nodes)):  # the plant's topics, heard once
             topics.append(self.fault_topic)
+            if self.host_id:
+                topics.append(f"{NAMESPACE}/STATE/{self.host_id}")
         node.client.subscribe([(topic, 1) for topic in topics])
         self.inbox.put(("connected", node.name, None))
 

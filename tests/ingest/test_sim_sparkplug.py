@@ -3,6 +3,11 @@ the demo plant discovered, stored and written to by the product's host on the re
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -11,7 +16,9 @@ import pytest
 from django.contrib.auth.models import User
 from hypothesis import given
 from hypothesis import strategies as st
+from pytest_django import Settings
 
+from ingest.sim.faults import encode_fault
 from ingest.sim.json_device import SimTag, load_tags
 from ingest.sim.sparkplug_device import (
     DATATYPES,
@@ -26,6 +33,7 @@ from ingest.sparkplug.codec import D
 from ingest.sparkplug.host import REBIRTH
 from ingest.worker import Worker
 from plant.actions.setpoints import do_request_setpoint
+from plant.demo import load_demo_plant
 from plant.models import (
     LatestValue,
     Line,
@@ -37,6 +45,8 @@ from plant.models import (
     SparkplugNode,
     Tag,
 )
+from plant.sparkplug import STATUS_KEY
+from tests.ingest.test_simulator import ROOT, Recorder
 from tests.waiting import run_until
 
 LEVEL = SimTag("fill_level", "filler", "x/fill_level", "float", False, "filling", "ml", 450, 550)
@@ -96,8 +106,12 @@ def group() -> str:
 
 
 @pytest.fixture
-def worker(topic_root: str) -> Iterator[Worker]:
-    host_id = f"test-host-{uuid.uuid4().hex[:8]}"
+def host_id() -> str:
+    return f"test-host-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def worker(topic_root: str, host_id: str) -> Iterator[Worker]:
     worker = Worker(client_id=f"test-{uuid.uuid4().hex[:8]}", topic_root=topic_root,
                     session_expiry_s=120, sparkplug_host_id=host_id)  # fmt: skip
     worker.connect()
@@ -108,9 +122,11 @@ def worker(topic_root: str) -> Iterator[Worker]:
 
 
 @pytest.fixture
-def edge_nodes(demo_plant: Plant, group: str, worker: Worker) -> Iterator[SparkplugPlant]:
+def edge_nodes(
+    demo_plant: Plant, group: str, worker: Worker, host_id: str
+) -> Iterator[SparkplugPlant]:
     plant = SparkplugPlant(load_tags(demo_plant.slug), plant_slug=demo_plant.slug, group=group,
-                           rate=5, seed=1)  # fmt: skip
+                           rate=5, seed=1, host_id=host_id)  # fmt: skip
     plant.connect()
     thread = threading.Thread(target=plant.run, name="sparkplug-sim", daemon=True)
     thread.start()
@@ -123,7 +139,7 @@ def edge_nodes(demo_plant: Plant, group: str, worker: Worker) -> Iterator[Sparkp
 
 
 def discovered(group: str, demo_plant: Plant) -> bool:
-    count = Tag.objects.filter(machine__line__plant__name=group).count()
+    count = Tag.objects.filter(machine__line__plant__name=group).exclude(key=STATUS_KEY).count()
     return count == Tag.objects.filter(machine__line__plant=demo_plant).count()
 
 
@@ -144,6 +160,11 @@ def test_discovery_creates_the_plants_lines_machines_and_tags_and_values_arrive(
     # Each machine a device; the host files the edge node's own metrics (here only the
     # session's bdSeq and rebirth control, no tag) under a machine named after the node.
     assert set(machines) == set(demo) | {(line, line) for line in lines}
+    # Every node and device has its status tag; an edge node's machine holds only that.
+    run_until(lambda: Tag.objects.filter(machine__line__plant=plant, key=STATUS_KEY).count()
+              == len(machines), worker.run_once)  # fmt: skip
+    node_machine = tag_of(group, "filling", STATUS_KEY).machine
+    assert list(node_machine.tags.values_list("key", flat=True)) == [STATUS_KEY]
     level = tag_of(group, "filler", "fill_level")
     assert (level.data_type, level.unit, level.range_min, level.range_max) == (
         "float", "ml", 450, 550,
@@ -210,8 +231,58 @@ def test_a_rebirth_request_brings_a_new_birth_and_a_clean_stop_makes_the_tags_ba
 
     level = tag_of(group, "filler", "fill_level")
     edge_nodes.stop()  # the run loop sends each node's NDEATH before it disconnects
-    run_until(lambda: quality(level) == Quality.BAD, worker.run_once)
-    assert not SparkplugNode.objects.filter(group__group_id=group, online=True).exists()
+    online = SparkplugNode.objects.filter(group__group_id=group, online=True)
+    # Every node's NDEATH handled, and the filler's level stored again as bad.
+    run_until(lambda: not online.exists() and quality(level) == Quality.BAD, worker.run_once)
+    status = tag_of(group, "filler", STATUS_KEY)
+    run_until(lambda: latest(status) == 0.0, worker.run_once)  # the filler's comm loss
+
+
+@pytest.mark.django_db
+def test_the_primary_host_coming_back_online_gets_new_births(
+    demo_plant: Plant, group: str, worker: Worker, edge_nodes: SparkplugPlant, host_id: str
+) -> None:
+    run_until(lambda: discovered(group, demo_plant), worker.run_once)
+    node = SparkplugNode.objects.get(group__group_id=group, edge_node_id="gas", device_id="")
+    first_birth = node.birth_at
+    # A STATE saying the host is offline (as its will would): the worker answers online at
+    # once, and the edge nodes, having seen it go, are born again for it.
+    state = json.dumps({"online": False, "timestamp": 1}).encode()
+    worker.client.publish(f"spBv1.0/STATE/{host_id}", state, qos=1)
+    run_until(lambda: birth_at(node) != first_birth, worker.run_once)
+    assert edge_nodes.host_online is True
+
+
+@pytest.mark.django_db
+def test_malformed_and_refused_commands_change_nothing_and_the_next_write_still_works(
+    demo_plant: Plant, group: str, worker: Worker, edge_nodes: SparkplugPlant,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    run_until(lambda: discovered(group, demo_plant), worker.run_once)
+    to_level = codec.Metric(name="fill_level", datatype=int(D.Double), value=1.0)  # read-only
+    to_unknown = codec.Metric(name="no_such_metric", datatype=int(D.Double), value=1.0)
+    for topic, payload in [
+        (f"spBv1.0/{group}/NCMD/filling", b"not protobuf"),
+        (f"spBv1.0/{group}/DCMD/filling/filler", b"not protobuf"),
+        (f"spBv1.0/{group}/DCMD/filling/filler",
+         codec.encode(codec.Payload(metrics=(to_level, to_unknown)))),
+        (edge_nodes.fault_topic, encode_fault("silent:nowhere")),
+    ]:  # fmt: skip
+        # Acknowledged by the broker before the write below is even queued: handled first.
+        worker.client.publish(topic, payload, qos=1).wait_for_publish(5)
+    sp = tag_of(group, "filler", "fill_level_sp")
+    Tag.objects.filter(pk=sp.pk).update(writable=True, setpoint_min=450, setpoint_max=550,
+                                        readback_tolerance=0.01)  # fmt: skip
+    sp.refresh_from_db()
+    admin = User.objects.create_superuser("sparkplug-sim-writer", password="x")
+    run_until(worker.writer.client.is_connected, worker.run_once)
+    write = do_request_setpoint(sp, 495.0, by=admin)
+    run_until(lambda: state_of(write) == SetpointWrite.State.CONFIRMED, worker.run_once)
+    assert caplog.text.count("simulate: ignored NCMD") == 1
+    assert caplog.text.count("simulate: ignored DCMD") == 3  # garbage, read-only, unknown
+    assert "no machine 'nowhere'" in caplog.text
+    assert 440 < float(edge_nodes.model.values["fill_level"]) < 560
+    assert not edge_nodes.model.faults
 
 
 def state_of(write: SetpointWrite) -> str:
@@ -224,6 +295,48 @@ def birth_at(node: SparkplugNode) -> object:
     return node.birth_at
 
 
+def latest(tag: Tag) -> float | None:
+    row = LatestValue.objects.filter(tag=tag).first()
+    return row.value if row is not None else None
+
+
 def quality(tag: Tag) -> int | None:
     row = LatestValue.objects.filter(tag=tag).first()
     return row.quality if row is not None else None
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_simulate_command_runs_the_sparkplug_plant_and_its_sigterm_sends_the_deaths(
+    topic_root: str, group: str, settings: Settings
+) -> None:
+    load_demo_plant(topic_root=topic_root)  # committed: the child process reads it
+    recorder = Recorder(f"spBv1.0/{group}/#")
+    recorder.client.connect(recorder.address.host, recorder.address.port)
+    recorder.client.loop_start()
+    db = settings.DATABASES["default"]
+    credentials = f"{db['USER']}:{db['PASSWORD']}" if db.get("PASSWORD") else db["USER"]
+    url = f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {**os.environ, "MQTT_TOPIC_ROOT": topic_root, "DATABASE_URL": url,
+           "SPARKPLUG_HOST_ID": ""}  # fmt: skip
+    command = [sys.executable, "manage.py", "simulate", "--protocol", "sparkplug", "--group",
+               group, "--rate", "5"]  # fmt: skip
+    nodes = {f"spBv1.0/{group}/{kind}/{line}" for kind in ("NBIRTH", "NDEATH")
+             for line in ("filling", "gas", "utilities")}  # fmt: skip
+    try:
+        assert recorder.subscribed.wait(5)
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            ddata = f"spBv1.0/{group}/DDATA/filling/filler"
+            assert recorder.wait_for(lambda: ddata in recorder.topics(), timeout=20)
+            child.send_signal(signal.SIGTERM)
+            out, _ = child.communicate(timeout=10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        assert recorder.wait_for(lambda: nodes <= recorder.topics())
+    finally:
+        recorder.client.disconnect()
+        recorder.client.loop_stop()
+    assert child.returncode == 0
+    assert out.startswith(f"simulate: plant 'bottling' as Sparkplug B group {group!r}")

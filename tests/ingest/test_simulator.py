@@ -409,7 +409,9 @@ def test_malformed_fault_commands_are_logged_and_ignored(
     ("args", "message"),
     [(["--fault", "gas_leak"], "NAME@SECONDS"), (["--fault", "silent:nowhere@1"], "no machine"),
      (["--plant", "nowhere"], "no tags"), (["--inject", "fire"], "unknown fault"),
-     (["--rate", "0"], "--rate")],
+     (["--rate", "0"], "--rate"), (["--protocol", "modbus"], "invalid choice"),
+     (["--protocol", "sparkplug", "--fault", "silent:nowhere@1"], "no machine"),
+     (["--protocol", "neuron", "--fault", "reject_writes:methane@0"], "no writable tag")],
 )  # fmt: skip
 def test_simulate_refuses_bad_arguments(demo_plant: Plant, args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):

@@ -250,6 +250,9 @@ TOPICS = {
     "neuron write request to gw1": "//neuron/gw1/write/req",
     "neuron write response of gw1": "//neuron/gw1/write/resp",
     "neuron status of gw1": "//neuron/gw1/state/update",
+    "neuron upload of the demo filler": "//neuron/bottling/filler/measurements",
+    "neuron write response of bottling": "//neuron/bottling/write/resp",
+    "neuron upload of an unknown machine": "//neuron/bottling/mixer/measurements",
 }
 # Who may publish each class: y allowed, . refused. Columns: ingest, simulator, dev-filler
 # (owns the filler), dev-detector (owns the gas detector: methane, h2s), gateway (Sparkplug
@@ -290,6 +293,9 @@ MAY_PUBLISH = {
     "neuron write request to gw1":          "y . . . . .",
     "neuron write response of gw1":         ". . . . . y",
     "neuron status of gw1":                 ". . . . . y",
+    "neuron upload of the demo filler":     ". y . . . .",
+    "neuron write response of bottling":    ". y . . . .",
+    "neuron upload of an unknown machine":  ". . . . . .",
 }
 # fmt: on
 

@@ -272,7 +272,7 @@ def test_log_options_that_cannot_work_are_refused(
     assert not (tmp_path / "passwd").exists()  # refused before anything was written
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("committed_db")  # the child process reads what the test commits
 def test_the_watching_command_records_refused_logins_and_rotates_the_log(
     broker: SecuredBroker,
 ) -> None:
