@@ -206,12 +206,12 @@ class Measurement:
         self.trace_path = ""
 
     def run(self, drift: bool) -> None:
-        from plant import actions
+        from plant.actions.loops import do_set_loop_mode
 
         client = self.subscribe()
         try:
             self.wait_for_values()
-            actions.do_set_loop_mode(self.loop, "auto", by=None, reason="bench: step test")
+            do_set_loop_mode(self.loop, "auto", by=None, reason="bench: step test")
             time.sleep(10)  # observe: the loop holds 500 ml before the step
             self.step_test()
             if drift:
@@ -240,12 +240,12 @@ class Measurement:
         from django.core.exceptions import ValidationError
         from django.utils import timezone
 
-        from plant import actions
+        from plant.actions.loops import check_loop_can_run
 
         deadline = time.monotonic() + 60
         while True:
             try:
-                actions.check_loop_can_run(self.loop, timezone.now())
+                check_loop_can_run(self.loop, timezone.now())
                 return
             except ValidationError:
                 if time.monotonic() > deadline:
@@ -257,12 +257,12 @@ class Measurement:
             return [(t - start, v) for t, v in self.values if t >= start]
 
     def step_test(self) -> None:
-        from plant import actions
+        from plant.actions.setpoints import do_request_setpoint
         from plant.models import SetpointWrite
 
         start = time.time()
-        step = actions.do_request_setpoint(self.loop.sp_tag, STEP_TO, by=None,
-                                           reason="bench: 5 ml step")  # fmt: skip
+        step = do_request_setpoint(self.loop.sp_tag, STEP_TO, by=None,
+                                   reason="bench: 5 ml step")  # fmt: skip
         time.sleep(60)  # observe a minute after the step
         step.refresh_from_db()
         trims = SetpointWrite.objects.filter(

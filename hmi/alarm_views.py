@@ -14,7 +14,15 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
-from plant import alarm_actions, alarm_kpis
+from plant import alarm_kpis
+from plant.actions.alarms import (
+    ACK_PERMISSION,
+    SHELVE_PERMISSION,
+    do_acknowledge_alarm,
+    do_acknowledge_all,
+    do_shelve_alarm,
+    do_unshelve_alarm,
+)
 from plant.models import Alarm, AlarmJournalEntry, Line
 from plant.models.alarms import STANDING
 from plant.queries import visible_plants
@@ -55,7 +63,7 @@ def banner_context(request: HttpRequest) -> dict[str, object]:
         "alerting": [a.pk for a in waiting if a.definition.priority in ("critical", "high")],
         "emergencies": [a for a in waiting if a.definition.runs_emergency_actions],
         "plant_ids": list(visible_plants(request.user).values_list("pk", flat=True)),
-        "can_ack": request.user.has_perm(alarm_actions.ACK_PERMISSION),
+        "can_ack": request.user.has_perm(ACK_PERMISSION),
         "next": _next(request, request.GET.get("next", "")),
     }
 
@@ -84,8 +92,8 @@ def alarm_summary(request: HttpRequest) -> HttpResponse:
         "alarms": alarms, "chosen": chosen, "priorities": PRIORITIES, "states": STATES,
         "plants": visible_plants(request.user),
         "lines": Line.objects.filter(plant__in=visible_plants(request.user)),
-        "can_ack": request.user.has_perm(alarm_actions.ACK_PERMISSION),
-        "can_shelve": request.user.has_perm(alarm_actions.SHELVE_PERMISSION),
+        "can_ack": request.user.has_perm(ACK_PERMISSION),
+        "can_shelve": request.user.has_perm(SHELVE_PERMISSION),
         "shelve_minutes": SHELVE_MINUTES,
     }  # fmt: skip
     return render(request, "hmi/alarms.html", context)
@@ -116,18 +124,18 @@ def alarm_kpis_page(request: HttpRequest) -> HttpResponse:
 def acknowledge_alarm(request: HttpRequest, pk: int) -> HttpResponse:
     alarm = get_object_or_404(visible_alarms(request), pk=pk)
     comment = request.POST.get("comment", "")[:200]
-    alarm_actions.do_acknowledge_alarm(alarm, by=request.user, comment=comment)
+    do_acknowledge_alarm(alarm, by=request.user, comment=comment)
     return _back(request)
 
 
 @require_POST
 def acknowledge_all(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm(alarm_actions.ACK_PERMISSION):
+    if not request.user.has_perm(ACK_PERMISSION):
         raise PermissionDenied
     ids = [int(i) for i in request.POST.getlist("alarm") if i.isdigit()]
     alarms = visible_alarms(request).filter(pk__in=ids) if ids else visible_alarms(request)
     comment = request.POST.get("comment", "")[:200]
-    alarm_actions.do_acknowledge_all(alarms, by=request.user, comment=comment)
+    do_acknowledge_all(alarms, by=request.user, comment=comment)
     return _back(request)
 
 
@@ -136,7 +144,7 @@ def shelve_alarm(request: HttpRequest, pk: int) -> HttpResponse:
     alarm = get_object_or_404(visible_alarms(request), pk=pk)
     minutes = request.POST.get("minutes", "")
     try:
-        alarm_actions.do_shelve_alarm(
+        do_shelve_alarm(
             alarm, by=request.user, reason=request.POST.get("reason", ""),
             duration_s=float(minutes) * 60 if minutes.isdigit() else 0,
         )  # fmt: skip
@@ -148,7 +156,7 @@ def shelve_alarm(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def unshelve_alarm(request: HttpRequest, pk: int) -> HttpResponse:
     alarm = get_object_or_404(visible_alarms(request), pk=pk)
-    alarm_actions.do_unshelve_alarm(alarm, by=request.user)
+    do_unshelve_alarm(alarm, by=request.user)
     return _back(request)
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from hmi.readings import ScreenReading, read_latest
 from plant.models import Alarm, AlarmDefinition, Line, Machine, Plant, Tag
+from plant.quality import USABLE_SQL
 from plant.queries import ScreenKind
 
 KEY_TAGS_PER_MACHINE = 6  # a tile stays a tile: more key values link to the machine
@@ -146,10 +148,17 @@ def active_alarm_counts(line_ids: list[int]) -> dict[int, dict[str, int]]:
     }
 
 
-SPARK_SQL = """
+class SparkPoint(NamedTuple):
+    """One point of a sparkline: a bucket's newest time and its mean value."""
+
+    at: datetime
+    value: float
+
+
+SPARK_SQL = f"""
     SELECT tag_id, max(time) AS t, avg(value)
     FROM plant_sample
-    WHERE tag_id = ANY(%s) AND time >= %s AND value IS NOT NULL AND quality < 2
+    WHERE tag_id = ANY(%s) AND time >= %s AND value IS NOT NULL AND {USABLE_SQL}
     GROUP BY tag_id, floor(extract(epoch FROM time) / %s)
     ORDER BY tag_id, t
 """
@@ -157,15 +166,15 @@ SPARK_SQL = """
 
 def recent_samples(
     tags: list[Tag], now: datetime, window_s: int, buckets: int = 120
-) -> dict[int, list[tuple[datetime, float]]]:
+) -> dict[int, list[SparkPoint]]:
     """The last `window_s` seconds of each numeric tag's good samples, averaged into at most
     `buckets` points, in one query (for sparklines)."""
     ids = [tag.pk for tag in tags if tag.is_numeric]
-    points: dict[int, list[tuple[datetime, float]]] = {pk: [] for pk in ids}
+    points: dict[int, list[SparkPoint]] = {pk: [] for pk in ids}
     if not ids:
         return points
     with connection.cursor() as cursor:
         cursor.execute(SPARK_SQL, [ids, now - timedelta(seconds=window_s), window_s / buckets])
         for tag_id, time, value in cursor.fetchall():
-            points[tag_id].append((time, value))
+            points[tag_id].append(SparkPoint(time, value))
     return points

@@ -22,7 +22,7 @@ from hmi.screen_queries import (
 )
 from hmi.screens import SPARK_WINDOW_S
 from plant.models import Line, Machine
-from plant.queries import visible_plants
+from plant.queries import neuron_links, visible_plants
 
 
 @require_safe
@@ -67,6 +67,7 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": [(reading, sparks.get(reading.tag.pk)) for reading in readings],
         "now": now,
         "window_s": SPARK_WINDOW_S,
+        "links": neuron_links(machine),
     }
     return render(request, "hmi/machine.html", context)
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from hmi.login_security import session_expired
 from hmi.readings import ScreenReading, read_value, reading_html
-from hmi.screen_queries import active_alarm_counts, recent_samples, screen_tags
+from hmi.screen_queries import SparkPoint, active_alarm_counts, recent_samples, screen_tags
 from plant import live
 from plant.models import Line, Quality, Tag
 from plant.queries import ScreenKind, screen_plant
@@ -50,7 +50,7 @@ class Snapshot:
     """What a screen shows, read from the database when a tab connects."""
 
     tags: list[Tag]
-    sparks: dict[int, list[tuple[datetime, float]]]
+    sparks: dict[int, list[SparkPoint]]
 
 
 def screen_access(user: User | AnonymousUser, kind: ScreenKind, pk: int) -> tuple[str, str] | None:
@@ -197,7 +197,7 @@ class Screen:
         )
 
     def _render(
-        self, readings: list[ScreenReading], sparks: list[tuple[Tag, list[tuple[datetime, float]]]]
+        self, readings: list[ScreenReading], sparks: list[tuple[Tag, list[SparkPoint]]]
     ) -> str:
         if not readings and not sparks:
             return ""

@@ -1,6 +1,7 @@
 """The audit trail of setpoint writes: a filtered list and a streamed CSV export; read-only.
 
-Nothing here (or anywhere) edits or deletes a write: rows change only through plant.actions.
+Nothing here (or anywhere) edits or deletes a write: rows change only through
+plant.actions.setpoints.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST, require_safe
 
 from hmi.forms import LoopModeForm, SetpointForm
-from plant import actions
+from plant.actions.loops import do_set_loop_mode
+from plant.actions.setpoints import do_request_setpoint
 from plant.live import loop_changed, setpoint_changed
 from plant.models import ControlLoop, SetpointWrite, Tag
 from plant.queries import visible_plants
@@ -103,7 +104,7 @@ def write_setpoint(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return refused(request, tag, form)
     try:
-        write = actions.do_request_setpoint(
+        write = do_request_setpoint(
             tag, form.cleaned_data["value"], by=request.user, reason=form.cleaned_data["reason"]
         )
     except ValidationError as exc:  # something changed since the review, e.g. the value
@@ -146,7 +147,7 @@ def set_loop_mode(request: HttpRequest, pk: int) -> HttpResponse:
         error, status = "Choose auto or manual.", 422
     else:
         try:
-            actions.do_set_loop_mode(loop, form.cleaned_data["mode"], by=request.user)
+            do_set_loop_mode(loop, form.cleaned_data["mode"], by=request.user)
         except ValidationError as exc:
             error, status = exc.messages[0], 422
     loop.refresh_from_db()

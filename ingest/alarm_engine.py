@@ -3,10 +3,10 @@
 It runs inside the ingest worker (ingest/worker.py calls `evaluate()` after every committed
 batch and `step()` on every turn of its loop). The condition of each alarm (deadband, on- and
 off-delay, rate, communication loss) is decided here, in memory, with plant.alarming; only a
-change of condition touches the database, through plant.alarm_actions, which owns the state.
+change of condition touches the database, through plant.actions.alarms, which owns the state.
 So does the start or end of an on- or off-delay (`Alarm.pending_since`), so that a restart
 resumes a delay that was counting instead of starting it over. While an emergency alarm is
-active, `tick()` has plant.alarm_actions see that each of its actions stands (retried,
+active, `tick()` has plant.actions.alarms see that each of its actions stands (retried,
 journaled and raised as a system alarm until confirmed).
 The definitions are reloaded when an admin changes one (a fingerprint poll, as the tag cache).
 """
@@ -22,7 +22,16 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from ingest.batch import Decoded, Row
-from plant import alarm_actions, alarming
+from plant import alarming
+from plant.actions.alarms import (
+    do_create_missing_alarms,
+    do_ensure_emergency_actions,
+    do_expire_shelf,
+    do_run_emergency_actions,
+    do_set_alarm_condition,
+    do_set_alarm_pending,
+    do_sync_alarm_service,
+)
 from plant.models import Alarm, AlarmDefinition
 from plant.quality import Quality
 
@@ -84,17 +93,14 @@ class AlarmEngine:
         """Reload the definitions if an admin changed them; True when it did."""
         with connection.cursor() as cursor:
             cursor.execute(FINGERPRINT_SQL)
-            fingerprint = cursor.fetchone()[0]
+            (fingerprint,) = cursor.fetchone()
         if fingerprint == self.fingerprint:
             return False
         now = now or timezone.now()
         definitions = list(AlarmDefinition.objects.select_related("tag"))
-        Alarm.objects.bulk_create(
-            [Alarm(definition=d) for d in definitions], ignore_conflicts=True
-        )  # a definition an admin just added gets its (normal) alarm row
-        alarms = {a.definition_id: a for a in Alarm.objects.all()}
+        alarms = do_create_missing_alarms(definitions)  # one an admin just added gets its row
         for definition in definitions:
-            alarm_actions.do_sync_alarm_service(alarms[definition.pk].pk, now=now)
+            do_sync_alarm_service(alarms[definition.pk].pk, now=now)
         self.rules = self._rules(definitions, alarms, now)
         # Look at every emergency alarm once: a system alarm of one that cleared while no
         # worker ran is cleared, and an active one is watched again.
@@ -159,7 +165,7 @@ class AlarmEngine:
                 self._decide(rule, status, rule.status.last_value, now)
         due = Alarm.objects.filter(state=alarming.State.SHELVED, shelved_until__lte=now)
         for alarm_id in due.values_list("pk", flat=True):
-            alarm_actions.do_expire_shelf(alarm_id, now=now)
+            do_expire_shelf(alarm_id, now=now)
         self._ensure_emergencies(now)
 
     def _ensure_emergencies(self, now: datetime) -> None:
@@ -172,7 +178,7 @@ class AlarmEngine:
             for rule in rules:
                 if rule.emergency and (rule.status.active or rule.alarm_id in self.watching):
                     # Watched once more after it clears, so its system alarm clears too.
-                    if alarm_actions.do_ensure_emergency_actions(rule.alarm_id, now):
+                    if do_ensure_emergency_actions(rule.alarm_id, now):
                         self.watching.add(rule.alarm_id)
                     else:
                         self.watching.discard(rule.alarm_id)
@@ -182,19 +188,17 @@ class AlarmEngine:
     ) -> None:
         """Keep the new condition; persist it first if it changed (kept only if that worked)."""
         if status.active != rule.status.active:
-            record = alarm_actions.do_set_alarm_condition(
-                rule.alarm_id, status.active, value=value, at=at
-            )
+            record = do_set_alarm_condition(rule.alarm_id, status.active, value=value, at=at)
             if record is not None and record.event == "activate" and rule.emergency:
                 self._emergency(rule)
         if status.pending_since != rule.status.pending_since:  # a delay started or stopped
-            alarm_actions.do_set_alarm_pending(rule.alarm_id, _when(status.pending_since))
+            do_set_alarm_pending(rule.alarm_id, _when(status.pending_since))
         # The engine tracks the condition only; the stored state belongs to the actions.
         rule.status = replace(status, state=alarming.State.NORMAL, shelved_until=None)
 
     def _emergency(self, rule: Rule) -> None:
         alarm = Alarm.objects.select_related("definition__tag__machine").get(pk=rule.alarm_id)
-        writes = alarm_actions.do_run_emergency_actions(alarm)
+        writes = do_run_emergency_actions(alarm)
         log.warning("emergency: %s: %d writes requested", alarm.definition.message, len(writes))
 
 

@@ -41,11 +41,14 @@ class Message:
 
 @dataclass(slots=True)
 class Resolved:
-    """A message already read by another decoder (Sparkplug): its readings per tag, its
-    values with no value to keep (stored as none, bad), and why it is refused, if it is."""
+    """A message already read by another decoder (Sparkplug, Neuron): its readings per tag,
+    its values with no value to keep (stored as none, bad), its values a device reported as
+    an error (stored bad, with no value and the error's text: a Neuron tag's error code), and
+    why it is refused, if it is."""
 
     readings: list[tuple[TagInfo, DeviceReading]] = field(default_factory=list)
     nulls: list[tuple[TagInfo, datetime]] = field(default_factory=list)
+    errors: list[tuple[TagInfo, datetime, str]] = field(default_factory=list)
     reason: str | None = None
 
 
@@ -232,8 +235,10 @@ def _add_batch(
 def _add_resolved(out: Decoded, message: Message, resolved: Resolved, deadband: Deadband) -> None:
     refused = [f"{tag.key[:60]!r}: {reason}" for tag, reading in resolved.readings
                if (reason := _add(out, message, tag, reading, deadband)) is not None]  # fmt: skip
-    for tag, at in resolved.nulls:
-        row = Row(tag.id, at, None, None, Quality.BAD)
+    bad: list[tuple[TagInfo, datetime, str | None]] = [(t, at, None) for t, at in resolved.nulls]
+    bad.extend(resolved.errors)
+    for tag, at, text in bad:
+        row = Row(tag.id, at, None, text, Quality.BAD)
         out.rows.append(row)
         previous = out.latest.get(tag.id)
         if previous is None or previous.time <= at:

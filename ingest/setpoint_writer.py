@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
@@ -40,9 +41,20 @@ from paho.mqtt.properties import Properties
 
 from ingest.batch import Echo, Row
 from ingest.mqtt import make_client, set_topic
+from ingest.neuron import commands as neuron_commands
 from ingest.payloads import Scalar, SetpointCommand, encode_setpoint
 from ingest.sparkplug.commands import command_for
-from plant import actions, setpoints
+from plant import neuron, setpoints
+from plant.actions.setpoints import (
+    do_claim_setpoint,
+    do_confirm_setpoint,
+    do_expire_setpoint,
+    do_fail_setpoint,
+    do_mark_setpoint_sent,
+    do_note_gateway_accepted,
+    do_note_write_id_echo,
+    do_time_out_setpoint,
+)
 from plant.models import SetpointWrite, Tag
 from plant.quality import Quality
 from plant.setpoints import READBACK_TIMEOUT_S, fmt
@@ -168,6 +180,26 @@ class Writer:
         except (OperationalError, InterfaceError) as exc:
             self._on_db_error(exc)
 
+    def on_neuron_responses(
+        self, responses: list[tuple[str, int, float]], now: datetime | None = None
+    ) -> None:
+        """Neuron gateways' write responses: error 0 accepted, any other code failed."""
+        now = now or timezone.now()
+        for uuid, error, _received in responses:
+            try:
+                write_id = (
+                    SetpointWrite.objects.filter(command_id=uuid).values_list("pk", flat=True)
+                ).first()
+            except (ValueError, ValidationError):
+                write_id = None  # not a uuid of ours
+            if write_id is None:
+                log.warning("Neuron write response for unknown uuid %.60r", uuid)
+            elif error == neuron.WRITE_OK:
+                do_note_gateway_accepted(write_id)
+            else:
+                do_fail_setpoint(write_id, detail=neuron.refusal_detail(error), now=now)
+                self.awaited.pop(write_id, None)
+
     def _match_value(self, awaited: Awaited, row: Row, received: datetime, now: datetime) -> None:
         """A value without an id: the readback of a device that does not echo ids."""
         at, value = row.time, row.value
@@ -206,13 +238,13 @@ class Writer:
         if awaited.tag_id in self.echoing:
             return
         self.echoing.add(awaited.tag_id)
-        if actions.do_note_write_id_echo(awaited.tag_id):
+        if do_note_write_id_echo(awaited.tag_id):
             log.info("%s: its device echoes write ids; only such echoes confirm its writes now",
                      awaited.topic)  # fmt: skip
 
     def _answer(self, awaited: Awaited, value: float, now: datetime) -> None:
         if abs(value - awaited.value) <= awaited.tolerance + 1e-9:
-            actions.do_confirm_setpoint(awaited.write_id, value, now=now)
+            do_confirm_setpoint(awaited.write_id, value, now=now)
             self.awaited.pop(awaited.write_id, None)
         else:
             awaited.differing = value
@@ -229,9 +261,7 @@ class Writer:
             if kind == "acked":
                 self._on_sent(write_id, _utc(seen_at), now)
             elif kind == "refused":
-                actions.do_fail_setpoint(
-                    write_id, detail=f"the broker refused it: {reason}", now=now
-                )
+                do_fail_setpoint(write_id, detail=f"the broker refused it: {reason}", now=now)
             elif kind == "dropped":
                 self.dropped.add(write_id)
                 log.warning(
@@ -239,7 +269,7 @@ class Writer:
                 )
 
     def _on_sent(self, write_id: int, acked_at: datetime, now: datetime) -> None:
-        if not actions.do_mark_setpoint_sent(write_id, now=acked_at):
+        if not do_mark_setpoint_sent(write_id, now=acked_at):
             return
         awaited = self.awaited.get(write_id)
         if awaited is not None:
@@ -253,7 +283,7 @@ class Writer:
             if write_id in self.in_flight.values():
                 continue  # the broker has it or will answer; its PUBACK decides
             theirs = claimed_at and write_id not in self.dropped and now - expires_at < STALE_CLAIM
-            if not theirs and actions.do_expire_setpoint(write_id, now=now):
+            if not theirs and do_expire_setpoint(write_id, now=now):
                 self.dropped.discard(write_id)
                 self.awaited.pop(write_id, None)
                 log.warning("write %s expired before it could be sent; it never will be", write_id)
@@ -266,7 +296,7 @@ class Writer:
             if awaited.differing is not None and now - sent_at >= timedelta(seconds=FAIL_GRACE_S):
                 self._fail_differing(awaited, now)
             elif now - sent_at >= self.timeout:
-                actions.do_time_out_setpoint(awaited.write_id, now=now)
+                do_time_out_setpoint(awaited.write_id, now=now)
                 self.awaited.pop(awaited.write_id, None)
 
     def _fail_differing(self, awaited: Awaited, now: datetime) -> None:
@@ -275,9 +305,7 @@ class Writer:
         detail = (
             f"the device read back {fmt(tag, awaited.differing)}, not {fmt(tag, awaited.value)}"
         )
-        actions.do_fail_setpoint(
-            awaited.write_id, detail=detail, readback=awaited.differing, now=now
-        )
+        do_fail_setpoint(awaited.write_id, detail=detail, readback=awaited.differing, now=now)
         self.awaited.pop(awaited.write_id, None)
 
     def _send_pending(self, now: datetime) -> None:
@@ -289,13 +317,13 @@ class Writer:
             .order_by("requested_at")[:BATCH]
         )
         for write in due:
-            if not actions.do_claim_setpoint(write.pk, now=now):
+            if not do_claim_setpoint(write.pk, now=now):
                 continue
             # The tag as it is now: its limits may have changed since the request, and the
             # row may not have come through do_request_setpoint at all.
             problem = setpoints.send_problem(write.tag, write.value)
             if problem:
-                actions.do_fail_setpoint(write.pk, detail=problem, now=now)
+                do_fail_setpoint(write.pk, detail=problem, now=now)
                 log.warning("write %s to %s: %s", write.pk, write.tag.topic, problem)
             else:
                 self._publish(write, now)
@@ -309,9 +337,15 @@ class Writer:
             1, math.ceil((write.expires_at - now).total_seconds())
         )
         sparkplug = command_for(tag.pk, write.value)
+        request = None if sparkplug else neuron_commands.request_for(
+            tag.pk, command.value, str(write.command_id)
+        )  # fmt: skip
         if sparkplug is not None:
             # A Sparkplug tag: an NCMD/DCMD, at QoS 0 as the spec has commands.
             info = self.client.publish(*sparkplug, qos=0, properties=properties)
+        elif request is not None:
+            # A Neuron tag: a write request on its gateway's topic, our command id as uuid.
+            info = self.client.publish(*request, qos=1, properties=properties)
         else:
             info = self.client.publish(
                 set_topic(tag.topic), encode_setpoint(command), qos=1, properties=properties

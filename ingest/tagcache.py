@@ -52,7 +52,7 @@ class TagCache:
         """Reload if the tag table changed; return True when it did."""
         with connection.cursor() as cursor:
             cursor.execute(FINGERPRINT_SQL)
-            fingerprint = cursor.fetchone()[0]
+            (fingerprint,) = cursor.fetchone()
             if fingerprint == self.fingerprint:
                 return False
             cursor.execute(LOAD_SQL)

@@ -21,9 +21,11 @@ from ingest import metrics, retention
 from ingest.alarm_engine import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.broker_watch import DROPPED_TOPICS, BrokerWatch
-from ingest.control_loop import LoopRunner
 from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
+from ingest.loop_runner import LoopRunner
 from ingest.mqtt import SET_SUFFIX, make_client
+from ingest.neuron.gateway import NEURON_FILTER
+from ingest.neuron.gateway import Gateways as NeuronGateways
 from ingest.paho_fast import Publish, ack_all
 from ingest.part_guard import PartGuard
 from ingest.setpoint_writer import Writer
@@ -133,6 +135,11 @@ class Worker:
         self.sparkplug_subscription = (
             f"$share/{share_group}/{SPARKPLUG_TOPICS}" if share_group else SPARKPLUG_TOPICS
         )
+        # Neuron gateways (plant.neuron): their /neuron/... topics lie outside our root too.
+        self.neuron = NeuronGateways(self.tags)
+        self.neuron_subscription = (
+            f"$share/{share_group}/{NEURON_FILTER}" if share_group else NEURON_FILTER
+        )
 
     # --- paho's network thread: only fills the inbox -------------------------------------
 
@@ -156,7 +163,10 @@ class Worker:
         log.info("connected to %s:%s (%s)", self.address.host, self.address.port, resumed)
         # The broker's own counters arrive at QoS 0 beside the telemetry: never queued for us.
         sparkplug = [(self.sparkplug_subscription, 1)] if self.sparkplug and self.topic_root else []
-        client.subscribe([(self.subscription, 1), *sparkplug, *((t, 0) for t in DROPPED_TOPICS)])
+        neuron = [(self.neuron_subscription, 1)] if self.topic_root else []
+        client.subscribe(
+            [(self.subscription, 1), *sparkplug, *neuron, *((t, 0) for t in DROPPED_TOPICS)]
+        )
         if self.sparkplug:
             self.sparkplug.on_connect(client)  # after subscribing, as the spec asks of a host
 
@@ -385,6 +395,11 @@ class Worker:
                 return 0
             # A failed store retries this batch: the held messages it released belong to it.
             self.pending = batch
+        try:
+            self.neuron.prepare(batch)  # Neuron gateways' uploads, responses and status
+        except (OperationalError, InterfaceError) as exc:
+            self._db_down(exc)
+            return 0
         decoded = decode_messages(batch, self.tags, self.deadband)
         try:
             stored = self._store(batch, decoded)
@@ -400,6 +415,8 @@ class Worker:
         self.guard.run("live", self.live.offer, decoded.latest, time.time())
         self.guard.run("alarms", self.alarms.evaluate, decoded)  # may request emergency writes
         self.guard.run("writer", self.writer.on_values, decoded.latest)  # setpoint readbacks
+        if self.neuron.responses:
+            self.guard.run("writer", self.writer.on_neuron_responses, self.neuron.take_responses())
         return len(batch)
 
     def _store(self, batch: list[Message], decoded: Decoded) -> Stored:

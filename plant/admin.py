@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from plant.admin_base import (
@@ -100,6 +100,20 @@ class PlantAdmin(PlantScopedAdmin):
         if issubclass(form, OwnSlugForm):
             form.user = request.user  # a class made for this request
         return form
+
+    def get_urls(self) -> list[Any]:
+        # Imported here: plant.config_file_admin's views need the admin site to be built.
+        from plant import config_file_admin as views
+
+        own = [
+            path("config/", self.admin_site.admin_view(views.config_page),
+                 name="plant_plant_config"),
+            path("config/apply/", self.admin_site.admin_view(views.apply_config),
+                 name="plant_plant_config_apply"),
+            path("config/<slug:slug>.yaml", self.admin_site.admin_view(views.export_config),
+                 name="plant_plant_export"),
+        ]  # fmt: skip
+        return own + super().get_urls()
 
     def get_exclude(self, request: HttpRequest, obj: Plant | None = None) -> list[str]:
         # Who may see a plant is the superusers' decision: an admin adding themself to another
@@ -335,4 +349,4 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
 
 
 # Register the health and Sparkplug models.
-from plant import health_admin, sparkplug_admin  # noqa: E402, F401
+from plant import discovery_admin, health_admin, sparkplug_admin  # noqa: E402, F401

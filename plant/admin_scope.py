@@ -31,9 +31,12 @@ from plant.models import (
     AlarmJournalEntry,
     ControlLoop,
     DeviceIdentity,
+    DiscoveredSignal,
     EmergencyAction,
     Line,
     Machine,
+    NeuronDevice,
+    NeuronGateway,
     Plant,
     RejectedMessage,
     SetpointWrite,
@@ -55,6 +58,9 @@ PLANT_PATHS: dict[type[Model], str] = {
     Alarm: "definition__tag__machine__line__plant",
     AlarmJournalEntry: "tag__machine__line__plant",
     DeviceIdentity: "plant",
+    NeuronGateway: "plant",
+    NeuronDevice: "gateway__plant",
+    DiscoveredSignal: "plant",
 }
 
 

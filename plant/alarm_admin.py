@@ -1,5 +1,5 @@
 """Admin pages for alarms: admins configure definitions and emergency actions; the alarm state
-and the journal are read-only here (they change only through plant.alarm_actions). Each admin
+and the journal are read-only here (they change only through plant.actions.alarms). Each admin
 sees only their own plants' alarms (plant.admin_scope)."""
 
 from __future__ import annotations

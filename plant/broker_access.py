@@ -9,7 +9,9 @@ Three kinds of identity (their rights: plant.mosquitto_auth):
   demo plant, with a device's rights on the demo plant's topics, and its control topics
   `<MQTT_TOPIC_ROOT>_sim/#`; and, for `simulate --protocol sparkplug`, an edge node's rights
   for each line of the demo plant (group: the plant's slug, edge node: the line's slug).
-- **each enabled DeviceIdentity**: its own tags' telemetry and its own writable tags' `…/set`.
+- **each enabled DeviceIdentity**: its own tags' telemetry and its own writable tags' `…/set`;
+  as a Neuron north app (`neuron_app`), its south nodes' uploads, its write responses and
+  driver status, and it receives its write requests (plant.mosquitto_auth.neuron_gateway_grants).
 
 Grants name tags one by one (a device's prefix holds no wildcard that would let it publish a
 `…/set`), so a new tag changes the files: `manage.py run` rewrites them every few seconds and
@@ -31,7 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from plant.demo import PLANT_SLUG
-from plant.models import DeviceIdentity, Line, Tag
+from plant.models import DeviceIdentity, Line, NeuronGateway, Tag
 from plant.mosquitto_auth import (
     AuthFileError,
     Grants,
@@ -41,6 +43,7 @@ from plant.mosquitto_auth import (
     device_grants,
     hash_password,
     ingest_grants,
+    neuron_gateway_grants,
     passwd_text,
     sparkplug_gateway_grants,
 )
@@ -150,7 +153,10 @@ def identities(
             "MQTT_URL=mqtts://ingest@broker:8883 with MQTT_PASSWORD_FILE"
         )
     writable = Tag.objects.filter(writable=True).values_list("topic", flat=True)
-    write, read = ingest_grants(root, writable if with_database else [])
+    requests = [g.topic("write_request") for g in NeuronGateway.objects.all()]
+    write, read = ingest_grants(
+        root, writable if with_database else [], requests if with_database else []
+    )
     result = [Identity(ingest.username, hashed(ingest, existing), write, read,
                        "the product: ingest worker and setpoint writer")]  # fmt: skip
     taken = {ingest.username}
@@ -209,9 +215,24 @@ def device_identity(device: DeviceIdentity, topics: TopicIndex | None = None) ->
     if device.sparkplug_group:
         sp_write, sp_read = sparkplug_gateway_grants(device.sparkplug_group, device.sparkplug_node)
         write, read = (*write, *sp_write), (*read, *sp_read)
-    owns = device.topic_prefix or "Sparkplug"
+    if device.neuron_app:
+        ne_write, ne_read = neuron_identity_grants(device.neuron_app)
+        write, read = (*write, *ne_write), (*read, *ne_read)
+    owns = device.topic_prefix or ("Sparkplug" if device.sparkplug_group else "Neuron")
     comment = f"device of plant {device.plant.slug}: {owns}"
     return Identity(device.username, device.password_hash, write, read, comment)
+
+
+def neuron_identity_grants(app: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A Neuron north app's grants: the south nodes its gateway's status reports named."""
+    gateway = NeuronGateway.objects.filter(app=app).first()
+    if gateway is None:
+        return neuron_gateway_grants(app)
+    nodes = gateway.devices.values_list("node", flat=True)
+    return neuron_gateway_grants(
+        app, nodes, write_request=gateway.write_request_topic,
+        write_response=gateway.write_response_topic, status=gateway.status_topic,
+    )  # fmt: skip
 
 
 def write_file(path: Path, text: str, owner: str | None = None) -> bool:
@@ -247,11 +268,16 @@ SELECT (SELECT md5(coalesce(string_agg(concat_ws('|', t.id, t.topic, t.writable,
         JOIN plant_line l ON l.id = m.line_id),
        (SELECT md5(coalesce(string_agg(concat_ws('|', d.id, d.username, d.password_hash,
                                                  d.topic_prefix, d.sparkplug_group,
-                                                 d.sparkplug_node, d.enabled, d.plant_id, p.slug),
+                                                 d.sparkplug_node, d.neuron_app, d.enabled,
+                                                 d.plant_id, p.slug),
                                        ',' ORDER BY d.id), ''))
         FROM plant_deviceidentity d JOIN plant_plant p ON p.id = d.plant_id),
        (SELECT md5(coalesce(string_agg(concat_ws('|', id, slug), ',' ORDER BY id), ''))
-        FROM plant_plant)
+        FROM plant_plant),
+       (SELECT md5(coalesce(string_agg(concat_ws('|', g.id, g.app, g.write_request_topic,
+                                                 g.write_response_topic, g.status_topic, d.node),
+                                       ',' ORDER BY g.id, d.node), ''))
+        FROM plant_neurongateway g LEFT JOIN plant_neurondevice d ON d.gateway_id = g.id)
 """
 _written: dict[Path, tuple[object, ...]] = {}  # folder → the signature its files were made from
 

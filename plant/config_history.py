@@ -31,9 +31,12 @@ from plant.models import (
     ConfigChange,
     ControlLoop,
     DeviceIdentity,
+    DiscoveredSignal,
     EmergencyAction,
     Line,
     Machine,
+    NeuronGateway,
+    NeuronTag,
     Plant,
     SparkplugGroup,
     Tag,
@@ -144,6 +147,14 @@ TRACKED: dict[type[Model], Tracked] = {
     SparkplugGroup: Tracked(plant=lambda obj: obj.plant_id),
     # A broker login: its password_hash recorded as "password changed", never its value.
     DeviceIdentity: Tracked(plant=lambda obj: obj.plant_id),
+    # Neuron gateways, their tags' mapping, and the review list's decisions (its sightings,
+    # count and last value, are the worker's own).
+    NeuronGateway: Tracked(plant=lambda obj: obj.plant_id),
+    NeuronTag: Tracked(plant=_plant_of(NeuronGateway, "plant_id", "gateway_id")),
+    DiscoveredSignal: Tracked(
+        exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
+        plant=lambda obj: obj.plant_id,
+    ),
 }
 
 

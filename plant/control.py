@@ -6,7 +6,7 @@ change is then anti-windup by construction (there is no integral that could wind
 output is pinned), and a switch from manual to auto starts from the output the operator left,
 with no proportional kick: bumpless transfer.
 
-The runner (ingest/control_loop.py) owns the clock and the I/O; it calls `step` once per
+The runner (ingest/loop_runner.py) owns the clock and the I/O; it calls `step` once per
 sample in auto, `track` in manual, and `supervise` to drop to manual on a bad or stale
 measurement.
 """

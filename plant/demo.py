@@ -14,8 +14,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from plant.actions.alarms import do_create_missing_alarms
+from plant.actions.loops import do_add_loop
 from plant.models import (
-    Alarm,
     AlarmDefinition,
     ControlLoop,
     EmergencyAction,
@@ -181,7 +182,7 @@ def _load_alarms(plant: Plant) -> None:
                       "message": message, "response": response},
         )  # fmt: skip
         definition.full_clean()  # the demo passes the checks an admin's definition must pass
-        Alarm.objects.get_or_create(definition=definition)
+        do_create_missing_alarms([definition])
     for position, (line_slug, key, value) in enumerate(DEMO_EMERGENCY_ACTIONS):
         action, _ = EmergencyAction.objects.update_or_create(
             line=Line.objects.get(plant=plant, slug=line_slug), tag=tags[key],
@@ -207,10 +208,9 @@ def _load_fill_level_loop(plant: Plant) -> ControlLoop:
     """
     filler = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant,
                                                   machine__slug="filler")}  # fmt: skip
-    loop, _ = ControlLoop.objects.get_or_create(
-        output_tag=filler["flow_rate_sp"],
-        defaults={"name": "fill-level loop", "pv_tag": filler["fill_level"],
-                  "sp_tag": filler["fill_level_sp"], **FILL_LEVEL_LOOP},
+    loop = do_add_loop(
+        filler["flow_rate_sp"], name="fill-level loop", pv_tag=filler["fill_level"],
+        sp_tag=filler["fill_level_sp"], **FILL_LEVEL_LOOP,
     )  # fmt: skip
     loop.full_clean()
     return loop

@@ -22,6 +22,7 @@ from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant.models import Tag
+from plant.quality import USABLE_SQL
 from plant.timescale import AGGREGATES, aggregates_available
 
 # TimescaleDB's time_bucket counts from this Monday too, so both paths cut at the same instants.
@@ -41,12 +42,12 @@ WHERE tag_id = %s AND time >= %s AND time < %s ORDER BY time LIMIT %s
 """
 # No ORDER BY: without it PostgreSQL can hash the few groups instead of sorting every row.
 # Grouped by date_bin, converted once per bucket: per row, the conversion doubled the time.
-SAMPLES_SQL = """
+SAMPLES_SQL = f"""
 SELECT (extract(epoch FROM bucket) * 1000000)::bigint, low, high, mean, n FROM (
     SELECT date_bin(%s * INTERVAL '1 second', time, %s) AS bucket,
            min(value) AS low, max(value) AS high, avg(value) AS mean, count(value) AS n
     FROM plant_sample
-    WHERE tag_id = %s AND time >= %s AND time < %s AND value IS NOT NULL AND quality < 2
+    WHERE tag_id = %s AND time >= %s AND time < %s AND value IS NOT NULL AND {USABLE_SQL}
     GROUP BY 1
 ) AS buckets
 """

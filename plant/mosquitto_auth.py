@@ -178,16 +178,53 @@ def sparkplug_gateway_grants(group: str, node: str) -> Grants:
     return write, read
 
 
-def ingest_grants(topic_root: str, writable: Iterable[str]) -> Grants:
+def neuron_gateway_grants(
+    app: str, nodes: Iterable[str] = (), *, write_request: str = "", write_response: str = "",
+    status: str = "",
+) -> Grants:  # fmt: skip
+    """An EMQX Neuron north app (plant.neuron): the uploads of its south nodes (each node's
+    /neuron/{app}/{node}/+, the nodes its driver status reports named), its write responses
+    and driver status; it receives its write requests only. A node whose upload level would
+    cover the app's own request topic ("write") gets no upload grant: a gateway never
+    publishes a write request."""
+    if not app or any(c in app for c in "/+#") or app != app.strip():
+        raise AuthFileError(f"Neuron app {app[:40]!r}: one topic level, no wildcard")
+    base = f"/neuron/{app}"
+    request = write_request or f"{base}/write/req"
+    own = {request, write_response or f"{base}/write/resp", status or f"{base}/state/update"}
+    uploads = []
+    for node in nodes:
+        if not node or any(c in node for c in "/+#"):
+            continue
+        upload = f"{base}/{node}/+"
+        if not any(_covers(upload, topic) for topic in (request,)):
+            uploads.append(upload)
+    write = (*sorted(uploads), *sorted(own - {request}))
+    return write, (request,)
+
+
+def _covers(pattern: str, topic: str) -> bool:
+    """Whether the one-level wildcards of `pattern` match `topic`."""
+    levels, parts = pattern.split("/"), topic.split("/")
+    if len(levels) != len(parts):
+        return False
+    return all(a in ("+", b) for a, b in zip(levels, parts, strict=True))
+
+
+def ingest_grants(
+    topic_root: str, writable: Iterable[str], neuron_requests: Iterable[str] = ()
+) -> Grants:
     """The product's worker and writer: it receives every message under the topic root, the
     broker's $SYS counters and Sparkplug; it alone publishes writes (`…/set`) to writable
-    tags, Sparkplug commands and its host application's STATE."""
-    read = (f"{topic_root}#", "$SYS/#", f"{SPARKPLUG}/#")
+    tags, Sparkplug commands and its host application's STATE, and Neuron gateways' write
+    requests (`neuron_requests`); it receives their uploads, responses and status."""
+    read = (f"{topic_root}#", "$SYS/#", f"{SPARKPLUG}/#", "/neuron/#")
     write = (
         *sorted({set_topic(t) for t in writable}),
         f"{SPARKPLUG}/STATE/+",
         f"{SPARKPLUG}/+/NCMD/+",
         f"{SPARKPLUG}/+/DCMD/+/+",
+        *sorted(set(neuron_requests)),
     )
     return write, read
 

@@ -78,3 +78,8 @@ def topics(app: str) -> dict[str, str]:
         "write_response": WRITE_RESPONSE_TOPIC.format(app=app),
         "status": STATUS_TOPIC.format(app=app),
     }
+
+
+def refusal_detail(error: int) -> str:
+    """A failed write's detail when the gateway answered with an error code."""
+    return f"the Neuron gateway refused it: {error_name(error)}"

@@ -27,6 +27,11 @@ LABELS: tuple[QualityLabel, ...] = ("good", "uncertain", "bad")
 CODES: dict[str, Quality] = {label: Quality(code) for code, label in enumerate(LABELS)}
 
 
+# The SQL condition of the values the historian and the sparklines count (good and uncertain):
+# bad is the highest code, and a code above it reads as bad too (label_of).
+USABLE_SQL = f"quality < {int(Quality.BAD)}"
+
+
 def code_of(label: str) -> Quality:
     """The code of a quality's name; KeyError for a name that is not one."""
     return CODES[label]

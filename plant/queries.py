@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Literal
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 
-from plant.models import Plant, Tag
+from plant.models import Machine, NeuronDevice, Plant, Tag
 
 NO_VALUE = "—"
 ScreenKind = Literal["plant", "line", "machine", "tag"]
@@ -42,13 +42,29 @@ def screen_plant(user: User | AnonymousUser, kind: ScreenKind, pk: int) -> Plant
 
 
 def format_value(tag: Tag, value: float | None, text: str | None) -> str:
-    """The value as text: the tag's precision, its bool labels, or "—" when there is none."""
+    """The value as text: the tag's precision, its bool labels, the device's error, or "—"
+    when there is none."""
     if tag.data_type == Tag.DataType.STRING:
         return text if text else NO_VALUE
     if value is None:
-        return NO_VALUE
+        # A number's text is a device's error (a Neuron tag's "3002 plugin disconnected").
+        return text or NO_VALUE
     if tag.data_type == Tag.DataType.BOOL:
         return (tag.true_label or "true") if value else (tag.false_label or "false")
     formatted = f"{value:.{tag.precision}f}"
     # A small negative value rounds to "-0.0", which reads like a sign error on a screen.
     return formatted.lstrip("-") if float(formatted) == 0 else formatted
+
+
+def neuron_links(machine: Machine) -> list[NeuronDevice]:
+    """The Neuron south nodes that fill `machine` (its own, or those whose tags map onto its
+    tags), with the link state their gateway's driver status last reported."""
+    return list(
+        NeuronDevice.objects.filter(
+            Q(machine=machine)
+            | Q(gateway__tags__tag__machine=machine, gateway__tags__node=F("node"))
+        )
+        .select_related("gateway")
+        .distinct()
+        .order_by("gateway__app", "node")
+    )

@@ -52,6 +52,15 @@ CONFIGURE = [
     "plant.add_deviceidentity",
     "plant.change_deviceidentity",
     "plant.delete_deviceidentity",
+    # Neuron gateways of their own plants, their south nodes, and the discovery review list
+    # (accept, map, ignore: plant.discovery); the worker adds the signals, nobody deletes them.
+    "plant.view_neurongateway",
+    "plant.add_neurongateway",
+    "plant.change_neurongateway",
+    "plant.view_neurondevice",
+    "plant.change_neurondevice",
+    "plant.view_discoveredsignal",
+    "plant.change_discoveredsignal",
 ]
 
 ROLES: dict[str, list[str]] = {

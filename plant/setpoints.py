@@ -1,7 +1,8 @@
 """The rules a setpoint write must pass, and how a write and a loop read on a screen.
 
 `check_setpoint` raises ValidationError with messages an operator can act on; the form shows
-them next to the field and plant.actions calls it again inside the write's transaction.
+them next to the field and plant.actions.setpoints calls it again inside the write's
+transaction.
 The live messages of writes and loops are built in plant.live.
 """
 

@@ -9,6 +9,8 @@ from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
+from plant.quality import USABLE_SQL
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,8 @@ def try_create_extension(connection: BaseDatabaseWrapper) -> bool:
             return False
         # Without preloading, CREATE EXTENSION ends the whole session, not just the statement.
         cursor.execute("SHOW shared_preload_libraries")
-        if "timescaledb" not in cursor.fetchone()[0]:
+        (preloaded,) = cursor.fetchone()
+        if "timescaledb" not in preloaded:
             log.warning(
                 "timescaledb is installed but not in shared_preload_libraries: "
                 "using plain PostgreSQL"
@@ -61,14 +64,14 @@ AGGREGATES = {"sample_1m": 60, "sample_1h": 3600}
 REFRESH_LOOKBACK = "3 days"
 REFRESH_EVERY = {"sample_1m": "1 minute", "sample_1h": "15 minutes"}
 
-AGGREGATE_SQL = """
-CREATE MATERIALIZED VIEW IF NOT EXISTS {view}
+AGGREGATE_SQL = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{view}}
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-SELECT tag_id, time_bucket(INTERVAL '{width} seconds', time) AS bucket,
+SELECT tag_id, time_bucket(INTERVAL '{{width}} seconds', time) AS bucket,
        min(value) AS min, max(value) AS max, avg(value) AS avg,
        sum(value) AS sum, count(value) AS count
 FROM plant_sample
-WHERE value IS NOT NULL AND quality < 2
+WHERE value IS NOT NULL AND {USABLE_SQL}
 GROUP BY tag_id, bucket
 WITH NO DATA
 """
@@ -89,7 +92,8 @@ def aggregates_available(connection: BaseDatabaseWrapper = default_connection) -
                 "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') "
                 "AND to_regclass('sample_1m') IS NOT NULL AND to_regclass('sample_1h') IS NOT NULL"
             )
-            _aggregates_available[key] = bool(cursor.fetchone()[0])
+            (available,) = cursor.fetchone()
+            _aggregates_available[key] = bool(available)
     return _aggregates_available[key]
 
 
@@ -148,8 +152,12 @@ def _set_policy(cursor: CursorWrapper, kind: str, key: str, interval: str | None
         "WHERE hypertable_name = 'plant_sample' AND proc_name = %s",
         [key, interval, f"policy_{kind}"],
     )
-    current = cursor.fetchone()
-    unchanged = bool(current[0]) if current else interval is None
+    job = cursor.fetchone()  # None: there is no such policy
+    if job is None:
+        unchanged = interval is None
+    else:
+        (same_interval,) = job
+        unchanged = bool(same_interval)
     if unchanged:
         return
     cursor.execute(f"SELECT remove_{kind}_policy('plant_sample', if_exists => true)")

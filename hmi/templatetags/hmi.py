@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from hmi import readings
+from hmi.screen_queries import SparkPoint
 from plant import alarming
 from plant.models import Tag
 
@@ -30,31 +31,29 @@ def reading(value: readings.ScreenReading, style: str) -> SafeString:
 
 
 @register.simple_tag
-def sparkline(
-    tag: Tag, points: list[tuple[datetime, float]], now: datetime, window_s: int
-) -> SafeString:
+def sparkline(tag: Tag, points: list[SparkPoint], now: datetime, window_s: int) -> SafeString:
     """A sparkline of `points` over the last `window_s` seconds; hmi.js extends it on pushes."""
     context = {
         "tag": tag,
         "window_s": window_s,
         "points": spark_points(points, now, window_s),
-        "data": json.dumps([[int(t.timestamp() * 1000), v] for t, v in points]),
+        "data": json.dumps([[int(p.at.timestamp() * 1000), p.value] for p in points]),
     }
     return SafeString(render_to_string("hmi/gauges/sparkline.svg.html", context))
 
 
-def spark_points(points: list[tuple[datetime, float]], now: datetime, window_s: int) -> str:
+def spark_points(points: list[SparkPoint], now: datetime, window_s: int) -> str:
     """The polyline of a sparkline, scaled to its own range (hmi.js scales the same way)."""
     if not points:
         return ""
-    values = [v for _, v in points]
+    values = [p.value for p in points]
     low, high = min(values), max(values)
     span = (high - low) or 1.0
     start = now.timestamp() - window_s
     return " ".join(
-        f"{max(0.0, (t.timestamp() - start) / window_s * SPARK_W):.1f},"
-        f"{SPARK_H - 2 - (v - low) / span * (SPARK_H - 4):.1f}"
-        for t, v in points
+        f"{max(0.0, (p.at.timestamp() - start) / window_s * SPARK_W):.1f},"
+        f"{SPARK_H - 2 - (p.value - low) / span * (SPARK_H - 4):.1f}"
+        for p in points
     )
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from django.conf import settings
@@ -36,6 +36,13 @@ from plant.models import Tag
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0  # tags published on change are also repeated this often
+
+
+class Sent(NamedTuple):
+    """What a tag last published, and when (monotonic seconds)."""
+
+    value: Scalar
+    at: float
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class Simulator:
         self.client.on_message = lambda _client, _userdata, message: self.inbox.put(message)
         self.subscribed = threading.Event()  # set by paho's thread once our topics are granted
         self.stopping = False
-        self.last_sent: dict[str, tuple[Scalar, float]] = {}  # key -> (value, monotonic time)
+        self.last_sent: dict[str, Sent] = {}  # by tag key
         self.last_step = self.next_tick = time.monotonic()
 
     def describe(self) -> str:
@@ -197,14 +204,14 @@ class Simulator:
         last = self.last_sent.get(tag.key)
         if last is None or (tag.data_type == "float" and not tag.writable):
             return True
-        return last[0] != self.model.values[tag.key] or now - last[1] >= HEARTBEAT_S
+        return last.value != self.model.values[tag.key] or now - last.at >= HEARTBEAT_S
 
     def _publish(self, tag: SimTag, value: Scalar, write_id: str | None = None) -> None:
         # Live telemetry only: while the broker is away nothing queues up to flood it later.
         if self.client.is_connected():
             payload = encode_value(value, utcnow(), write_id=write_id)
             self.client.publish(tag.topic, payload, qos=1)
-            self.last_sent[tag.key] = (value, time.monotonic())
+            self.last_sent[tag.key] = Sent(value, time.monotonic())
 
     def _on_fault_command(self, payload: bytes) -> None:
         try:

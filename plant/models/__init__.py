@@ -4,6 +4,7 @@ from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, Emerg
 from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
+from plant.models.discovery import DiscoveredSignal
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
     LatestValue,
@@ -12,6 +13,7 @@ from plant.models.history import (
     Sample,
     UnknownTopic,
 )
+from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.sparkplug import (
@@ -32,10 +34,14 @@ __all__ = [
     "ControlLoop",
     "ControlLoopEvent",
     "DeviceIdentity",
+    "DiscoveredSignal",
     "EmergencyAction",
     "LatestValue",
     "Line",
     "Machine",
+    "NeuronDevice",
+    "NeuronGateway",
+    "NeuronTag",
     "Plant",
     "Quality",
     "RejectedMessage",

@@ -1,6 +1,6 @@
 """Alarms (ISA-18.2): what raises them, where each stands, and the journal of every change.
 
-The rules live in plant.alarming (pure); rows here change only through plant.alarm_actions,
+The rules live in plant.alarming (pure); rows here change only through plant.actions.alarms,
 with conditional UPDATEs. The journal is append-only: the model refuses updates and deletes,
 and a database trigger (migration 0006) refuses them from any other client too.
 """

@@ -61,6 +61,10 @@ class DeviceIdentity(models.Model):
     sparkplug_node = models.CharField(
         max_length=100, blank=True, help_text="Sparkplug B edge node id it publishes as."
     )
+    neuron_app = models.CharField(
+        max_length=128, blank=True,
+        help_text="The EMQX Neuron north app it publishes as (a Neuron gateway's app name).",
+    )  # fmt: skip
     enabled = models.BooleanField(default=True, help_text="Off: the broker refuses its login.")
     description = models.CharField(max_length=200, blank=True)
 
@@ -96,8 +100,15 @@ class DeviceIdentity(models.Model):
                 mosquitto_auth.sparkplug_gateway_grants(self.sparkplug_group, self.sparkplug_node)
             except mosquitto_auth.AuthFileError as error:
                 errors["sparkplug_node"] = str(error)
-        if not self.topic_prefix and not self.sparkplug_group:
-            errors["topic_prefix"] = "Give the topics it owns, or a Sparkplug edge node."
+        if self.neuron_app:
+            try:
+                mosquitto_auth.neuron_gateway_grants(self.neuron_app)
+            except mosquitto_auth.AuthFileError as error:
+                errors["neuron_app"] = str(error)
+        if not self.topic_prefix and not self.sparkplug_group and not self.neuron_app:
+            errors["topic_prefix"] = (
+                "Give the topics it owns, a Sparkplug edge node or a Neuron north app."
+            )
         if errors:
             raise ValidationError(errors)
 

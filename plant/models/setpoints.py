@@ -1,7 +1,8 @@
 """Setpoint writes (the outbox the writer sends, and the audit trail) and supervisory loops.
 
-Rows here change only through plant.actions: a write moves pending → sent → confirmed, or ends
-failed, timed out or expired, each move a conditional UPDATE; nothing edits or deletes one.
+Rows here change only through plant.actions.setpoints and plant.actions.loops: a write moves
+pending → sent → confirmed, or ends failed, timed out or expired, each move a conditional
+UPDATE; nothing edits or deletes one.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from plant.actions import do_request_setpoint
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import Plant, Quality
 from plant.timescale import AGGREGATES, aggregates_available
 from tests.browser.conftest import PASSWORD, served_database_url

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db.models import Model
 from django.test import Client
 
-from plant import actions
+from plant.actions.setpoints import do_request_setpoint
 from plant.demo import load_demo_plant
 from plant.models import (
     Alarm,
@@ -58,7 +58,7 @@ def other_plant(demo_plant: Plant, topic_root: str) -> Plant:
     for each in (demo_plant, plant):
         sp = demo_tag(each, "fill_level_sp")
         record_value(sp, 500.0)
-        actions.do_request_setpoint(sp, 501.0, by=root)
+        do_request_setpoint(sp, 501.0, by=root)
     return plant
 
 

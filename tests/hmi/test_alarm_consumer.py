@@ -8,7 +8,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from config.asgi import application
-from plant import alarm_actions, live
+from plant import live
+from plant.actions.alarms import plant_id
 from plant.models import Alarm, Plant
 
 pytestmark = [
@@ -36,7 +37,7 @@ async def test_an_alarm_change_reaches_the_plants_socket_as_a_signal(
     alarm = await Alarm.objects.select_related("definition__tag__machine__line").aget(
         definition__tag__key="methane", definition__kind="hh"
     )
-    assert alarm_actions.plant_id(alarm) == demo_plant.pk
+    assert plant_id(alarm) == demo_plant.pk
     await live.group_send(
         live.plant_group(demo_plant.pk),
         live.AlarmChanged(

@@ -9,7 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from plant import alarm_actions, alarm_kpis
+from plant import alarm_kpis
+from plant.actions.alarms import do_set_alarm_condition
 from plant.models import Alarm, AlarmJournalEntry, Plant
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def gas_alarm(demo_plant: Plant) -> Alarm:
     """Methane high-high, active and unacknowledged (an emergency alarm)."""
     alarm = Alarm.objects.get(definition__tag__key="methane", definition__kind="hh")
-    alarm_actions.do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
+    do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
     return alarm
 
 

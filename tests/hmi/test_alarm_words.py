@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from plant import alarm_actions, alarming
+from plant import alarming
+from plant.actions.alarms import do_set_alarm_condition
 from plant.models import Alarm, Plant
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +62,8 @@ def test_the_summary_and_the_history_show_words_for_states_and_events(
 ) -> None:
     alarm = Alarm.objects.get(definition__tag__key="methane", definition__kind="hh")
     now = timezone.now()
-    alarm_actions.do_set_alarm_condition(alarm.pk, True, value=45.0, at=now)
-    alarm_actions.do_set_alarm_condition(alarm.pk, False, value=1.0, at=now)
+    do_set_alarm_condition(alarm.pk, True, value=45.0, at=now)
+    do_set_alarm_condition(alarm.pk, False, value=1.0, at=now)
     alarm.refresh_from_db()
     assert alarm.state == "rtn_unack"
     client = Client()
@@ -83,7 +84,7 @@ def test_the_state_filter_still_filters_by_code(
     users_by_role: dict[str, User], demo_plant: Plant
 ) -> None:
     alarm = Alarm.objects.get(definition__tag__key="methane", definition__kind="hh")
-    alarm_actions.do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
+    do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
     client = Client()
     client.force_login(users_by_role["supervisor"])
     html = client.get("/alarms/?state=rtn_unack").content.decode()

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from plant.actions import do_request_setpoint
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import ApiToken, Plant, Quality, Tag
 from tests.builders import demo_tag, record_value
 from tests.history_data import T0, add_samples, add_series, at

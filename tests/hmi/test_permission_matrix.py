@@ -18,9 +18,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.http import HttpResponse
 from django.test import Client
@@ -154,6 +156,8 @@ ROWS = [
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
     Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
+    # The icon, for anyone (browsers ask before anyone logs in): a redirect to the static file
+    Row("favicon", "GET", "/favicon.ico", "", "301 301 301 301 301 301 301 301 301"),
 ]
 # fmt: on
 
@@ -169,6 +173,13 @@ DONE: dict[str, Callable[[dict[str, int]], object]] = {
 ADMIN_SITE = ["admin:index", "admin:login", "admin:logout", "admin:password_change",
               "admin:password_change_done", "admin:autocomplete", "admin:jsi18n",
               "admin:view_on_site", "admin:app_list"]  # fmt: skip
+# Pages whose answers by role and plant another module tests, by name: the admin's plant
+# configuration files (who may open, download, dry-run and apply, in which plants).
+ELSEWHERE = {
+    "admin:plant_plant_config": "tests/hmi/test_plant_config_page.py",
+    "admin:plant_plant_config_apply": "tests/hmi/test_plant_config_page.py",
+    "admin:plant_plant_export": "tests/hmi/test_plant_config_page.py",
+}
 
 
 def url_names(resolver: URLResolver, namespace: str = "") -> Iterator[str]:
@@ -192,7 +203,8 @@ def is_admin_model_page(name: str) -> bool:
 
 
 def test_every_url_has_rows_in_the_matrix() -> None:
-    covered = {row.name for row in ROWS} | set(ADMIN_SITE)
+    covered = {row.name for row in ROWS} | set(ADMIN_SITE) | set(ELSEWHERE)
+    assert all((Path(settings.BASE_DIR) / module).exists() for module in ELSEWHERE.values())
     names = list(url_names(get_resolver()))
     missing = [n for n in names if n not in covered and not is_admin_model_page(n)]
     assert missing == [], f"URLs without a row in the permission matrix: {missing}"
@@ -329,7 +341,9 @@ def wrong_method(role: str, row: Row) -> str:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["anon", "viewer", "admin_b", "super", "token"])
-@pytest.mark.parametrize("row", [r for r in ROWS if r.name not in ("login", "logout")], ids=row_id)
+@pytest.mark.parametrize(
+    "row", [r for r in ROWS if r.name not in ("login", "logout", "favicon")], ids=row_id
+)
 def test_each_url_refuses_the_method_it_does_not_take(world: World, row: Row, role: str) -> None:
     client = client_of(world, role)
     ids = world.ids[row.plant or "A"]

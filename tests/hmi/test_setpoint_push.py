@@ -13,7 +13,8 @@ from django.db import connections
 from django.test import Client
 
 from config.asgi import application
-from plant import actions
+from plant.actions.loops import do_set_loop_mode
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import ControlLoop, Plant, Tag
 from tests.builders import demo_tag, record_value
 
@@ -68,7 +69,7 @@ async def test_a_write_state_is_pushed_to_the_machine_screen_that_shows_the_tag(
     users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
     socket = await opened(f"/ws/machine/{fill_level_sp.machine_id}/", users_by_role["viewer"])
-    write = await sync_to_async(actions.do_request_setpoint)(
+    write = await sync_to_async(do_request_setpoint)(
         fill_level_sp, 504, by=users_by_role["operator"]
     )
     html = await receive_containing(socket, f'id="setpoint-status-{fill_level_sp.pk}"')
@@ -84,9 +85,9 @@ async def test_a_screen_without_the_tag_hears_nothing_of_its_writes(
     await sync_to_async(record_value)(fan, 0.0)
     socket = await opened(f"/ws/line/{fan.machine.line_id}/", users_by_role["viewer"])
     operator = users_by_role["operator"]
-    await sync_to_async(actions.do_request_setpoint)(fill_level_sp, 504, by=operator)
+    await sync_to_async(do_request_setpoint)(fill_level_sp, 504, by=operator)
     # The marker: a write of a tag this screen shows, pushed after the other one would be.
-    await sync_to_async(actions.do_request_setpoint)(fan, 1, by=operator)
+    await sync_to_async(do_request_setpoint)(fan, 1, by=operator)
     before = await everything_before(socket, f'id="setpoint-status-{fan.pk}"')
     assert f"setpoint-status-{fill_level_sp.pk}" not in before
     await socket.disconnect()
@@ -109,7 +110,7 @@ async def test_a_loop_mode_change_is_pushed_to_the_screens_of_its_tags(
     loop = await sync_to_async(ControlLoop.objects.select_related("sp_tag", "output_tag").get)()
     await sync_to_async(record_value)(loop.pv_tag, 500.0)
     socket = await opened(f"/ws/tag/{fill_level_sp.pk}/", users_by_role["viewer"])
-    await sync_to_async(actions.do_set_loop_mode)(loop, "auto", by=users_by_role["operator"])
+    await sync_to_async(do_set_loop_mode)(loop, "auto", by=users_by_role["operator"])
     html = await receive_containing(socket, f'id="loop-{loop.pk}"')
     assert 'data-mode="auto"' in html and "switched to auto by operator-user" in html
     await socket.disconnect()

@@ -14,7 +14,12 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
-from plant import actions
+from plant.actions.setpoints import (
+    do_claim_setpoint,
+    do_confirm_setpoint,
+    do_mark_setpoint_sent,
+    do_request_setpoint,
+)
 from plant.models import ControlLoop, Plant, SetpointWrite, Tag
 from tests.builders import demo_tag, record_value
 
@@ -167,14 +172,14 @@ def make_writes(users_by_role: dict[str, User], demo_plant: Plant) -> list[Setpo
     fan, valve = demo_tag(demo_plant, "fan"), demo_tag(demo_plant, "valve_open")
     # The rate limit allows one write per tag every 0.5 s: earlier writes are made older.
     age_writes()
-    first = actions.do_request_setpoint(fan, 1, by=users_by_role["operator"], reason="=cmd()")
-    second = actions.do_request_setpoint(valve, 0, by=users_by_role["supervisor"])
+    first = do_request_setpoint(fan, 1, by=users_by_role["operator"], reason="=cmd()")
+    second = do_request_setpoint(valve, 0, by=users_by_role["supervisor"])
     age_writes()
-    third = actions.do_request_setpoint(fan, 0, by=None, reason="gas emergency")
+    third = do_request_setpoint(fan, 0, by=None, reason="gas emergency")
     now = timezone.now()
-    actions.do_claim_setpoint(second.pk, now=now)
-    actions.do_mark_setpoint_sent(second.pk, now=now)
-    actions.do_confirm_setpoint(second.pk, 0.0, now=now)
+    do_claim_setpoint(second.pk, now=now)
+    do_mark_setpoint_sent(second.pk, now=now)
+    do_confirm_setpoint(second.pk, 0.0, now=now)
     return [first, second, third]
 
 
@@ -208,7 +213,7 @@ def test_the_audit_trail_filters_by_tag_and_shows_values_with_units(
     client: Client, users_by_role: dict[str, User], demo_plant: Plant, fill_level_sp: Tag
 ) -> None:
     make_writes(users_by_role, demo_plant)
-    actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+    do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
     as_user(client, users_by_role["viewer"])
     html = client.get("/audit/setpoints/", {"tag": fill_level_sp.pk}).content.decode()
     assert html.count('<tr id="setpoint-') == 1
@@ -265,7 +270,7 @@ def test_an_audit_csv_cell_never_starts_a_formula_even_after_a_tab_or_carriage_r
     operator = User.objects.create_user(username="-ops", password="pw")
     operator.groups.add(*users_by_role["operator"].groups.all())
     demo_plant.members.add(operator)
-    actions.do_request_setpoint(demo_tag(demo_plant, "fan"), 1, by=operator, reason=reason)
+    do_request_setpoint(demo_tag(demo_plant, "fan"), 1, by=operator, reason=reason)
     response = as_user(client, users_by_role["viewer"]).get("/audit/setpoints.csv")
     body = b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
     (row,) = csv.DictReader(io.StringIO(body))

@@ -20,7 +20,9 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
-from plant import actions, alarm_actions, security_events
+from plant import security_events
+from plant.actions.alarms import do_set_alarm_condition, do_shelve_alarm
+from plant.actions.setpoints import do_request_setpoint
 from plant.demo import load_demo_plant
 from plant.models import (
     Alarm,
@@ -118,13 +120,13 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
     record_value(valve, 1.0)
     Sample.objects.create(tag=level, time=now - timedelta(minutes=5), value=499.5)
     # A write on another tag than the one the matrix writes, so the rate limit never refuses.
-    write = actions.do_request_setpoint(valve, 0.0, by=root, reason=f"closed in {plant.slug}")
+    write = do_request_setpoint(valve, 0.0, by=root, reason=f"closed in {plant.slug}")
     standing = Alarm.objects.get(definition__tag=demo_tag(plant, "methane"),
                                  definition__kind="hh")  # fmt: skip
-    alarm_actions.do_set_alarm_condition(standing.pk, True, value=45.0, at=now)
+    do_set_alarm_condition(standing.pk, True, value=45.0, at=now)
     shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"))
-    alarm_actions.do_set_alarm_condition(shelved.pk, True, value=9.0, at=now)
-    alarm_actions.do_shelve_alarm(shelved, by=root, reason=f"{plant.slug} work", duration_s=3600)
+    do_set_alarm_condition(shelved.pk, True, value=9.0, at=now)
+    do_shelve_alarm(shelved, by=root, reason=f"{plant.slug} work", duration_s=3600)
     rejected = RejectedMessage.objects.create(
         received_at=now, topic=topic_of(letter, "filling/filler/fill_level"),
         reason=f"not JSON ({plant.slug})", payload=b"garbage", payload_size=7,

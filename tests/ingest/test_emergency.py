@@ -13,7 +13,15 @@ from django.utils import timezone
 
 from ingest.alarm_engine import AlarmEngine
 from ingest.batch import Decoded, Row
-from plant import actions, alarm_actions
+from plant.actions.alarms import do_acknowledge_alarm, do_set_alarm_condition
+from plant.actions.loops import do_set_loop_mode
+from plant.actions.setpoints import (
+    do_confirm_setpoint,
+    do_expire_setpoint,
+    do_mark_setpoint_sent,
+    do_request_setpoint,
+    do_time_out_setpoint,
+)
 from plant.models import (
     Alarm,
     AlarmJournalEntry,
@@ -51,7 +59,7 @@ def loop_in_auto(demo_plant: Plant, users_by_role: dict[str, User]) -> ControlLo
     record_value(loop.pv_tag, 500.0)
     record_value(loop.sp_tag, 500.0)
     record_value(loop.output_tag, 50.0)
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     return loop
 
 
@@ -87,8 +95,8 @@ def confirm_open_writes() -> None:
     """The devices read back every write that is on its way."""
     now = timezone.now()
     for write in SetpointWrite.objects.filter(state__in=["pending", "sent"]):
-        actions.do_mark_setpoint_sent(write.pk, now=now)
-        actions.do_confirm_setpoint(write.pk, write.value, now=now)
+        do_mark_setpoint_sent(write.pk, now=now)
+        do_confirm_setpoint(write.pk, write.value, now=now)
 
 
 def test_a_gas_leak_writes_past_the_step_the_rate_and_an_unknown_value_and_stops_the_loop(
@@ -97,9 +105,9 @@ def test_a_gas_leak_writes_past_the_step_the_rate_and_an_unknown_value_and_stops
 ) -> None:  # fmt: skip
     # Just written by an operator, 30 l/min from the emergency value (max step 10), its
     # present value now bad, and its loop in auto: operator checks an emergency must not wait on.
-    actions.do_set_loop_mode(loop_in_auto, "manual", by=users_by_role["operator"])
-    actions.do_request_setpoint(flow_rate_sp, 52.0, by=users_by_role["operator"])
-    actions.do_set_loop_mode(loop_in_auto, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop_in_auto, "manual", by=users_by_role["operator"])
+    do_request_setpoint(flow_rate_sp, 52.0, by=users_by_role["operator"])
+    do_set_loop_mode(loop_in_auto, "auto", by=users_by_role["operator"])
     record_value(flow_rate_sp, 50.0, quality=Quality.BAD)
     gas_leak(engine, demo_plant, timezone.now())
     emergency = writes_to("flow_rate_sp")[-1]
@@ -124,12 +132,12 @@ def test_the_loop_cannot_return_to_auto_until_the_emergency_has_cleared(
 ) -> None:  # fmt: skip
     alarm = gas_leak(engine, demo_plant, timezone.now())
     supervisor = users_by_role["supervisor"]
-    alarm_actions.do_acknowledge_alarm(alarm, by=supervisor)  # acknowledged, still active
+    do_acknowledge_alarm(alarm, by=supervisor)  # acknowledged, still active
     with pytest.raises(ValidationError, match="“Methane high-high: gas leak” is active"):
-        actions.do_set_loop_mode(loop_in_auto, "auto", by=users_by_role["operator"])
+        do_set_loop_mode(loop_in_auto, "auto", by=users_by_role["operator"])
     assert ControlLoop.objects.get(pk=loop_in_auto.pk).mode == "manual"
-    alarm_actions.do_set_alarm_condition(alarm.pk, False, value=2.0, at=timezone.now())
-    assert actions.do_set_loop_mode(loop_in_auto, "auto", by=users_by_role["operator"])
+    do_set_alarm_condition(alarm.pk, False, value=2.0, at=timezone.now())
+    assert do_set_loop_mode(loop_in_auto, "auto", by=users_by_role["operator"])
 
 
 def test_a_refused_emergency_write_is_journaled_alarmed_and_retried_until_it_stands(
@@ -162,13 +170,13 @@ def test_a_timed_out_emergency_write_is_retried_while_the_alarm_stays_acknowledg
 ) -> None:
     start = timezone.now()
     alarm = gas_leak(engine, demo_plant, start)
-    alarm_actions.do_acknowledge_alarm(alarm, by=users_by_role["supervisor"])
+    do_acknowledge_alarm(alarm, by=users_by_role["supervisor"])
     (fan,) = writes_to("fan")
-    actions.do_mark_setpoint_sent(fan.pk, now=start)
-    actions.do_time_out_setpoint(fan.pk, now=start + timedelta(seconds=5))  # no readback
+    do_mark_setpoint_sent(fan.pk, now=start)
+    do_time_out_setpoint(fan.pk, now=start + timedelta(seconds=5))  # no readback
     (valve,) = writes_to("valve_open")
-    actions.do_mark_setpoint_sent(valve.pk, now=start)
-    actions.do_confirm_setpoint(valve.pk, 0.0, now=start + timedelta(seconds=1))
+    do_mark_setpoint_sent(valve.pk, now=start)
+    do_confirm_setpoint(valve.pk, 0.0, now=start + timedelta(seconds=1))
     engine.tick(start + timedelta(seconds=6))
     (failed,) = failures(alarm)
     assert failed.comment.startswith("Ventilation fan ← on: timed out: no readback")
@@ -188,7 +196,7 @@ def test_once_the_alarm_has_cleared_a_failed_action_is_no_longer_retried(
     start = timezone.now()
     alarm = gas_leak(engine, demo_plant, start)
     for write in SetpointWrite.objects.all():
-        actions.do_expire_setpoint(write.pk, now=write.expires_at)
+        do_expire_setpoint(write.pk, now=write.expires_at)
     engine.tick(start + timedelta(seconds=6))
     assert system_alarm(alarm) is not None
     retried = SetpointWrite.objects.count()
@@ -196,7 +204,7 @@ def test_once_the_alarm_has_cleared_a_failed_action_is_no_longer_retried(
     engine.evaluate(Decoded(rows=[row], latest={row.tag_id: row}), now=row.time)
     assert Alarm.objects.get(pk=alarm.pk).state == "rtn_unack"
     for write in SetpointWrite.objects.filter(state="pending"):
-        actions.do_expire_setpoint(write.pk, now=write.expires_at)
+        do_expire_setpoint(write.pk, now=write.expires_at)
     engine.tick(start + timedelta(seconds=20))
     assert SetpointWrite.objects.count() == retried
     assert system_alarm(alarm) is None

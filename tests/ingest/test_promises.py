@@ -34,7 +34,9 @@ from ingest.management.commands.ingest import Command as IngestCommand
 from ingest.mqtt import SET_SUFFIX, parse_url
 from ingest.setpoint_writer import FAIL_GRACE_S
 from ingest.worker import BATCH_BYTES, Worker
-from plant import actions, live
+from plant import live
+from plant.actions.loops import do_set_loop_mode
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import ControlLoop, Plant, Sample, SetpointWrite, Tag, WorkerHeartbeat
 from plant.setpoints import READBACK_TIMEOUT_S, WRITE_EXPIRY_S
 from plant.system_health import HEARTBEAT_S
@@ -235,7 +237,7 @@ def test_a_write_carries_its_expiry_as_the_mqtt5_message_expiry_and_the_broker_d
     subscriber.connect()
     operator = users_by_role["operator"]
     try:
-        write = actions.do_request_setpoint(fill_level_sp, 504, by=operator)
+        write = do_request_setpoint(fill_level_sp, 504, by=operator)
         run_until(lambda: str(write.command_id) in subscriber.ids(), worker.run_once)
         (message,) = subscriber.got
         payload = json.loads(message.payload)
@@ -248,7 +250,7 @@ def test_a_write_carries_its_expiry_as_the_mqtt5_message_expiry_and_the_broker_d
         subscriber.disconnect()
         record_value(fill_level_sp, 504.0)
         SetpointWrite.objects.update(requested_at=F("requested_at") - timedelta(seconds=1))
-        late = actions.do_request_setpoint(fill_level_sp, 503, by=operator, expires_in_s=1)
+        late = do_request_setpoint(fill_level_sp, 503, by=operator, expires_in_s=1)
         run_until(lambda: SetpointWrite.objects.get(pk=late.pk).sent_at, worker.run_once)
         sent_at = SetpointWrite.objects.get(pk=late.pk).sent_at
         run_until(lambda: timezone.now() > sent_at + timedelta(seconds=2.5), worker.run_once)
@@ -271,7 +273,7 @@ def test_the_default_timings_of_a_write(
     assert (WRITE_EXPIRY_S, FAIL_GRACE_S, READBACK_TIMEOUT_S) == (10, 1.0, 5)
     assert worker.writer.timeout == timedelta(seconds=5)
     operator = users_by_role["operator"]
-    write = actions.do_request_setpoint(fill_level_sp, 504, by=operator)
+    write = do_request_setpoint(fill_level_sp, 504, by=operator)
     assert write.expires_at - write.requested_at == timedelta(seconds=10)
     with device(fill_level_sp.topic, lambda command: None):  # a device that never answers
         run_until(lambda: SetpointWrite.objects.get(pk=write.pk).state == State.TIMED_OUT,
@@ -279,7 +281,7 @@ def test_the_default_timings_of_a_write(
     write.refresh_from_db()
     assert write.finished_at - write.sent_at >= timedelta(seconds=5)
     SetpointWrite.objects.update(requested_at=F("requested_at") - timedelta(seconds=1))
-    other = actions.do_request_setpoint(fill_level_sp, 503, by=operator)
+    other = do_request_setpoint(fill_level_sp, 503, by=operator)
     with device(fill_level_sp.topic, lambda command: b'{"v": 500.0}'):  # holds the old value
         run_until(lambda: SetpointWrite.objects.get(pk=other.pk).state == State.FAILED,
                   worker.run_once, timeout=30)  # fmt: skip
@@ -293,7 +295,7 @@ def test_the_default_timings_of_a_write(
 def test_the_loop_writes_only_output_changes_of_at_least_its_write_deadband(
     demo_plant: Plant, users_by_role: dict[str, User]
 ) -> None:
-    from ingest.control_loop import LoopRunner
+    from ingest.loop_runner import LoopRunner
 
     loop = ControlLoop.objects.select_related("pv_tag", "sp_tag", "output_tag").get(
         output_tag__machine__line__plant=demo_plant
@@ -302,7 +304,7 @@ def test_the_loop_writes_only_output_changes_of_at_least_its_write_deadband(
     record_value(loop.pv_tag, 499.7)  # 0.3 ml low: the output creeps up 0.005 l/min a second
     record_value(loop.sp_tag, 500.0)
     record_value(loop.output_tag, 50.0)
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     runner = LoopRunner()
     for second in range(40):
         runner.step_loop(ControlLoop.objects.select_related(

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ingest.payloads import SetpointCommand, encode_value, utcnow
 from ingest.worker import Worker
-from plant import actions
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import Plant, SetpointWrite, Tag
 from tests.builders import demo_tag, record_value
 from tests.devices import connected_worker, device
@@ -88,7 +88,7 @@ def test_a_heartbeat_received_before_the_write_was_sent_does_not_confirm_it(
     with device(fill_level_sp.topic, lambda c: None) as dev:  # it does not echo ids
         dev.publish(encode_value(500.0, utcnow()))  # its heartbeat of the present value
         run_until(lambda: worker.inbox)  # received by the worker, not stored yet
-        write = actions.do_request_setpoint(fill_level_sp, 500.0, by=operator)
+        write = do_request_setpoint(fill_level_sp, 500.0, by=operator)
         sent_next_turn(worker)
         worker.run_once()  # sends the write, then stores the heartbeat
         # Then the device answers with what it applied, a little off the request.
@@ -102,7 +102,7 @@ def test_an_echo_of_the_writes_id_sent_before_the_write_does_not_confirm_it(
     worker: Worker, operator: User, fill_level_sp: Tag, caplog: pytest.LogCaptureFixture
 ) -> None:
     with device(fill_level_sp.topic, lambda c: None) as dev:  # a device that never answers
-        write = actions.do_request_setpoint(fill_level_sp, 504.0, by=operator)
+        write = do_request_setpoint(fill_level_sp, 504.0, by=operator)
         # Someone who learnt the id from the outbox answers for the device, ahead of time.
         dev.publish(encode_value(504.0, utcnow(), write_id=str(write.command_id)))
         run_until(lambda: worker.inbox)
@@ -116,7 +116,7 @@ def test_a_readback_with_another_writes_id_never_confirms_and_is_logged(
     worker: Worker, operator: User, fill_level_sp: Tag, caplog: pytest.LogCaptureFixture
 ) -> None:
     with device(fill_level_sp.topic, wrong_id):
-        write = finish(actions.do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
+        write = finish(do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
     assert write.state == State.TIMED_OUT and write.readback is None
     assert f"carries the id 'not-this-write', not that of its open write {write.pk}" in caplog.text
 
@@ -125,7 +125,7 @@ def test_an_echo_of_the_writes_id_confirms_it_whatever_the_device_clock_says(
     worker: Worker, operator: User, fill_level_sp: Tag
 ) -> None:
     with device(fill_level_sp.topic, clock_behind):
-        write = finish(actions.do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
+        write = finish(do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
     assert (write.state, write.readback) == (State.CONFIRMED, 504.0)
     assert write.sent_at is not None and write.sent_at <= write.finished_at
 
@@ -134,14 +134,14 @@ def test_once_a_device_has_echoed_a_write_id_a_plain_value_no_longer_confirms_it
     worker: Worker, operator: User, fill_level_sp: Tag
 ) -> None:
     with device(fill_level_sp.topic, echo) as dev:
-        first = finish(actions.do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
+        first = finish(do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
         fill_level_sp.refresh_from_db()
         assert first.state == State.CONFIRMED and fill_level_sp.echoes_write_id
         # Now something else answers in the device's place, with the right value and no id.
         dev.answer = plain
         wait = first.requested_at + timedelta(seconds=0.6)  # one write per tag every 0.5 s
         run_until(lambda: timezone.now() > wait, worker.run_once)
-        second = finish(actions.do_request_setpoint(fill_level_sp, 506.0, by=operator), worker)
+        second = finish(do_request_setpoint(fill_level_sp, 506.0, by=operator), worker)
     assert second.state == State.TIMED_OUT and second.readback is None
 
 
@@ -150,5 +150,5 @@ def test_a_tag_an_admin_marks_as_echoing_takes_no_readback_without_the_writes_id
 ) -> None:
     Tag.objects.filter(pk=fill_level_sp.pk).update(echoes_write_id=True)
     with device(fill_level_sp.topic, plain):
-        write = finish(actions.do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
+        write = finish(do_request_setpoint(fill_level_sp, 504.0, by=operator), worker)
     assert write.state == State.TIMED_OUT

@@ -25,7 +25,7 @@ from ingest.sparkplug import codec
 from ingest.sparkplug.codec import D
 from ingest.sparkplug.host import REBIRTH
 from ingest.worker import Worker
-from plant import actions
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import (
     LatestValue,
     Line,
@@ -178,7 +178,7 @@ def test_a_setpoint_write_goes_out_as_dcmd_and_the_next_ddata_confirms_it(
     sp.refresh_from_db()
     admin = User.objects.create_superuser("sparkplug-sim-writer", password="x")
     run_until(worker.writer.client.is_connected, worker.run_once)
-    write = actions.do_request_setpoint(sp, 510.0, by=admin)
+    write = do_request_setpoint(sp, 510.0, by=admin)
     run_until(lambda: state_of(write) == SetpointWrite.State.CONFIRMED, worker.run_once)
     assert write.readback == 510.0
     assert edge_nodes.model.values["fill_level_sp"] == 510.0  # the plant model took it
@@ -196,7 +196,7 @@ def test_a_write_the_device_refuses_is_not_confirmed_by_its_report(
     sp.refresh_from_db()
     admin = User.objects.create_superuser("sparkplug-sim-writer", password="x")
     run_until(worker.writer.client.is_connected, worker.run_once)
-    write = actions.do_request_setpoint(sp, 505.0, by=admin)
+    write = do_request_setpoint(sp, 505.0, by=admin)
     run_until(lambda: Sample.objects.filter(tag=sp, value=500.0).count() >= 2, worker.run_once)
     assert state_of(write) != SetpointWrite.State.CONFIRMED
     assert edge_nodes.model.values["fill_level_sp"] == 500.0

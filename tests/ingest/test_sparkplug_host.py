@@ -23,8 +23,8 @@ from ingest.mqtt import parse_url
 from ingest.sparkplug import codec
 from ingest.sparkplug.host import parse_topic
 from ingest.worker import Worker
-from plant import actions
 from plant import sparkplug as model
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import (
     Alarm,
     AlarmDefinition,
@@ -409,7 +409,7 @@ def test_a_setpoint_write_goes_out_as_a_dcmd_and_the_devices_next_ddata_confirms
     level.refresh_from_db()
     admin = User.objects.create_superuser("sparkplug-writer", password="x")
     run_until(worker.writer.client.is_connected, worker.run_once)
-    write = actions.do_request_setpoint(level, 505.5, by=admin)
+    write = do_request_setpoint(level, 505.5, by=admin)
     run_until(lambda: state_of(write) != SetpointWrite.State.PENDING, worker.run_once)
     # Tahu's node receives the DCMD, applies it and reports the value in its next DDATA.
     assert edge.expect("dcmd ") == 'dcmd filler [["Fill Level",505.5]]'

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ingest.payloads import SetpointCommand
 from ingest.worker import Worker
-from plant import actions
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import Plant, SetpointWrite, Tag
 from tests.builders import demo_tag, record_value
 from tests.devices import SetRecorder, connected_worker, recording, running_simulator
@@ -44,7 +44,7 @@ def send_marker(worker: Worker, recorder: SetRecorder, by: User) -> SetpointWrit
     everything the writer published before it."""
     flow_rate_sp = Tag.objects.get(key="flow_rate_sp")
     record_value(flow_rate_sp, 50.0)
-    marker = actions.do_request_setpoint(flow_rate_sp, 51, by=by, reason="marker")
+    marker = do_request_setpoint(flow_rate_sp, 51, by=by, reason="marker")
     command_id = str(marker.command_id)
     run_until(lambda: any(c.id == command_id for _, c in recorder.seen()), worker.run_once)
     return marker
@@ -63,7 +63,7 @@ def test_a_write_is_published_once_with_its_id_and_expiry_then_marked_sent(
     worker: Worker, topic_root: str, users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
     with recording(topic_root) as recorder:
-        write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+        write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
         run_until(lambda: state_of(write) == State.SENT, worker.run_once)
         run_until(recorder.seen, worker.run_once)
         marker = send_marker(
@@ -80,7 +80,7 @@ def test_the_devices_readback_confirms_the_write(
     worker: Worker, demo_plant: Plant, users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
     with running_simulator(demo_plant.slug):
-        write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+        write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
         run_until(lambda: state_of(write) == State.CONFIRMED, worker.run_once)
     assert write.readback == 504.0
     assert write.sent_at is not None and write.finished_at is not None
@@ -92,7 +92,7 @@ def test_a_switch_is_written_as_true_or_false_and_confirmed(
 ) -> None:
     with running_simulator(demo_plant.slug):
         fan = demo_tag(demo_plant, "fan")
-        write = actions.do_request_setpoint(fan, 1, by=users_by_role["operator"])
+        write = do_request_setpoint(fan, 1, by=users_by_role["operator"])
         run_until(lambda: state_of(write) == State.CONFIRMED, worker.run_once)
     assert write.readback == 1.0
 
@@ -101,7 +101,7 @@ def test_a_device_that_reads_back_another_value_leaves_the_write_failed(
     worker: Worker, demo_plant: Plant, users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
     with running_simulator(demo_plant.slug, faults=["reject_writes:fill_level_sp"]):
-        write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+        write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
         run_until(lambda: state_of(write) == State.FAILED, worker.run_once)
     assert write.readback == 500.0
     assert write.detail == "the device read back 500.0 ml, not 504.0 ml"
@@ -111,7 +111,7 @@ def test_a_write_nobody_reads_back_times_out(
     worker: Worker, users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
     worker.writer.timeout = timedelta(seconds=1)
-    write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+    write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
     run_until(lambda: state_of(write) == State.TIMED_OUT, worker.run_once)
     assert write.readback is None and "no readback" in write.detail
 
@@ -123,7 +123,7 @@ def test_two_writers_never_send_one_write_twice(
     try:
         run_until(other.writer.client.is_connected, other.run_once)
         with recording(topic_root) as recorder:
-            write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+            write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
             for _ in range(30):
                 worker.run_once(timeout=0.02)
                 other.run_once(timeout=0.02)
@@ -146,7 +146,7 @@ def test_a_write_made_while_the_broker_is_down_expires_and_is_never_sent_when_it
         run_until(worker.writer.client.is_connected, worker.run_once)
         broker.stop()
         run_until(lambda: not worker.writer.client.is_connected(), worker.run_once)
-        write = actions.do_request_setpoint(
+        write = do_request_setpoint(
             fill_level_sp, 504, by=users_by_role["operator"], expires_in_s=1
         )
         run_until(lambda: state_of(write) == State.EXPIRED, worker.run_once)
@@ -180,7 +180,7 @@ def test_a_write_the_tag_no_longer_allows_when_it_is_sent_fails_and_is_never_pub
     change: dict[str, object], detail: str,
 ) -> None:  # fmt: skip
     with recording(topic_root) as recorder:
-        write = actions.do_request_setpoint(fill_level_sp, 504.5, by=users_by_role["operator"])
+        write = do_request_setpoint(fill_level_sp, 504.5, by=users_by_role["operator"])
         Tag.objects.filter(pk=fill_level_sp.pk).update(**change)  # an admin, before the send
         run_until(lambda: state_of(write) == State.FAILED, worker.run_once)
         marker = send_marker(

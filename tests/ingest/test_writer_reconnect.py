@@ -9,7 +9,7 @@ import time
 import pytest
 from django.contrib.auth.models import User
 
-from plant import actions
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import Plant, SetpointWrite
 from tests.builders import demo_tag, record_value
 from tests.devices import SetRecorder, connected_worker
@@ -41,7 +41,7 @@ def test_a_write_in_flight_when_the_broker_dies_is_not_resent_after_the_reconnec
                   timeout=15)  # fmt: skip
         assert broker.proc is not None
         broker.proc.send_signal(signal.SIGSTOP)  # it takes the PUBLISH, and never answers
-        write = actions.do_request_setpoint(fill_level_sp, 504, by=operator)
+        write = do_request_setpoint(fill_level_sp, 504, by=operator)
         run_until(lambda: write.pk in worker.writer.in_flight.values(), worker.run_once)
         broker.proc.send_signal(signal.SIGKILL)  # gone without a PUBACK
         broker.proc.wait(10)
@@ -51,7 +51,7 @@ def test_a_write_in_flight_when_the_broker_dies_is_not_resent_after_the_reconnec
                   worker.run_once, timeout=60)  # fmt: skip
         # The marker: a later write by the same client. Were the first one resent on the
         # reconnect, it would reach the recorder before this one.
-        marker = actions.do_request_setpoint(flow_rate_sp, 51, by=operator, reason="marker")
+        marker = do_request_setpoint(flow_rate_sp, 51, by=operator, reason="marker")
         run_until(lambda: str(marker.command_id) in ids(recorder), worker.run_once, timeout=30)
         assert str(write.command_id) not in ids(recorder)
         run_until(lambda: state_of(write) == State.EXPIRED, worker.run_once, timeout=30)

@@ -15,7 +15,17 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from plant import actions, live
+from plant import live
+from plant.actions.loops import do_lease_loop, do_set_loop_mode
+from plant.actions.setpoints import (
+    do_claim_setpoint,
+    do_confirm_setpoint,
+    do_expire_setpoint,
+    do_fail_setpoint,
+    do_mark_setpoint_sent,
+    do_request_setpoint,
+    do_time_out_setpoint,
+)
 from plant.models import ControlLoop, ControlLoopEvent, Plant, Quality, SetpointWrite, Tag
 from tests.builders import demo_tag, record_value
 
@@ -45,7 +55,7 @@ def test_only_operators_and_above_can_write_setpoints(
     users_by_role: dict[str, User], fill_level_sp: Tag, role: str, allowed: bool
 ) -> None:
     if allowed:
-        write = actions.do_request_setpoint(fill_level_sp, 503, by=users_by_role[role])
+        write = do_request_setpoint(fill_level_sp, 503, by=users_by_role[role])
         assert (write.state, write.old_value, write.user) == (
             State.PENDING,
             500.0,
@@ -53,7 +63,7 @@ def test_only_operators_and_above_can_write_setpoints(
         )
     else:
         with pytest.raises(PermissionDenied):
-            actions.do_request_setpoint(fill_level_sp, 503, by=users_by_role[role])
+            do_request_setpoint(fill_level_sp, 503, by=users_by_role[role])
     assert SetpointWrite.objects.exists() == allowed
 
 
@@ -61,7 +71,7 @@ def test_a_supervisor_of_another_plant_cannot_write_here(
     outsider: User, fill_level_sp: Tag
 ) -> None:
     with pytest.raises(PermissionDenied):
-        actions.do_request_setpoint(fill_level_sp, 503, by=outsider)
+        do_request_setpoint(fill_level_sp, 503, by=outsider)
 
 
 REFUSALS = [
@@ -84,7 +94,7 @@ def test_a_write_that_breaks_a_rule_is_refused_and_nothing_is_stored_or_publishe
 ) -> None:
     tag = demo_tag(fill_level_sp.machine.line.plant, key)
     with django_capture_on_commit_callbacks() as published, pytest.raises(ValidationError) as e:
-        actions.do_request_setpoint(tag, value, by=users_by_role["operator"])
+        do_request_setpoint(tag, value, by=users_by_role["operator"])
     assert message in e.value.messages[0]
     assert not SetpointWrite.objects.exists()
     assert published == []
@@ -93,9 +103,9 @@ def test_a_write_that_breaks_a_rule_is_refused_and_nothing_is_stored_or_publishe
 def test_a_second_write_to_one_tag_within_the_rate_limit_is_refused(
     users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
-    actions.do_request_setpoint(fill_level_sp, 502, by=users_by_role["operator"])
+    do_request_setpoint(fill_level_sp, 502, by=users_by_role["operator"])
     with pytest.raises(ValidationError, match=r"wait 0\.5 s between writes"):
-        actions.do_request_setpoint(fill_level_sp, 503, by=users_by_role["supervisor"])
+        do_request_setpoint(fill_level_sp, 503, by=users_by_role["supervisor"])
     assert SetpointWrite.objects.count() == 1
 
 
@@ -104,13 +114,11 @@ def test_a_step_cannot_be_checked_without_a_good_present_value(
 ) -> None:
     record_value(fill_level_sp, 500.0, quality=Quality.BAD)
     with pytest.raises(ValidationError, match="unknown or bad"):
-        actions.do_request_setpoint(fill_level_sp, 501, by=users_by_role["operator"])
+        do_request_setpoint(fill_level_sp, 501, by=users_by_role["operator"])
 
 
 def test_a_switch_needs_no_present_value(users_by_role: dict[str, User], demo_plant: Plant) -> None:
-    write = actions.do_request_setpoint(
-        demo_tag(demo_plant, "fan"), 1, by=users_by_role["operator"]
-    )
+    write = do_request_setpoint(demo_tag(demo_plant, "fan"), 1, by=users_by_role["operator"])
     assert (write.value, write.old_value) == (1.0, None)
 
 
@@ -120,8 +128,8 @@ def test_a_loop_in_auto_owns_its_output_but_the_system_may_write_it(
     ControlLoop.objects.filter(pk=loop.pk).update(mode=ControlLoop.Mode.AUTO)
     record_value(loop.output_tag, 50.0)
     with pytest.raises(ValidationError, match="is in auto and sets"):
-        actions.do_request_setpoint(loop.output_tag, 51, by=users_by_role["operator"])
-    write = actions.do_request_setpoint(loop.output_tag, 51, by=None, reason="loop")
+        do_request_setpoint(loop.output_tag, 51, by=users_by_role["operator"])
+    write = do_request_setpoint(loop.output_tag, 51, by=None, reason="loop")
     assert write.user is None
 
 
@@ -134,7 +142,7 @@ def test_a_write_publishes_its_state_to_the_machine_line_and_plant_pages(
     groups = live.tag_groups(machine.pk, machine.line_id, machine.line.plant_id)
     channels = [listen(group) for group in groups]
     with django_capture_on_commit_callbacks(execute=True):
-        write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+        write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
     for channel in channels:
         message = receive(channel)
         assert message["type"] == "setpoint.changed"
@@ -163,15 +171,15 @@ def receive(channel: str) -> dict[str, Any]:
 def test_each_move_of_a_write_is_won_exactly_once(
     users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
-    write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+    write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
     now = timezone.now()
-    assert not actions.do_time_out_setpoint(write.pk, now=now)  # only a sent write times out
-    assert actions.do_claim_setpoint(write.pk, now=now)
-    assert not actions.do_claim_setpoint(write.pk, now=now)  # a second writer loses
-    assert actions.do_mark_setpoint_sent(write.pk, now=now)
-    assert not actions.do_mark_setpoint_sent(write.pk, now=now)
-    assert actions.do_time_out_setpoint(write.pk, now=now)
-    assert not actions.do_confirm_setpoint(write.pk, 504.0, now=now)  # too late
+    assert not do_time_out_setpoint(write.pk, now=now)  # only a sent write times out
+    assert do_claim_setpoint(write.pk, now=now)
+    assert not do_claim_setpoint(write.pk, now=now)  # a second writer loses
+    assert do_mark_setpoint_sent(write.pk, now=now)
+    assert not do_mark_setpoint_sent(write.pk, now=now)
+    assert do_time_out_setpoint(write.pk, now=now)
+    assert not do_confirm_setpoint(write.pk, 504.0, now=now)  # too late
     write.refresh_from_db()
     assert (write.state, write.finished_at) == (State.TIMED_OUT, now)
 
@@ -179,13 +187,13 @@ def test_each_move_of_a_write_is_won_exactly_once(
 def test_a_confirmed_write_cannot_fail_or_time_out_afterwards(
     users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
-    write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+    write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
     now = timezone.now()
-    actions.do_claim_setpoint(write.pk, now=now)
-    actions.do_mark_setpoint_sent(write.pk, now=now)
-    assert actions.do_confirm_setpoint(write.pk, 504.0, now=now)
-    assert not actions.do_fail_setpoint(write.pk, detail="late", now=now)
-    assert not actions.do_time_out_setpoint(write.pk, now=now)
+    do_claim_setpoint(write.pk, now=now)
+    do_mark_setpoint_sent(write.pk, now=now)
+    assert do_confirm_setpoint(write.pk, 504.0, now=now)
+    assert not do_fail_setpoint(write.pk, detail="late", now=now)
+    assert not do_time_out_setpoint(write.pk, now=now)
     write.refresh_from_db()
     assert (write.state, write.readback, write.sent_at, write.finished_at) == (
         State.CONFIRMED,
@@ -198,12 +206,12 @@ def test_a_confirmed_write_cannot_fail_or_time_out_afterwards(
 def test_only_a_pending_write_past_its_expiry_expires_and_then_cannot_be_sent(
     users_by_role: dict[str, User], fill_level_sp: Tag
 ) -> None:
-    write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
-    assert not actions.do_expire_setpoint(write.pk, now=timezone.now())  # not yet due
+    write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+    assert not do_expire_setpoint(write.pk, now=timezone.now())  # not yet due
     later = write.expires_at + timedelta(milliseconds=1)
-    assert not actions.do_claim_setpoint(write.pk, now=later)
-    assert actions.do_expire_setpoint(write.pk, now=later)
-    assert not actions.do_mark_setpoint_sent(write.pk, now=later)
+    assert not do_claim_setpoint(write.pk, now=later)
+    assert do_expire_setpoint(write.pk, now=later)
+    assert not do_mark_setpoint_sent(write.pk, now=later)
     write.refresh_from_db()
     assert write.state == State.EXPIRED and "never sent" in write.detail
 
@@ -213,8 +221,8 @@ def test_an_operator_switches_the_loop_to_auto_and_it_is_journaled(
 ) -> None:
     record_value(loop.pv_tag, 500.2)
     record_value(loop.sp_tag, 500.0)
-    assert actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
-    assert not actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    assert do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    assert not do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     loop.refresh_from_db()
     assert loop.mode == "auto"
     event = ControlLoopEvent.objects.get()
@@ -224,7 +232,7 @@ def test_an_operator_switches_the_loop_to_auto_and_it_is_journaled(
 
 def test_a_viewer_cannot_switch_the_loop(users_by_role: dict[str, User], loop: ControlLoop) -> None:
     with pytest.raises(PermissionDenied):
-        actions.do_set_loop_mode(loop, "auto", by=users_by_role["viewer"])
+        do_set_loop_mode(loop, "auto", by=users_by_role["viewer"])
     assert not ControlLoopEvent.objects.exists()
 
 
@@ -234,15 +242,15 @@ def test_the_loop_cannot_go_to_auto_on_a_stale_measurement(
     record_value(loop.pv_tag, 500.2, age_s=60)
     record_value(loop.sp_tag, 500.0)
     with pytest.raises(ValidationError, match="measurement is stale"):
-        actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+        do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
 
 
 def test_only_one_runner_holds_a_loop_until_its_lease_ends(loop: ControlLoop) -> None:
     now = timezone.now()
-    assert actions.do_lease_loop(loop.pk, "worker-a", now=now, lease_s=3)
-    assert not actions.do_lease_loop(loop.pk, "worker-b", now=now, lease_s=3)
-    assert actions.do_lease_loop(loop.pk, "worker-a", now=now, lease_s=3)  # renewal
-    assert actions.do_lease_loop(loop.pk, "worker-b", now=now + timedelta(seconds=4), lease_s=3)
+    assert do_lease_loop(loop.pk, "worker-a", now=now, lease_s=3)
+    assert not do_lease_loop(loop.pk, "worker-b", now=now, lease_s=3)
+    assert do_lease_loop(loop.pk, "worker-a", now=now, lease_s=3)  # renewal
+    assert do_lease_loop(loop.pk, "worker-b", now=now + timedelta(seconds=4), lease_s=3)
 
 
 def test_a_push_that_fails_does_not_fail_the_write(
@@ -259,5 +267,5 @@ def test_a_push_that_fails_does_not_fail_the_write(
         }
     }
     with django_capture_on_commit_callbacks(execute=True) as published:
-        write = actions.do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
+        write = do_request_setpoint(fill_level_sp, 504, by=users_by_role["operator"])
     assert len(published) == 1 and SetpointWrite.objects.filter(pk=write.pk).exists()

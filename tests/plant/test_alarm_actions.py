@@ -11,7 +11,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from plant import alarm_actions
+from plant.actions.alarms import (
+    do_acknowledge_alarm,
+    do_acknowledge_all,
+    do_expire_shelf,
+    do_set_alarm_condition,
+    do_shelve_alarm,
+    do_sync_alarm_service,
+)
 from plant.models import Alarm, AlarmJournalEntry, Plant
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +32,7 @@ def gas_alarm(plant: Plant, kind: str = "hh") -> Alarm:
 @pytest.fixture
 def active_alarm(demo_plant: Plant) -> Alarm:
     alarm = gas_alarm(demo_plant)
-    alarm_actions.do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
+    do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
     alarm.refresh_from_db()
     return alarm
 
@@ -57,10 +64,10 @@ def test_only_supervisors_and_admins_acknowledge(
 ) -> None:
     user = users_by_role[role]
     if allowed:
-        assert alarm_actions.do_acknowledge_alarm(active_alarm, by=user, comment="on it")
+        assert do_acknowledge_alarm(active_alarm, by=user, comment="on it")
     else:
         with pytest.raises(PermissionDenied):
-            alarm_actions.do_acknowledge_alarm(active_alarm, by=user)
+            do_acknowledge_alarm(active_alarm, by=user)
     assert AlarmJournalEntry.objects.filter(event="acknowledge").exists() == allowed
 
 
@@ -68,15 +75,15 @@ def test_a_supervisor_of_another_plant_cannot_acknowledge(
     outsider: User, active_alarm: Alarm
 ) -> None:
     with pytest.raises(PermissionDenied):
-        alarm_actions.do_acknowledge_alarm(active_alarm, by=outsider)
+        do_acknowledge_alarm(active_alarm, by=outsider)
 
 
 def test_acknowledging_twice_journals_once(
     users_by_role: dict[str, User], active_alarm: Alarm
 ) -> None:
     supervisor = users_by_role["supervisor"]
-    assert alarm_actions.do_acknowledge_alarm(active_alarm, by=supervisor)
-    assert not alarm_actions.do_acknowledge_alarm(active_alarm, by=users_by_role["admin"])
+    assert do_acknowledge_alarm(active_alarm, by=supervisor)
+    assert not do_acknowledge_alarm(active_alarm, by=users_by_role["admin"])
     (entry,) = AlarmJournalEntry.objects.filter(event="acknowledge")
     assert entry.user == supervisor
 
@@ -85,8 +92,8 @@ def test_acknowledge_all_acknowledges_every_waiting_alarm(
     users_by_role: dict[str, User], demo_plant: Plant, active_alarm: Alarm
 ) -> None:
     other = gas_alarm(demo_plant, "h")
-    alarm_actions.do_set_alarm_condition(other.pk, True, value=45.0, at=timezone.now())
-    done = alarm_actions.do_acknowledge_all(Alarm.objects.all(), by=users_by_role["supervisor"])
+    do_set_alarm_condition(other.pk, True, value=45.0, at=timezone.now())
+    done = do_acknowledge_all(Alarm.objects.all(), by=users_by_role["supervisor"])
     assert done == 2
     assert set(Alarm.objects.standing().values_list("state", flat=True)) == {"ack"}
 
@@ -96,18 +103,16 @@ def test_a_shelved_alarm_needs_a_reason_and_comes_back_when_its_time_is_up(
 ) -> None:
     supervisor = users_by_role["supervisor"]
     with pytest.raises(ValidationError):
-        alarm_actions.do_shelve_alarm(active_alarm, by=supervisor, reason=" ", duration_s=60)
+        do_shelve_alarm(active_alarm, by=supervisor, reason=" ", duration_s=60)
     with pytest.raises(PermissionDenied):
-        alarm_actions.do_shelve_alarm(
-            active_alarm, by=users_by_role["operator"], reason="x", duration_s=60
-        )
-    assert alarm_actions.do_shelve_alarm(
+        do_shelve_alarm(active_alarm, by=users_by_role["operator"], reason="x", duration_s=60)
+    assert do_shelve_alarm(
         active_alarm, by=supervisor, reason="detector calibration", duration_s=60
     )
     active_alarm.refresh_from_db()
     assert active_alarm.is_shelved and active_alarm.shelve_reason == "detector calibration"
     later = timezone.now() + timedelta(seconds=61)
-    assert alarm_actions.do_expire_shelf(active_alarm.pk, now=later)
+    assert do_expire_shelf(active_alarm.pk, now=later)
     active_alarm.refresh_from_db()
     assert active_alarm.state == "unack"  # still active: it returns unacknowledged
 
@@ -115,7 +120,7 @@ def test_a_shelved_alarm_needs_a_reason_and_comes_back_when_its_time_is_up(
 def test_disabling_a_definition_takes_its_alarm_out_of_service(active_alarm: Alarm) -> None:
     active_alarm.definition.enabled = False
     active_alarm.definition.save(update_fields=["enabled"])
-    assert alarm_actions.do_sync_alarm_service(active_alarm.pk, now=timezone.now())
+    assert do_sync_alarm_service(active_alarm.pk, now=timezone.now())
     active_alarm.refresh_from_db()
     assert active_alarm.state == "suppressed"
 
@@ -136,14 +141,14 @@ def test_two_supervisors_acknowledging_at_once_leave_one_journal_entry(
     demo_plant: Plant,
 ) -> None:
     alarm = gas_alarm(demo_plant)
-    alarm_actions.do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
+    do_set_alarm_condition(alarm.pk, True, value=45.0, at=timezone.now())
     supervisors = [_supervisor(demo_plant, f"sup{i}") for i in range(2)]
     barrier, results = threading.Barrier(2), []
 
     def acknowledge(user: User) -> None:
         try:
             barrier.wait()
-            results.append(alarm_actions.do_acknowledge_alarm(alarm, by=user))
+            results.append(do_acknowledge_alarm(alarm, by=user))
         finally:
             connection.close()  # each thread has its own database connection
 

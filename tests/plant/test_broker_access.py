@@ -33,13 +33,22 @@ from django.test import override_settings
 
 from plant.broker_access import write_broker_files
 from plant.demo import load_demo_plant
-from plant.models import ConfigChange, DeviceIdentity, Machine, Plant, Tag
+from plant.models import (
+    ConfigChange,
+    DeviceIdentity,
+    Machine,
+    NeuronDevice,
+    NeuronGateway,
+    Plant,
+    Tag,
+)
 from plant.mosquitto_auth import check_password, hash_password
 from tests.services import SecuredBroker
 
 PASSWORDS = {"ingest": "ingest-pw-0123456789", "simulator": "sim-pw-0123456789",
              "dev-filler": "filler-pw-0123456789", "dev-detector": "detector-pw-0123456789",
-             "gateway": "gateway-pw-0123456789", "dev-off": "off-pw-0123456789"}  # fmt: skip
+             "gateway": "gateway-pw-0123456789", "dev-off": "off-pw-0123456789",
+             "neuron-gw": "neuron-pw-0123456789"}  # fmt: skip
 ROOT_DIR = Path(__file__).resolve().parent.parent.parent
 REFUSED = "Not authorized"  # MQTT 5 reason code 0x87
 ROOT = f"test/acl-{uuid.uuid4().hex[:8]}/"
@@ -73,6 +82,13 @@ def broker(django_db_setup: None, django_db_blocker: object) -> Iterator[Secured
         gateway.set_password(PASSWORDS["gateway"])
         gateway.full_clean()
         gateway.save()
+        # An EMQX Neuron north app "gw1" whose status report named the south node "modbus".
+        neuron_gw = DeviceIdentity(plant=plant, username="neuron-gw", neuron_app="gw1")
+        neuron_gw.set_password(PASSWORDS["neuron-gw"])
+        neuron_gw.full_clean()
+        neuron_gw.save()
+        app = NeuronGateway.objects.create(app="gw1", plant=plant)
+        NeuronDevice.objects.create(gateway=app, node="modbus")
         changed, warnings = write_broker_files(broker.auth_dir, owner=broker.owner)
         assert changed and warnings == []
         broker.start()
@@ -228,39 +244,52 @@ TOPICS = {
     "sparkplug DDATA of filling elsewhere": "/spBv1.0/other-plant/DDATA/filling/filler",
     "sparkplug NCMD to line filling": "/spBv1.0/bottling/NCMD/filling",
     "sparkplug DCMD to line filling": "/spBv1.0/bottling/DCMD/filling/filler",
+    "neuron upload of gw1's node": "//neuron/gw1/modbus/grp",
+    "neuron upload of gw1's unknown node": "//neuron/gw1/other/grp",
+    "neuron upload of gw2": "//neuron/gw2/modbus/grp",
+    "neuron write request to gw1": "//neuron/gw1/write/req",
+    "neuron write response of gw1": "//neuron/gw1/write/resp",
+    "neuron status of gw1": "//neuron/gw1/state/update",
 }
 # Who may publish each class: y allowed, . refused. Columns: ingest, simulator, dev-filler
 # (owns the filler), dev-detector (owns the gas detector: methane, h2s), gateway (Sparkplug
 # edge node edge1 of group bottling; the simulator's Sparkplug edge nodes are the demo plant's
-# lines of group bottling). Written out, not computed: this is the specification.
-PUBLISHERS = ["ingest", "simulator", "dev-filler", "dev-detector", "gateway"]
+# lines of group bottling), neuron-gw (Neuron north app gw1, south node modbus). Written out,
+# not computed: this is the specification.
+PUBLISHERS = ["ingest", "simulator", "dev-filler", "dev-detector", "gateway", "neuron-gw"]
 # fmt: off
 MAY_PUBLISH = {
-    "own telemetry":                 ". y y . .",
-    "own machine batch":             ". y y . .",
-    "own writable tag's value":      ". y y . .",
-    "other machine's telemetry":     ". y . . .",
-    "methane":                       ". y . y .",
-    "readback of another device":    ". y . . .",
-    "write to own tag":              "y . . . .",
-    "write to another tag":          "y . . . .",
-    "write to a read-only tag":      ". . . . .",
-    "simulator control":             ". y . . .",
-    "unknown topic under the plant": ". . . . .",
-    "outside the topic root":        ". . . . .",
-    "$SYS":                          ". . . . .",
-    "sparkplug NDATA of edge1":      ". . . . y",
-    "sparkplug DDATA of edge1":      ". . . . y",
-    "sparkplug NDATA of edge2":      ". . . . .",
-    "sparkplug NCMD to edge1":       "y . . . .",
-    "sparkplug DCMD to edge1":       "y . . . .",
-    "sparkplug STATE":               "y . . . .",
-    "sparkplug NBIRTH of line filling":     ". y . . .",
-    "sparkplug DDATA of line filling":      ". y . . .",
-    "sparkplug NDEATH of line gas":         ". y . . .",
-    "sparkplug DDATA of filling elsewhere": ". . . . .",
-    "sparkplug NCMD to line filling":       "y . . . .",
-    "sparkplug DCMD to line filling":       "y . . . .",
+    "own telemetry":                        ". y y . . .",
+    "own machine batch":                    ". y y . . .",
+    "own writable tag's value":             ". y y . . .",
+    "other machine's telemetry":            ". y . . . .",
+    "methane":                              ". y . y . .",
+    "readback of another device":           ". y . . . .",
+    "write to own tag":                     "y . . . . .",
+    "write to another tag":                 "y . . . . .",
+    "write to a read-only tag":             ". . . . . .",
+    "simulator control":                    ". y . . . .",
+    "unknown topic under the plant":        ". . . . . .",
+    "outside the topic root":               ". . . . . .",
+    "$SYS":                                 ". . . . . .",
+    "sparkplug NDATA of edge1":             ". . . . y .",
+    "sparkplug DDATA of edge1":             ". . . . y .",
+    "sparkplug NDATA of edge2":             ". . . . . .",
+    "sparkplug NCMD to edge1":              "y . . . . .",
+    "sparkplug DCMD to edge1":              "y . . . . .",
+    "sparkplug STATE":                      "y . . . . .",
+    "sparkplug NBIRTH of line filling":     ". y . . . .",
+    "sparkplug DDATA of line filling":      ". y . . . .",
+    "sparkplug NDEATH of line gas":         ". y . . . .",
+    "sparkplug DDATA of filling elsewhere": ". . . . . .",
+    "sparkplug NCMD to line filling":       "y . . . . .",
+    "sparkplug DCMD to line filling":       "y . . . . .",
+    "neuron upload of gw1's node":          ". . . . . y",
+    "neuron upload of gw1's unknown node":  ". . . . . .",
+    "neuron upload of gw2":                 ". . . . . .",
+    "neuron write request to gw1":          "y . . . . .",
+    "neuron write response of gw1":         ". . . . . y",
+    "neuron status of gw1":                 ". . . . . y",
 }
 # fmt: on
 
@@ -281,7 +310,9 @@ def test_each_identity_publishes_only_what_the_matrix_allows(
     broker: SecuredBroker, publisher: str
 ) -> None:
     observer = connected(broker, "ingest")
-    assert observer.subscribe([f"{ROOT}#", "spBv1.0/#", "$SYS/broker/forged", "elsewhere/#"])
+    assert observer.subscribe(
+        [f"{ROOT}#", "spBv1.0/#", "$SYS/broker/forged", "elsewhere/#", "/neuron/#"]
+    )
     probe = connected(broker, publisher)
     column = PUBLISHERS.index(publisher)
     answers, sent, sent_qos0 = {}, {}, {}
@@ -335,22 +366,24 @@ READ_TOPICS = {
     "sparkplug NCMD to line filling": ("ingest", "/spBv1.0/bottling/NCMD/filling"),
     "sparkplug DCMD to line filling": ("ingest", "/spBv1.0/bottling/DCMD/filling/filler"),
     "$SYS": ("broker", "/$SYS/broker/uptime"),
+    "neuron write request to gw1": ("ingest", "//neuron/gw1/write/req"),
 }
 # fmt: off
-MAY_READ = {  # columns: simulator, dev-filler, dev-detector, gateway
-    "own writes":                ("y y . ."),
-    "another device's writes":   ("y . . ."),
-    "other machine's telemetry": (". . . ."),
-    "simulator control":         ("y . . ."),
-    "sparkplug NCMD to edge1":   (". . . y"),
-    "sparkplug NCMD to edge2":   (". . . ."),
-    "sparkplug STATE":           ("y . . y"),
-    "sparkplug NCMD to line filling": ("y . . ."),
-    "sparkplug DCMD to line filling": ("y . . ."),
-    "$SYS":                      (". . . ."),
+MAY_READ = {  # columns: simulator, dev-filler, dev-detector, gateway, neuron-gw
+    "own writes":                     ("y y . . ."),
+    "another device's writes":        ("y . . . ."),
+    "other machine's telemetry":      (". . . . ."),
+    "simulator control":              ("y . . . ."),
+    "sparkplug NCMD to edge1":        (". . . y ."),
+    "sparkplug NCMD to edge2":        (". . . . ."),
+    "sparkplug STATE":                ("y . . y ."),
+    "sparkplug NCMD to line filling": ("y . . . ."),
+    "sparkplug DCMD to line filling": ("y . . . ."),
+    "$SYS":                           (". . . . ."),
+    "neuron write request to gw1":    (". . . . y"),
 }
 # fmt: on
-READERS = ["simulator", "dev-filler", "dev-detector", "gateway"]
+READERS = ["simulator", "dev-filler", "dev-detector", "gateway", "neuron-gw"]
 
 
 def read_topic(name: str) -> str:
@@ -363,7 +396,7 @@ def test_each_device_receives_only_what_the_matrix_allows(broker: SecuredBroker)
     for reader in readers.values():
         # Every topic asked for by name, and the wildcards a curious device would try.
         reader.subscribe([read_topic(name) for name in READ_TOPICS])
-        reader.subscribe([f"{ROOT}#", "spBv1.0/#", "$SYS/#"])
+        reader.subscribe([f"{ROOT}#", "spBv1.0/#", "$SYS/#", "/neuron/#"])
     publishers = {user: connected(broker, user) for user in ("ingest", "simulator")}
     sent = {}
     for name, (publisher, _) in READ_TOPICS.items():
@@ -395,7 +428,7 @@ def test_the_files_are_the_brokers_alone_and_hold_no_password(broker: SecuredBro
         for password in PASSWORDS.values():
             assert password not in text
     users = [line.split(":", 1)[0] for line in (broker.auth_dir / "passwd").read_text().split()]
-    assert users == ["dev-detector", "dev-filler", "gateway", "ingest", "simulator"]
+    assert users == ["dev-detector", "dev-filler", "gateway", "ingest", "neuron-gw", "simulator"]
 
 
 @pytest.mark.django_db

@@ -26,7 +26,9 @@ from django.test import AsyncClient, Client, RequestFactory
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from plant import actions, alarm_actions, security_events
+from plant import security_events
+from plant.actions.alarms import do_set_alarm_condition, do_sync_alarm_service
+from plant.actions.setpoints import do_request_setpoint
 from plant.config_history import acting_as
 from plant.models import (
     Alarm,
@@ -295,7 +297,7 @@ def test_taking_an_alarm_out_of_service_names_the_admin_in_its_journal(
     alarm, _ = Alarm.objects.get_or_create(definition=definition)
     url = f"/admin/plant/alarmdefinition/{definition.pk}/change/"
     post_admin(root_client, url, admin_form_data(AlarmDefinition, definition, root, enabled=False))
-    assert alarm_actions.do_sync_alarm_service(alarm.pk, now=timezone.now())
+    assert do_sync_alarm_service(alarm.pk, now=timezone.now())
     entry = AlarmJournalEntry.objects.filter(alarm=alarm).latest("id")
     assert (entry.event, entry.comment, entry.user) == (
         "suppress", "definition changed by root", root
@@ -311,9 +313,9 @@ def journals(demo_plant: Plant) -> dict[str, int]:
     alarm, _ = Alarm.objects.get_or_create(
         definition=AlarmDefinition.objects.filter(tag__machine__line__plant=demo_plant).first()
     )
-    alarm_actions.do_set_alarm_condition(alarm.pk, True, value=1.0, at=timezone.now())
+    do_set_alarm_condition(alarm.pk, True, value=1.0, at=timezone.now())
     tag = Tag.objects.get(machine__line__plant=demo_plant, key="fill_level_sp")
-    write = actions.do_request_setpoint(tag, 500.0, by=None, reason="test", emergency=True)
+    write = do_request_setpoint(tag, 500.0, by=None, reason="test", emergency=True)
     event = ControlLoopEvent.objects.create(
         loop=_loop(demo_plant), at=timezone.now(), from_mode="manual", to_mode="auto"
     )
@@ -437,12 +439,12 @@ def test_the_application_role_cannot_rewrite_history_but_does_its_own_work(
             assert cursor.fetchone()[0] == APP_ROLE
         client.force_login(root)  # a session row
         post_admin(client, f"/admin/plant/tag/{tag.pk}/change/", data)  # + the history
-        write = actions.do_request_setpoint(tag, 505.0, by=None, reason="app role", emergency=True)
+        write = do_request_setpoint(tag, 505.0, by=None, reason="app role", emergency=True)
         SetpointWrite.objects.filter(pk=write.pk).update(state="sent")
         alarm, _ = Alarm.objects.get_or_create(
             definition=AlarmDefinition.objects.filter(tag__machine__line__plant=plant).first()
         )
-        alarm_actions.do_set_alarm_condition(alarm.pk, True, value=1.0, at=timezone.now())
+        do_set_alarm_condition(alarm.pk, True, value=1.0, at=timezone.now())
     assert latest(tag).changes["setpoint_max"]["new"] == 515.0
     assert AlarmJournalEntry.objects.filter(alarm=alarm).exists()
     with connection.cursor() as cursor:

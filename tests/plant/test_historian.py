@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from plant import historian
-from plant.actions import do_request_setpoint
+from plant.actions.setpoints import do_request_setpoint
 from plant.historian import HistoryError, align, bucket_for, history
 from plant.markers import MarkerSource, markers
 from plant.models import Plant, Quality, Tag

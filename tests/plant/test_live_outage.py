@@ -21,7 +21,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from django.conf import Settings
 
-from plant import actions, live
+from plant import live
+from plant.actions.loops import do_set_loop_mode
 from plant.models import ControlLoop, ControlLoopEvent, Plant, Quality
 from tests.builders import demo_tag, record_value
 from tests.services import Redis
@@ -115,7 +116,7 @@ def test_an_action_whose_push_is_dropped_still_commits(
         record_value(demo_tag(demo_plant, tag.key), 500.0)
     private_redis.stop()
     with django_capture_on_commit_callbacks(execute=True):
-        assert actions.do_set_loop_mode(loop, ControlLoop.Mode.AUTO, by=None) is True
+        assert do_set_loop_mode(loop, ControlLoop.Mode.AUTO, by=None) is True
     loop.refresh_from_db()
     assert loop.mode == ControlLoop.Mode.AUTO
     assert ControlLoopEvent.objects.filter(loop=loop, to_mode=ControlLoop.Mode.AUTO).count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,3 +85,39 @@ def test_a_state_tag_pushes_its_text_as_its_value() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     assert live.tag_value(7, None, "Running", at, Quality.GOOD, 0.0)["v"] == "Running"
     assert live.tag_value(7, 0.0, None, at, Quality.BAD, 0.0)["v"] == 0.0
+
+
+@pytest.mark.django_db
+def test_the_sql_of_usable_values_keeps_exactly_the_codes_that_do_not_read_as_bad() -> None:
+    # PostgreSQL itself judges every code (and two outside the mapping) by the clause that
+    # the historian, its aggregates and the sparklines share: changing the mapping without
+    # the clause, or the clause without the mapping, fails here.
+    from django.db import connection
+
+    codes = list(range(len(LABELS) + 2))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT quality FROM unnest(%s::smallint[]) AS quality WHERE {quality.USABLE_SQL}",
+            [codes],
+        )
+        kept = sorted(code for (code,) in cursor.fetchall())
+    assert kept == [code for code in codes if label_of(code) != "bad"]
+    assert kept == [Quality.GOOD, Quality.UNCERTAIN]
+
+
+def test_every_sql_that_leaves_bad_values_out_uses_the_one_clause() -> None:
+    from hmi.screen_queries import SPARK_SQL
+    from plant.historian import SAMPLES_SQL
+    from plant.timescale import AGGREGATE_SQL
+
+    for sql in (SPARK_SQL, SAMPLES_SQL, AGGREGATE_SQL):
+        assert quality.USABLE_SQL in sql
+    # No query spells a quality code out by hand.
+    spelled = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for package in ("plant", "ingest", "hmi")
+        for path in (ROOT / package).rglob("*.py")
+        for line in path.read_text().splitlines()
+        if re.search(r"\bquality\s*(<|>|<=|>=|=|<>|!=|IN)\s*\(?\d", line)
+    ]
+    assert spelled == []

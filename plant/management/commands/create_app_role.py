@@ -125,7 +125,7 @@ def _refuse_ownership(cursor: Any, role: str) -> None:
         "WHERE rolname = %s) AND relpersistence <> 't'",
         [role],
     )
-    owned = [row[0] for row in cursor.fetchall()]
+    owned = [relname for (relname,) in cursor.fetchall()]
     if owned:
         raise CommandError(
             f"{role} owns {', '.join(owned)}: REASSIGN OWNED BY {role} TO <the owner> first"

@@ -23,7 +23,9 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 
-from plant import actions, control, system_health
+from plant import control, system_health
+from plant.actions.loops import do_lease_loop, do_record_loop_output, do_set_loop_mode
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import ControlLoop, LatestValue
 from plant.setpoints import fmt, value_problem
 
@@ -73,7 +75,7 @@ class LoopRunner:
         A database outage is not the loop's fault: it goes up to the worker, which pauses.
         """
         try:
-            if not actions.do_lease_loop(loop.pk, self.runner, now=now, lease_s=LEASE_S):
+            if not do_lease_loop(loop.pk, self.runner, now=now, lease_s=LEASE_S):
                 self._forget(loop.pk)
                 return
             self.step_loop(loop, now, mono)
@@ -100,7 +102,7 @@ class LoopRunner:
         else:
             log.warning("control loop %s failed again: %s", loop.name, detail)
         reason = f"dropped to manual: the loop failed: {detail}"
-        actions.do_set_loop_mode(loop, ControlLoop.Mode.MANUAL, by=None, reason=reason, now=now)
+        do_set_loop_mode(loop, ControlLoop.Mode.MANUAL, by=None, reason=reason, now=now)
 
     def step_loop(self, loop: ControlLoop, now: datetime, mono: float) -> None:
         """One sample of one loop: supervise, then control (auto) or track (manual)."""
@@ -133,7 +135,7 @@ class LoopRunner:
 
     def _drop_to_manual(self, loop: ControlLoop, problem: str, now: datetime) -> None:
         reason = f"dropped to manual: {problem}"
-        if actions.do_set_loop_mode(loop, ControlLoop.Mode.MANUAL, by=None, reason=reason, now=now):
+        if do_set_loop_mode(loop, ControlLoop.Mode.MANUAL, by=None, reason=reason, now=now):
             log.warning("%s %s", loop.name, reason)
 
     def _write(self, loop: ControlLoop, output: float, inputs: Inputs, now: datetime) -> None:
@@ -146,12 +148,12 @@ class LoopRunner:
             value = control.clamp(value, inputs.output - tag.max_step, inputs.output + tag.max_step)
         reason = f"{loop.name}: {fmt(loop.pv_tag, inputs.pv)} against {fmt(loop.sp_tag, inputs.sp)}"
         try:
-            actions.do_request_setpoint(tag, value, by=None, reason=reason, loop=loop)
+            do_request_setpoint(tag, value, by=None, reason=reason, loop=loop)
         except ValidationError as exc:  # e.g. the rate limit: the next step tries again
             log.info("%s: write of %s refused: %s", loop.name, value, exc.messages[0])
             return
         self.written[loop.pk] = value
-        actions.do_record_loop_output(loop.pk, value, now=now)
+        do_record_loop_output(loop.pk, value, now=now)
 
     def _forget(self, loop_id: int) -> None:
         self.states.pop(loop_id, None)

@@ -14,10 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from ingest.control_loop import LoopRunner
+from ingest.loop_runner import LoopRunner
 from ingest.sim.plant_model import PlantModel
 from ingest.worker import Worker
-from plant import actions, control
+from plant import control
+from plant.actions.loops import check_loop_can_run, do_set_loop_mode
+from plant.actions.setpoints import do_request_setpoint
 from plant.demo import FILL_LEVEL_LOOP
 from plant.models import (
     ControlLoop,
@@ -69,7 +71,7 @@ def test_switching_to_auto_at_rest_writes_nothing(
     at_rest(loop)
     runner = LoopRunner()
     run(runner, loop, 3)  # manual: the runner follows the output the device holds
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     run(runner, loop, 3, start=3)
     assert system_writes() == []  # at the setpoint there is nothing to correct
 
@@ -80,7 +82,7 @@ def test_switching_to_auto_away_from_the_setpoint_is_bumpless(
     at_rest(loop, pv=497.0)  # 3 ml under the setpoint while the operator holds 50 l/min
     runner = LoopRunner()
     run(runner, loop, 3)  # manual: the runner follows the output and the present error
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     run(runner, loop, 1, start=3)
     (first,) = system_writes()
     # Only the integral of the present error acts on the first sample: kp * dt / ti * error
@@ -95,7 +97,7 @@ def test_in_auto_an_error_trims_the_flow_rate_setpoint_in_the_name_of_the_system
     loop: ControlLoop, users_by_role: dict[str, User]
 ) -> None:
     at_rest(loop)
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     record_value(loop.pv_tag, 497.0)  # 3 ml under the setpoint: more flow
     run(LoopRunner(), loop, 3)
     writes = system_writes()
@@ -113,7 +115,7 @@ def test_a_bad_or_stale_measurement_drops_the_loop_to_manual_and_journals_it(
     loop: ControlLoop, users_by_role: dict[str, User], quality: int, age_s: float, why: str
 ) -> None:
     at_rest(loop)
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     record_value(loop.pv_tag, 470.0, quality=quality, age_s=age_s)
     run(LoopRunner(), loop, 2)
     assert fresh(loop).mode == "manual"
@@ -127,7 +129,7 @@ def test_only_one_of_two_workers_runs_a_loop(
     loop: ControlLoop, users_by_role: dict[str, User]
 ) -> None:
     at_rest(loop, pv=497.0)
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     first, second = LoopRunner("worker-a"), LoopRunner("worker-b")
     first.step(timezone.now())
     second.step(timezone.now())
@@ -155,8 +157,8 @@ def test_with_the_simulated_filler_a_setpoint_step_is_followed_and_settles(
         # The devices' values reach the historian; then the operator hands the loop over.
         run_until(lambda: len(fill_levels(loop, timedelta(seconds=5))) > 5, worker.run_once)
         run_until(lambda: can_run(loop), worker.run_once)
-        actions.do_set_loop_mode(loop, "auto", by=operator)
-        step = actions.do_request_setpoint(loop.sp_tag, 505, by=operator, reason="step test")
+        do_set_loop_mode(loop, "auto", by=operator)
+        step = do_request_setpoint(loop.sp_tag, 505, by=operator, reason="step test")
         # Settled: the last three seconds of fill level average within 1 ml of the target.
         run_until(
             lambda: settled(fill_levels(loop, timedelta(seconds=3)), 505.0, 1.0),
@@ -172,7 +174,7 @@ def test_with_the_simulated_filler_a_setpoint_step_is_followed_and_settles(
 
 def can_run(loop: ControlLoop) -> bool:
     try:
-        actions.check_loop_can_run(loop, timezone.now())
+        check_loop_can_run(loop, timezone.now())
     except ValidationError:
         return False
     return True
@@ -240,7 +242,7 @@ def test_a_loop_that_fails_drops_to_manual_alone_and_the_other_loops_still_run(
     loop: ControlLoop, users_by_role: dict[str, User], demo_plant: Plant
 ) -> None:
     at_rest(loop, pv=497.0)
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     other = second_loop(demo_plant)
     slip_past_validation(loop, filter_s=-1.0)  # the fill-level loop steps first (lower pk)
     runner = LoopRunner()
@@ -262,12 +264,12 @@ def test_a_loop_that_left_auto_after_reading_its_mode_does_not_write_its_output(
     loop: ControlLoop, users_by_role: dict[str, User]
 ) -> None:
     at_rest(loop)
-    actions.do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
+    do_set_loop_mode(loop, "auto", by=users_by_role["operator"])
     runner = LoopRunner()
     run(runner, loop, 2)
     record_value(loop.pv_tag, 494.0)
     seen_in_auto = fresh(loop)
     # Meanwhile another worker's emergency (or an operator) takes the loop to manual.
-    actions.do_set_loop_mode(loop, "manual", by=None, reason="switched to manual: emergency")
+    do_set_loop_mode(loop, "manual", by=None, reason="switched to manual: emergency")
     runner.step_loop(seen_in_auto, timezone.now(), 2.0)
     assert system_writes() == []

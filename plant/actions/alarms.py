@@ -1,5 +1,6 @@
-"""The only code that changes alarms: each do_* applies a rule of plant.alarming, moves the
-alarm with a conditional UPDATE, journals the change, and pushes `alarm.changed` on commit.
+"""The only code that changes alarms and their journal: each do_* applies a rule of
+plant.alarming, moves the alarm with a conditional UPDATE, journals the change, and pushes
+`alarm.changed` on commit.
 
 The UPDATE matches only if the alarm is still in the state the rule started from, so when two
 supervisors acknowledge at once, or a supervisor and the engine race, exactly one wins and
@@ -9,6 +10,7 @@ exactly one journal entry is written; the loser learns it from the return value.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import User
@@ -17,9 +19,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from plant import actions, alarming, live, system_health
+from plant import alarming, live, system_health
+from plant.actions.loops import do_set_loop_mode
+from plant.actions.setpoints import do_request_setpoint
 from plant.models import (
     Alarm,
+    AlarmDefinition,
     AlarmJournalEntry,
     ConfigChange,
     ControlLoop,
@@ -192,6 +197,21 @@ def _apply(
     return True
 
 
+def do_create_missing_alarms(definitions: Iterable[AlarmDefinition]) -> dict[int, Alarm]:
+    """Give each definition its alarm row (normal) if it has none; return every alarm by its
+    definition's id. One INSERT for all, so the engine's reload stays one round trip."""
+    Alarm.objects.bulk_create(
+        [Alarm(definition=definition) for definition in definitions], ignore_conflicts=True
+    )
+    return {alarm.definition_id: alarm for alarm in Alarm.objects.all()}
+
+
+def do_drop_alarm_state(definition: AlarmDefinition) -> None:
+    """Remove the state row of a definition about to be removed. Only a definition whose alarm
+    has no journal is ever removed (plant.config_file's prune), so no history goes with it."""
+    Alarm.objects.filter(definition=definition).delete()
+
+
 def do_set_alarm_pending(alarm_id: int, since: datetime | None) -> None:
     """Remember when a delay started counting (None: it stopped), so a restart resumes it.
 
@@ -212,9 +232,10 @@ ACTIVATION_SLACK = timedelta(minutes=5)
 def do_run_emergency_actions(alarm: Alarm, now: datetime | None = None) -> list[SetpointWrite]:
     """Write the emergency actions of the alarm's area now, in the name of the system.
 
-    Each goes through the audited setpoint path (plant.actions) as an emergency write, which
-    only the hard limits can refuse; a refusal is journaled on the alarm and raises a system
-    alarm, and do_ensure_emergency_actions tries it again while the alarm stays active.
+    Each goes through the audited setpoint path (plant.actions.setpoints) as an emergency
+    write, which only the hard limits can refuse; a refusal is journaled on the alarm and
+    raises a system alarm, and do_ensure_emergency_actions tries it again while the alarm
+    stays active.
     """
     now = now or timezone.now()
     writes = [_attempt(alarm, action, now) for action in _actions_of(alarm)]
@@ -258,12 +279,10 @@ def _attempt(alarm: Alarm, action: EmergencyAction, now: datetime) -> SetpointWr
     """Take the loops that write the action's tag to manual, then write it; None if refused."""
     reason = emergency_reason(alarm)
     for loop in ControlLoop.objects.filter(output_tag_id=action.tag_id, mode="auto"):
-        actions.do_set_loop_mode(loop, "manual", by=None, reason=f"switched to manual: {reason}",
+        do_set_loop_mode(loop, "manual", by=None, reason=f"switched to manual: {reason}",
                                  now=now)  # fmt: skip
     try:
-        return actions.do_request_setpoint(
-            action.tag, action.value, by=None, reason=reason, emergency=True
-        )
+        return do_request_setpoint(action.tag, action.value, by=None, reason=reason, emergency=True)
     except ValidationError as exc:
         detail = "; ".join(exc.messages)
         log.error("emergency action %s refused: %s", action, detail)

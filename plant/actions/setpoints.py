@@ -1,30 +1,23 @@
-"""The only code that changes shared state: each do_* validates, writes in one transaction,
-journals, and publishes to the screens once the transaction has committed.
+"""The only code that changes setpoint writes: each do_* validates, writes in one transaction,
+and publishes `setpoint.changed` to the screens once the transaction has committed.
 
-Existing rows move with conditional UPDATEs (`filter(state=old).update(state=new)`) and a
-row-count check, so when two actors race (two writers, a readback and a timeout) exactly one
-wins and the loser learns it from the return value.
+A write is its own audit record. It moves pending → sent → confirmed (or failed, timed out,
+expired) with conditional UPDATEs (`filter(state=old).update(state=new)`) and a row-count
+check, so when two actors race (two writers, a readback and a timeout) exactly one wins and
+the loser learns it from the return value.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from plant import alarming, live, setpoints
-from plant.models import (
-    Alarm,
-    ControlLoop,
-    ControlLoopEvent,
-    EmergencyAction,
-    LatestValue,
-    SetpointWrite,
-    Tag,
-)
+from plant import live, setpoints
+from plant.models import ControlLoop, LatestValue, SetpointWrite, Tag
 from plant.setpoints import Person
 
 State = SetpointWrite.State
@@ -110,6 +103,16 @@ def do_fail_setpoint(
     )
 
 
+def do_note_gateway_accepted(write_id: int) -> bool:
+    """A gateway answered the write request as taken (a Neuron response with error 0). The write
+    stays open until the next uploaded value confirms it."""
+    return bool(
+        SetpointWrite.objects.filter(pk=write_id, state__in=OPEN).update(
+            detail="accepted by the Neuron gateway; awaiting its next upload"
+        )
+    )
+
+
 def do_note_write_id_echo(tag_id: int) -> bool:
     """The tag's device echoed a write's id: from now on only such an echo confirms a write.
 
@@ -151,92 +154,3 @@ def _move(
 
 def _publish(write: SetpointWrite) -> None:
     live.send_on_commit(live.groups_of(write.tag), live.setpoint_changed(write))
-
-
-@transaction.atomic
-def do_set_loop_mode(
-    loop: ControlLoop, mode: str, *, by: Person | None, reason: str = "",
-    now: datetime | None = None,
-) -> bool:  # fmt: skip
-    """Switch a loop between auto and manual and journal it; False if it already was.
-
-    A person needs the right to write its output. Auto needs a usable measurement now;
-    the system (by=None) drops a loop to manual when the measurement goes bad or stale.
-    """
-    now = now or timezone.now()
-    if by is not None:
-        setpoints.check_write_permission(by, loop.output_tag)
-    if mode == ControlLoop.Mode.AUTO:
-        check_loop_can_run(loop, now)
-    old = ControlLoop.Mode.AUTO if mode == ControlLoop.Mode.MANUAL else ControlLoop.Mode.MANUAL
-    note = reason or f"switched to {mode} by {by.get_username() if by else 'the system'}"
-    if not ControlLoop.objects.filter(pk=loop.pk, mode=old).update(
-        mode=mode, changed_at=now, note=note[:200]
-    ):
-        return False
-    user = by if by is not None and by.is_authenticated else None
-    ControlLoopEvent.objects.create(
-        loop=loop, at=now, from_mode=old, to_mode=mode, user=user, reason=note[:200]
-    )
-    _publish_loop(loop.pk)
-    return True
-
-
-def check_loop_can_run(loop: ControlLoop, now: datetime) -> None:
-    """Raise ValidationError if the loop's measurement or setpoint is unusable right now."""
-    # A setpoint is published on change and as a slow heartbeat, so it is stale only later.
-    sp_stale_s = max(loop.pv_stale_s, loop.sp_tag.expected_interval_s)
-    for tag_id, what, stale_s in (
-        (loop.pv_tag_id, "measurement", loop.pv_stale_s),
-        (loop.sp_tag_id, "setpoint", sp_stale_s),
-    ):
-        latest = LatestValue.objects.filter(tag_id=tag_id).first()
-        problem = setpoints.value_problem(latest, now, stale_s)
-        if problem:
-            raise ValidationError(f"Cannot switch to auto: the {what} {problem}.")
-    emergency = emergency_holding(loop)
-    if emergency is not None:
-        raise ValidationError(
-            f"Cannot switch to auto while the emergency alarm “{emergency.definition.message}” "
-            "is active: its actions hold this loop's output. Switch back once it has cleared."
-        )
-
-
-def emergency_holding(loop: ControlLoop) -> Alarm | None:
-    """An active emergency alarm of the loop's area (its output's line, or a line whose
-    emergency actions write that output), or None."""
-    areas = set(
-        EmergencyAction.objects.filter(tag_id=loop.output_tag_id).values_list("line_id", flat=True)
-    )
-    areas.add(
-        Tag.objects.filter(pk=loop.output_tag_id).values_list("machine__line_id", flat=True)[0]
-    )
-    return (
-        Alarm.objects.filter(
-            state__in=alarming.IN_ALARM, definition__runs_emergency_actions=True,
-            definition__tag__machine__line_id__in=areas,
-        )
-        .select_related("definition")
-        .first()
-    )  # fmt: skip
-
-
-def do_record_loop_output(loop_id: int, output: float, *, now: datetime) -> None:
-    """Remember the output a loop just wrote, for its faceplate."""
-    ControlLoop.objects.filter(pk=loop_id).update(output=output, output_at=now)
-    _publish_loop(loop_id)
-
-
-def do_lease_loop(loop_id: int, runner: str, *, now: datetime, lease_s: float) -> bool:
-    """Take or renew the right to run a loop; False while another runner holds it."""
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(runner=runner)
-    return bool(
-        ControlLoop.objects.filter(free, pk=loop_id).update(
-            runner=runner, lease_until=now + timedelta(seconds=lease_s)
-        )
-    )
-
-
-def _publish_loop(loop_id: int) -> None:
-    loop = ControlLoop.objects.select_related("output_tag__machine__line").get(pk=loop_id)
-    live.send_on_commit(live.groups_of(loop.output_tag), live.loop_changed(loop))

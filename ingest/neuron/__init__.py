@@ -1,0 +1,1 @@
+"""EMQX Neuron gateways: their uploads, write responses and driver status (plant.neuron)."""

@@ -1,0 +1,7 @@
+"""The only code that changes shared state, one module per concept, a `do_*` function per change.
+
+Each validates, writes in one transaction, journals, and publishes to the screens once the
+transaction has committed: `setpoints` (the write outbox and its audit), `loops` (control
+loop modes, outputs and leases) and `alarms` (ISA-18.2 states, their journal and the emergency
+actions). tests/test_architecture.py fails on code elsewhere that writes these rows.
+"""
