@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,17 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402
 from django.db import connection  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 
 from plant.demo import load_demo_plant  # noqa: E402
 from plant.models import Plant, Tag  # noqa: E402
+from tests.services import Broker  # noqa: E402
 from tests.snapshot import DemoSnapshot, take_demo_snapshot  # noqa: E402
+
+# No deadline for an example: speed is measured in bench/, never asserted by a test, and on a
+# box shared by several runs a 0.7 ms example took 270 ms (DeadlineExceeded, FlakyFailure).
+hypothesis_settings.register_profile("scada", deadline=None)
+hypothesis_settings.load_profile("scada")
 
 ROLES = ["viewer", "operator", "supervisor", "admin"]
 TESTS = Path(__file__).resolve().parent
@@ -59,6 +67,33 @@ def _no_sparkplug_host(settings: pytest.FixtureRequest) -> None:
     test_sparkplug_host.py passes its own host id): on the shared broker, every worker
     would otherwise take every other test's retained spBv1.0/STATE beside its own topics."""
     settings.SPARKPLUG_HOST_ID = ""
+
+
+@pytest.fixture(scope="session")
+def _sparkplug_broker_of_this_worker() -> Iterator[Broker]:
+    """A private Mosquitto (the shipped queue limits, a spare port) per xdist worker, started
+    by the first Sparkplug test and stopped at the end of the session."""
+    broker = Broker()
+    broker.start()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def sparkplug_broker(
+    _sparkplug_broker_of_this_worker: Broker, settings: pytest.FixtureRequest
+) -> Broker:
+    """This worker's private broker as MQTT_URL, for the test and the children it starts.
+
+    The Sparkplug namespace (spBv1.0/#) cannot take our topic root: on the shared broker each
+    session's host discovered every other session's edge nodes, asked them for rebirths and
+    overflowed its queue. Each Sparkplug module applies it to all its tests with
+    `pytestmark = pytest.mark.usefixtures("sparkplug_broker")`, which runs it before the
+    fixtures a test names (its worker, its edge nodes).
+    """
+    settings.MQTT_URL = _sparkplug_broker_of_this_worker.url
+    settings.SIMULATOR_MQTT_URL = ""  # the simulated edge nodes use MQTT_URL too
+    return _sparkplug_broker_of_this_worker
 
 
 @pytest.fixture(autouse=True)

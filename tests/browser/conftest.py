@@ -212,6 +212,9 @@ class Ingest:
             "MQTT_TOPIC_ROOT": topic_root,
             # The same channel-layer prefix as daphne's, which inherits this environment too.
             "CHANNEL_LAYER_PREFIX": os.environ["CHANNEL_LAYER_PREFIX"],
+            # No Sparkplug host, as in-process workers (tests/conftest.py): on the shared broker
+            # its week-long session would queue every other run's spBv1.0/# after it stopped.
+            "SPARKPLUG_HOST_ID": "",
         }
         client_id = f"browser-{uuid.uuid4().hex[:8]}"
         with log.open("wb") as output:
