@@ -371,9 +371,11 @@ class Writer:
         for write_id, tag_id, topic, command_id, value, tolerance, claimed, sent_at, echoes in sent:
             open_ids.add(write_id)
             if write_id not in self.awaited:
+                # A sent write carries when it was claimed and sent (plant.actions.setpoints);
+                # a row that lost both (edited by hand) times out from the moment seen here.
                 self.awaited[write_id] = Awaited(
                     write_id, tag_id, topic, str(command_id), value, tolerance,
-                    claimed or sent_at, sent_at,
+                    claimed or sent_at or timezone.now(), sent_at,
                 )  # fmt: skip
                 if echoes:
                     self.echoing.add(tag_id)
