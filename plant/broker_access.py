@@ -154,10 +154,11 @@ def identities(
             "MQTT_URL=mqtts://ingest@broker:8883 with MQTT_PASSWORD_FILE"
         )
     writable = Tag.objects.filter(writable=True).values_list("topic", flat=True)
-    requests = [g.topic("write_request") for g in NeuronGateway.objects.all()]
-    write, read = ingest_grants(
-        root, writable if with_database else [], requests if with_database else []
+    # A queryset is lazy, this list is not: read the gateways only when the database is there.
+    requests = (
+        [g.topic("write_request") for g in NeuronGateway.objects.all()] if with_database else []
     )
+    write, read = ingest_grants(root, writable if with_database else [], requests)
     result = [Identity(ingest.username, hashed(ingest, existing), write, read,
                        "the product: ingest worker and setpoint writer")]  # fmt: skip
     taken = {ingest.username}

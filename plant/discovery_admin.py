@@ -29,7 +29,8 @@ class NeuronDeviceAdmin(PlantScopedAdmin):
     """South nodes of the gateways: the machine each fills, its link as last reported."""
 
     list_display = ["node", "gateway", "machine", "link_label", "running", "state_at"]
-    list_filter = ["gateway"]
+    # Only the gateways of the rows the admin may see (a plain filter lists every plant's).
+    list_filter = [("gateway", admin.RelatedOnlyFieldListFilter)]
     readonly_fields = ["gateway", "node", "link", "running", "state_at"]
 
     @admin.display(description="link")

@@ -60,6 +60,9 @@ LISTS = {
     "plant.sparkplugnode":    "- - v",
     "plant.sparkplugpendingbirth": "- - v",
     "plant.deviceidentity":   "va va va",  # broker logins of the admin's own plants' devices
+    "plant.neurongateway":    "va va va",  # a gateway feeds one plant: its admins add it
+    "plant.neurondevice":     "v v v",     # south nodes come from the gateway's own reports
+    "plant.discoveredsignal": "v v v",     # signals come from what devices sent
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -102,6 +105,12 @@ OBJECTS = [
     ("plant.sparkplugpendingbirth", "X", "sppending", "- - v"),
     ("plant.deviceidentity", "A", "device",       "vcd - vcd"),
     ("plant.deviceidentity", "B", "device",       "- vcd vcd"),
+    ("plant.neurongateway", "A", "gateway",       "vc - vcd"),
+    ("plant.neurongateway", "B", "gateway",       "- vc vcd"),
+    ("plant.neurondevice", "A", "south",          "vc - vcd"),
+    ("plant.neurondevice", "B", "south",          "- vc vcd"),
+    ("plant.discoveredsignal", "A", "signal",     "vc - vcd"),
+    ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

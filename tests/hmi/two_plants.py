@@ -31,9 +31,12 @@ from plant.models import (
     ApiToken,
     ControlLoop,
     DeviceIdentity,
+    DiscoveredSignal,
     EmergencyAction,
     Line,
     Machine,
+    NeuronDevice,
+    NeuronGateway,
     Plant,
     RejectedMessage,
     RejectionTally,
@@ -141,7 +144,14 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
     device.set_password(f"device-password-{plant.slug}")
     device.full_clean()
     device.save()
+    gateway = NeuronGateway.objects.create(app=f"gw-{plant.slug}", plant=plant)
+    south = NeuronDevice.objects.create(gateway=gateway, node="filler", machine=level.machine)
+    signal = DiscoveredSignal.objects.create(
+        kind=DiscoveredSignal.Kind.NEURON, key=f"gw-{plant.slug}/filler/grp/new_{plant.slug}",
+        plant=plant, first_seen_at=now, last_seen_at=now,
+    )  # fmt: skip
     return {
+        "gateway": gateway.pk, "south": south.pk, "signal": signal.pk,
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
         "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
         "loop": ControlLoop.objects.get(output_tag__machine__line__plant=plant).pk,

@@ -402,8 +402,8 @@ def test_a_device_identity_added_while_run_runs_can_log_in_without_a_restart(
     with psycopg.connect(run_database, autocommit=True) as conn:
         conn.execute(
             """INSERT INTO plant_deviceidentity (plant_id, username, password_hash, topic_prefix,
-                   sparkplug_group, sparkplug_node, enabled, description)
-               SELECT id, 'late-device', %s, %s, '', '', true, '' FROM plant_plant
+                   sparkplug_group, sparkplug_node, neuron_app, enabled, description)
+               SELECT id, 'late-device', %s, %s, '', '', '', true, '' FROM plant_plant
                WHERE slug = 'bottling'""",
             [hash_password(password), f"{product['root']}bottling/utilities/pump"],
         )
