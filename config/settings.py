@@ -204,6 +204,9 @@ if any(c in SPARKPLUG_HOST_ID for c in "/+#"):
         f"SPARKPLUG_HOST_ID may not hold '/', '+' or '#': {SPARKPLUG_HOST_ID!r}"
     )
 SPARKPLUG_DISCOVERY = env_bool("SPARKPLUG_DISCOVERY", default=True)
+# EMQX Neuron gateways (ingest.neuron): their uploads, write responses and status reports
+# arrive under /neuron/, outside our topic root; false stops the worker subscribing there.
+NEURON_ENABLED = env_bool("NEURON_ENABLED", default=True)
 # Sparkplug 3.0's Reorder Timeout (ingest.sparkplug.reorder): a message whose seq is ahead of
 # the expected one waits this long for the missing ones before the host asks for a rebirth.
 # 0 asks at once (the held messages are stored first either way).

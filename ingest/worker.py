@@ -137,6 +137,7 @@ class Worker:
         )
         # Neuron gateways (plant.neuron): their /neuron/... topics lie outside our root too.
         self.neuron = NeuronGateways(self.tags)
+        self.neuron_on = settings.NEURON_ENABLED
         self.neuron_subscription = (
             f"$share/{share_group}/{NEURON_FILTER}" if share_group else NEURON_FILTER
         )
@@ -163,7 +164,7 @@ class Worker:
         log.info("connected to %s:%s (%s)", self.address.host, self.address.port, resumed)
         # The broker's own counters arrive at QoS 0 beside the telemetry: never queued for us.
         sparkplug = [(self.sparkplug_subscription, 1)] if self.sparkplug and self.topic_root else []
-        neuron = [(self.neuron_subscription, 1)] if self.topic_root else []
+        neuron = [(self.neuron_subscription, 1)] if self.topic_root and self.neuron_on else []
         client.subscribe(
             [(self.subscription, 1), *sparkplug, *neuron, *((t, 0) for t in DROPPED_TOPICS)]
         )

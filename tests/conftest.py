@@ -69,6 +69,14 @@ def _no_sparkplug_host(settings: pytest.FixtureRequest) -> None:
     settings.SPARKPLUG_HOST_ID = ""
 
 
+@pytest.fixture(autouse=True)
+def _no_neuron(settings: pytest.FixtureRequest) -> None:
+    """Workers of tests read no /neuron/# unless a test asks (the `neuron_broker` fixture): the
+    Neuron topics cannot take our topic root either, and a worker on the shared broker would
+    reject every other session's uploads as from an unknown gateway."""
+    settings.NEURON_ENABLED = False
+
+
 @pytest.fixture(scope="session")
 def _sparkplug_broker_of_this_worker() -> Iterator[Broker]:
     """A private Mosquitto (the shipped queue limits, a spare port) per xdist worker, started
@@ -94,6 +102,13 @@ def sparkplug_broker(
     settings.MQTT_URL = _sparkplug_broker_of_this_worker.url
     settings.SIMULATOR_MQTT_URL = ""  # the simulated edge nodes use MQTT_URL too
     return _sparkplug_broker_of_this_worker
+
+
+@pytest.fixture
+def neuron_broker(sparkplug_broker: Broker, settings: pytest.FixtureRequest) -> Broker:
+    """The same private broker for the Neuron tests, with the workers reading /neuron/#."""
+    settings.NEURON_ENABLED = True
+    return sparkplug_broker
 
 
 @pytest.fixture(autouse=True)

@@ -215,6 +215,7 @@ class Ingest:
             # No Sparkplug host, as in-process workers (tests/conftest.py): on the shared broker
             # its week-long session would queue every other run's spBv1.0/# after it stopped.
             "SPARKPLUG_HOST_ID": "",
+            "NEURON_ENABLED": "false",
         }
         client_id = f"browser-{uuid.uuid4().hex[:8]}"
         with log.open("wb") as output:

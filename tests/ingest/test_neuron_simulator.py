@@ -34,7 +34,8 @@ from plant.quality import Quality
 from tests.ingest.test_neuron import send
 from tests.waiting import run_until
 
-pytestmark = pytest.mark.django_db
+# On this xdist worker's own broker: /neuron/# cannot be kept apart by a topic root.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("neuron_broker")]
 
 
 @pytest.fixture
