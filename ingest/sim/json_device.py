@@ -22,6 +22,7 @@ from django.conf import settings
 
 from ingest.mqtt import make_client, set_topic
 from ingest.payloads import PayloadError, Scalar, coerce, decode_setpoint, encode_value, utcnow
+from ingest.sim.device_loop import OneClientLoop
 from ingest.sim.faults import (
     REJECT_WRITES,
     SILENT,
@@ -95,7 +96,7 @@ def differing(held: Scalar, requested: Scalar) -> Scalar:
     return requested + 1 if isinstance(requested, int | float) else f"{requested}?"
 
 
-class Simulator:
+class Simulator(OneClientLoop):
     """The demo plant's devices on MQTT: telemetry, setpoint readbacks and injectable faults.
 
     paho's network thread only fills `inbox`; one loop steps the model, publishes and handles
@@ -137,37 +138,6 @@ class Simulator:
             f"{1 / self.interval:g}/s, writes on <tag topic>/set, faults on {self.fault_topic}"
             f"{skipped}"
         )
-
-    def connect(self) -> None:
-        """Connect and start paho's network thread; OSError if the broker is unreachable."""
-        self.client.connect(self.address.host, self.address.port)
-        self.client.loop_start()
-
-    def run(self) -> None:
-        """Publish and obey commands until stop(); call connect() first."""
-        self.last_step = self.next_tick = time.monotonic()
-        try:
-            while not self.stopping:
-                self.run_once()
-        finally:
-            self.client.disconnect()
-            self.client.loop_stop()
-
-    def stop(self) -> None:
-        """Ask run() to return; safe from a signal handler (it only sets a flag)."""
-        self.stopping = True
-
-    def run_once(self, max_wait: float = 0.2) -> None:
-        """Tick if due, then handle a command that arrives before the next tick (if any)."""
-        now = time.monotonic()
-        if now >= self.next_tick:
-            self.tick(now)
-        wait = min(max_wait, max(0.0, self.next_tick - time.monotonic()))
-        try:
-            message = self.inbox.get(timeout=wait)
-        except queue.Empty:
-            return
-        self.handle(message)
 
     def tick(self, now: float) -> None:
         """Step the model by the real time elapsed and publish every tag that is due."""

@@ -31,6 +31,7 @@ from django.conf import settings
 
 from ingest.mqtt import make_client
 from ingest.payloads import PayloadError, Scalar
+from ingest.sim.device_loop import OneClientLoop
 from ingest.sim.faults import (
     REJECT_WRITES,
     SILENT,
@@ -113,7 +114,7 @@ def group_of(tag: SimTag) -> str:
     return SETPOINTS if tag.writable else MEASUREMENTS
 
 
-class NeuronGateway:
+class NeuronGateway(OneClientLoop):
     """The demo plant's machines as the south nodes of one Neuron north app `app` on MQTT.
 
     paho's network thread only fills `inbox`; one loop steps the model, publishes and handles
@@ -161,37 +162,6 @@ class NeuronGateway:
             f"{1 / self.interval:g}/s, writes on {self.topics['write_request']}, faults on "
             f"{self.fault_topic}"
         )
-
-    def connect(self) -> None:
-        """Connect and start paho's network thread; OSError if the broker is unreachable."""
-        self.client.connect(self.address.host, self.address.port)
-        self.client.loop_start()
-
-    def run(self) -> None:
-        """Upload and obey commands until stop(); call connect() first."""
-        self.last_step = self.next_tick = time.monotonic()
-        try:
-            while not self.stopping:
-                self.run_once()
-        finally:
-            self.client.disconnect()
-            self.client.loop_stop()
-
-    def stop(self) -> None:
-        """Ask run() to return; safe from a signal handler (it only sets a flag)."""
-        self.stopping = True
-
-    def run_once(self, max_wait: float = 0.2) -> None:
-        """Tick if due, then handle a command that arrives before the next tick (if any)."""
-        now = time.monotonic()
-        if now >= self.next_tick:
-            self.tick(now)
-        wait = min(max_wait, max(0.0, self.next_tick - time.monotonic()))
-        try:
-            message = self.inbox.get(timeout=wait)
-        except queue.Empty:
-            return
-        self.handle(message)
 
     def tick(self, now: float) -> None:
         """Step the model by the real time elapsed, upload every group, report links."""
