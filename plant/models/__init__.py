@@ -22,6 +22,7 @@ from plant.models.sparkplug import (
     SparkplugNode,
     SparkplugPendingBirth,
 )
+from plant.models.sso import SsoGroupMapping, SsoIdentity
 from plant.models.tokens import ApiToken
 from plant.quality import Quality
 
@@ -53,6 +54,8 @@ __all__ = [
     "SparkplugMetric",
     "SparkplugNode",
     "SparkplugPendingBirth",
+    "SsoGroupMapping",
+    "SsoIdentity",
     "SystemAlarm",
     "Tag",
     "UnknownTopic",

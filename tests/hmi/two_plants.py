@@ -45,6 +45,8 @@ from plant.models import (
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
+    SsoGroupMapping,
+    SsoIdentity,
     SystemAlarm,
     Tag,
     UnknownTopic,
@@ -198,6 +200,7 @@ def build_world() -> World:
         "tally": RejectionTally.objects.create(day=now.date(), rejected=2).pk,  # type: ignore[dict-item]
         "group": Group.objects.get(name="viewer").pk,
         **_sparkplug_objects(now),
+        **_sso_objects(users["operator"], plants["A"], now),
     }  # fmt: skip
     ids["A"]["user"] = users["viewer"].pk
     ids["B"]["user"] = users["admin_b"].pk
@@ -232,6 +235,20 @@ def built_once(django_db_blocker: object) -> Iterator[World]:
     with django_db_blocker.unblock(), transaction.atomic():  # type: ignore[attr-defined]
         yield build_world()
         transaction.set_rollback(True)
+
+
+def _sso_objects(person: User, plant: Plant, now: Any) -> dict[str, int]:
+    """A single sign-on group mapping (it may grant roles in any plant) and a signed-in identity."""
+    mapping = SsoGroupMapping.objects.create(group="idp-operators", role="operator")
+    mapping.plants.add(plant)
+    identity = SsoIdentity.objects.create(
+        user=person,
+        issuer="https://idp.example",
+        subject="s-1",
+        groups=["idp-operators"],
+        last_sign_in=now,
+    )
+    return {"ssomap": mapping.pk, "ssoid": identity.pk}
 
 
 def _sparkplug_objects(now: Any) -> dict[str, int]:
