@@ -177,6 +177,22 @@ if DB_POOL_MAX:
         "timeout": env_int("DB_POOL_TIMEOUT", 10, least=1),
         "max_lifetime": 3600,
     }
+# History reads (trends, the history API and its export, analytics) from a PostgreSQL
+# streaming replica, when DATABASE_REPLICA_URL names one (plant/read_replica.py); everything
+# else, writes above all, stays on DATABASE_URL. Same pool settings, a quicker give-up: an
+# unreachable replica sends history to the primary instead of making the page wait.
+DATABASE_REPLICA_URL = url_with_password(
+    os.environ.get("DATABASE_REPLICA_URL", ""), env_secret("DATABASE_REPLICA_PASSWORD")
+)
+if DATABASE_REPLICA_URL:
+    replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=0)
+    replica["CONN_HEALTH_CHECKS"] = True
+    replica["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], "connect_timeout": 2}
+    if "pool" in replica["OPTIONS"]:
+        replica["OPTIONS"]["pool"] = {**replica["OPTIONS"]["pool"], "timeout": 3}
+    replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = replica
+DATABASE_ROUTERS = ["plant.read_replica.ReadReplicaRouter"]
 # "auto": use TimescaleDB for the historian when `CREATE EXTENSION timescaledb` works;
 # "off": plain PostgreSQL even where the extension exists.
 TIMESCALEDB = os.environ.get("TIMESCALEDB", "auto")
