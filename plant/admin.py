@@ -348,5 +348,5 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
                              "now: it is not shown again.")  # fmt: skip
 
 
-# Register the health and Sparkplug models.
-from plant import discovery_admin, health_admin, sparkplug_admin  # noqa: E402, F401
+# Register the health, Sparkplug, discovery and shift calendar models.
+from plant import discovery_admin, health_admin, shift_admin, sparkplug_admin  # noqa: E402, F401

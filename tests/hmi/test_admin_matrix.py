@@ -63,6 +63,8 @@ LISTS = {
     "plant.neurongateway":    "va va va",  # a gateway feeds one plant: its admins add it
     "plant.neurondevice":     "v v v",     # south nodes come from the gateway's own reports
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
+    "plant.shift":            "va va va",  # the shift calendar of the admin's own plants
+    "plant.planneddowntime":  "va va va",
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -111,6 +113,10 @@ OBJECTS = [
     ("plant.neurondevice", "B", "south",          "- vc vcd"),
     ("plant.discoveredsignal", "A", "signal",     "vc - vcd"),
     ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
+    ("plant.shift", "A", "shift",                 "vcd - vcd"),
+    ("plant.shift", "B", "shift",                 "- vcd vcd"),
+    ("plant.planneddowntime", "A", "downtime",    "vcd - vcd"),
+    ("plant.planneddowntime", "B", "downtime",    "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),
