@@ -37,9 +37,12 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    PlannedDowntime,
     Plant,
     RejectedMessage,
     SetpointWrite,
+    Shift,
+    ShiftBreak,
     Tag,
     UnknownTopic,
 )
@@ -61,6 +64,9 @@ PLANT_PATHS: dict[type[Model], str] = {
     NeuronGateway: "plant",
     NeuronDevice: "gateway__plant",
     DiscoveredSignal: "plant",
+    Shift: "plant",
+    ShiftBreak: "shift__plant",
+    PlannedDowntime: "plant",
 }
 
 

@@ -37,7 +37,10 @@ from plant.models import (
     Machine,
     NeuronGateway,
     NeuronTag,
+    PlannedDowntime,
     Plant,
+    Shift,
+    ShiftBreak,
     SparkplugGroup,
     Tag,
 )
@@ -155,6 +158,10 @@ TRACKED: dict[type[Model], Tracked] = {
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
     ),
+    # The shift calendar: planned busy time, and so every OEE figure, follows from it.
+    Shift: Tracked(plant=lambda obj: obj.plant_id),
+    ShiftBreak: Tracked(plant=_plant_of(Shift, "plant_id", "shift_id")),
+    PlannedDowntime: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

@@ -18,6 +18,9 @@ VIEW = [
     "plant.view_alarm",  # everyone sees alarms; only supervisors acknowledge and shelve
     "plant.view_alarmjournalentry",
     "plant.view_alarmdefinition",
+    "plant.view_shift",  # the shift calendar, which every OEE figure is measured against
+    "plant.view_shiftbreak",
+    "plant.view_planneddowntime",
 ]
 OPERATE = ["plant.write_setpoint"]
 SUPERVISE = [
@@ -61,6 +64,12 @@ CONFIGURE = [
     "plant.change_neurondevice",
     "plant.view_discoveredsignal",
     "plant.change_discoveredsignal",
+    # The shift calendar of their own plants: shifts with their breaks, planned downtime.
+    *[
+        f"plant.{action}_{model}"
+        for model in ("shift", "shiftbreak", "planneddowntime")
+        for action in ("add", "change", "delete")
+    ],
 ]
 
 ROLES: dict[str, list[str]] = {

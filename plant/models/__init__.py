@@ -16,6 +16,7 @@ from plant.models.history import (
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
+from plant.models.shifts import PlannedDowntime, Shift, ShiftBreak
 from plant.models.sparkplug import (
     SparkplugGroup,
     SparkplugMetric,
@@ -43,6 +44,7 @@ __all__ = [
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
+    "PlannedDowntime",
     "Plant",
     "Quality",
     "RejectedMessage",
@@ -50,6 +52,8 @@ __all__ = [
     "Sample",
     "SecurityEvent",
     "SetpointWrite",
+    "Shift",
+    "ShiftBreak",
     "SparkplugGroup",
     "SparkplugMetric",
     "SparkplugNode",

@@ -65,6 +65,8 @@ LISTS = {
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
     "plant.ssogroupmapping":  "- - va",    # a mapping may grant roles in any plant
     "plant.ssoidentity":      "- - v",     # written by the sign-in alone
+    "plant.shift":            "va va va",  # the shift calendar of the admin's own plants
+    "plant.planneddowntime":  "va va va",
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -115,6 +117,10 @@ OBJECTS = [
     ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
     ("plant.ssogroupmapping", "X", "ssomap",      "- - vcd"),
     ("plant.ssoidentity", "X", "ssoid",           "- - v"),
+    ("plant.shift", "A", "shift",                 "vcd - vcd"),
+    ("plant.shift", "B", "shift",                 "- vcd vcd"),
+    ("plant.planneddowntime", "A", "downtime",    "vcd - vcd"),
+    ("plant.planneddowntime", "B", "downtime",    "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

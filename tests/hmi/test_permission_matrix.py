@@ -349,7 +349,9 @@ LOGIN_FREE = ("login", "logout", "favicon", "sso_login", "sso_callback")
 @pytest.mark.parametrize("role", ["anon", "viewer", "admin_b", "super", "token"])
 @pytest.mark.parametrize(
     # The pages anyone may open answer a wrong method 405 to everyone, logged in or not.
-    "row", [r for r in ROWS if r.name not in LOGIN_FREE], ids=row_id
+    "row",
+    [r for r in ROWS if r.name not in LOGIN_FREE],
+    ids=row_id,
 )
 def test_each_url_refuses_the_method_it_does_not_take(world: World, row: Row, role: str) -> None:
     client = client_of(world, role)

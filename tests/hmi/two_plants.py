@@ -37,11 +37,13 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    PlannedDowntime,
     Plant,
     RejectedMessage,
     RejectionTally,
     Sample,
     SetpointWrite,
+    Shift,
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
@@ -152,7 +154,13 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         kind=DiscoveredSignal.Kind.NEURON, key=f"gw-{plant.slug}/filler/grp/new_{plant.slug}",
         plant=plant, first_seen_at=now, last_seen_at=now,
     )  # fmt: skip
+    downtime = PlannedDowntime.objects.create(
+        plant=plant, line=line, start_at=now, end_at=now + timedelta(hours=2),
+        reason=f"filler service {plant.slug}",
+    )  # fmt: skip
     return {
+        "shift": Shift.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
+        "downtime": downtime.pk,
         "gateway": gateway.pk, "south": south.pk, "signal": signal.pk,
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
         "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
