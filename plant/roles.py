@@ -61,6 +61,11 @@ CONFIGURE = [
     "plant.change_neurondevice",
     "plant.view_discoveredsignal",
     "plant.change_discoveredsignal",
+    # SPC settings of their plants' measured tags (specification limits, ℮, run rules).
+    "plant.view_spcsettings",
+    "plant.add_spcsettings",
+    "plant.change_spcsettings",
+    "plant.delete_spcsettings",
 ]
 
 ROLES: dict[str, list[str]] = {
