@@ -70,6 +70,11 @@ CONFIGURE = [
         for model in ("shift", "shiftbreak", "planneddowntime")
         for action in ("add", "change", "delete")
     ],
+    # SPC settings of their plants' measured tags (specification limits, ℮, run rules).
+    "plant.view_spcsettings",
+    "plant.add_spcsettings",
+    "plant.change_spcsettings",
+    "plant.delete_spcsettings",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -4,6 +4,7 @@ from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, Emerg
 from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
+from plant.models.derived import DerivedJob, DerivedTag
 from plant.models.discovery import DiscoveredSignal
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
@@ -23,6 +24,7 @@ from plant.models.sparkplug import (
     SparkplugNode,
     SparkplugPendingBirth,
 )
+from plant.models.spc_settings import SpcSettings
 from plant.models.sso import SsoGroupMapping, SsoIdentity
 from plant.models.tokens import ApiToken
 from plant.quality import Quality
@@ -35,6 +37,8 @@ __all__ = [
     "ConfigChange",
     "ControlLoop",
     "ControlLoopEvent",
+    "DerivedJob",
+    "DerivedTag",
     "DeviceIdentity",
     "DiscoveredSignal",
     "EmergencyAction",
@@ -58,6 +62,7 @@ __all__ = [
     "SparkplugMetric",
     "SparkplugNode",
     "SparkplugPendingBirth",
+    "SpcSettings",
     "SsoGroupMapping",
     "SsoIdentity",
     "SystemAlarm",
