@@ -37,6 +37,9 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
     Plant,
     RejectedMessage,
     SetpointWrite,
@@ -61,6 +64,9 @@ PLANT_PATHS: dict[type[Model], str] = {
     NeuronGateway: "plant",
     NeuronDevice: "gateway__plant",
     DiscoveredSignal: "plant",
+    NotificationRoster: "plant",
+    NotificationRecipient: "roster__plant",
+    NotificationDelivery: "plant",
 }
 
 

@@ -37,6 +37,8 @@ from plant.models import (
     Machine,
     NeuronGateway,
     NeuronTag,
+    NotificationRecipient,
+    NotificationRoster,
     Plant,
     SparkplugGroup,
     Tag,
@@ -49,6 +51,7 @@ SECRETS = {
     "password": "password",
     "key_hash": "secret",
     "password_hash": "password",
+    "secret": "secret",  # a notification webhook's shared secret
 }  # recorded as "changed", never shown
 _actor: ContextVar[Callable[[], Actor] | None] = ContextVar("config_actor", default=None)
 
@@ -155,6 +158,9 @@ TRACKED: dict[type[Model], Tracked] = {
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
     ),
+    # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
+    NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
+    NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
 }
 
 

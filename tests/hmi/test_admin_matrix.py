@@ -63,6 +63,8 @@ LISTS = {
     "plant.neurongateway":    "va va va",  # a gateway feeds one plant: its admins add it
     "plant.neurondevice":     "v v v",     # south nodes come from the gateway's own reports
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
+    "plant.notificationroster": "va va va",  # who is told of their plants' alarms
+    "plant.notificationdelivery": "v v v",   # the outbox: only the dispatcher writes it
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -111,6 +113,10 @@ OBJECTS = [
     ("plant.neurondevice", "B", "south",          "- vc vcd"),
     ("plant.discoveredsignal", "A", "signal",     "vc - vcd"),
     ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
+    ("plant.notificationroster", "A", "roster",   "vcd - vcd"),
+    ("plant.notificationroster", "B", "roster",   "- vcd vcd"),
+    ("plant.notificationdelivery", "A", "delivery", "v - v"),
+    ("plant.notificationdelivery", "B", "delivery", "- v v"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),
