@@ -37,7 +37,7 @@ from plant.models import (
     NotificationRoster,
 )
 from plant.notifications import rules
-from plant.notifications.senders import SendError, send
+from plant.notifications.senders import SendError, Senders
 
 log = logging.getLogger(__name__)
 
@@ -233,17 +233,27 @@ class Dispatcher:
         """Send every delivery that is due (claimed first), and record each attempt."""
         do_release_stale_claims(now)
         claimed = do_claim_deliveries(self.name, now)
-        for delivery in claimed:
-            started = time.monotonic()
-            error: str | None = None
-            try:
-                send(delivery)
-            except SendError as failure:
-                error = str(failure)
-            duration_ms = int((time.monotonic() - started) * 1000)
-            if error:
-                log.warning("notify: delivery %s to %s failed: %s", delivery.pk,
-                            delivery.address, error)  # fmt: skip
-            do_record_attempt(delivery, dispatcher=self.name, error=error,
-                              duration_ms=duration_ms, now=now)  # fmt: skip
+        senders = Senders()
+        try:
+            for delivery in claimed:
+                self.deliver_one(delivery, senders, now)
+        finally:
+            senders.close()
         return len(claimed)
+
+    def deliver_one(self, delivery: NotificationDelivery, senders: Senders, now: datetime) -> None:
+        started = time.monotonic()
+        error: str | None = None
+        try:
+            senders.send(delivery)
+        except SendError as failure:
+            error = str(failure)
+        except Exception as failure:  # a bug of ours fails this attempt alone, on the record
+            log.exception("notify: delivery %s", delivery.pk)
+            error = f"internal error: {failure!r}"
+        duration_ms = int((time.monotonic() - started) * 1000)
+        if error:
+            log.warning("notify: delivery %s to %s failed: %s", delivery.pk, delivery.address,
+                        error)  # fmt: skip
+        do_record_attempt(delivery, dispatcher=self.name, error=error, duration_ms=duration_ms,
+                          now=now)  # fmt: skip

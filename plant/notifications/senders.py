@@ -5,6 +5,7 @@ can act on; neither knows about retries (plant.actions.notifications records the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import smtplib
 import ssl
@@ -27,12 +28,46 @@ class SendError(Exception):
     """A delivery that did not get through, with why."""
 
 
-def send(delivery: NotificationDelivery) -> None:
-    """Send one delivery by its kind; SendError if it did not get through."""
-    if delivery.kind == NotificationRecipient.Kind.EMAIL:
-        send_email(delivery)
-    else:
-        send_webhook(delivery)
+class Senders:
+    """Sends a turn's deliveries, keeping one SMTP connection open for all its mails."""
+
+    def __init__(self) -> None:
+        self.smtp: EmailBackend | None = None
+
+    def send(self, delivery: NotificationDelivery) -> None:
+        """Send one delivery by its kind; SendError if it did not get through."""
+        if delivery.kind == NotificationRecipient.Kind.EMAIL:
+            self.send_email(delivery)
+        else:
+            send_webhook(delivery)
+
+    def send_email(self, delivery: NotificationDelivery) -> None:
+        message = EmailMessage(
+            subject=delivery.subject, body=delivery.body,
+            from_email=settings.DEFAULT_FROM_EMAIL, to=[delivery.address],
+            headers={"X-Scada-Delivery": str(delivery.pk), "X-Scada-Event": delivery.reason},
+        )  # fmt: skip
+        try:
+            if self.smtp is None:
+                self.smtp = smtp_backend()
+                self.smtp.open()
+            self.smtp.send_messages([message])
+        except smtplib.SMTPRecipientsRefused as error:
+            raise SendError(f"the SMTP server refused {delivery.address}: {_smtp(error)}") from None
+        except smtplib.SMTPException as error:
+            self.close()  # the connection may be in any state: the next mail opens another
+            raise SendError(f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT}: {error}") from None
+        except OSError as error:
+            self.close()
+            raise SendError(
+                f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT} not reachable: {error}"
+            ) from None
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            smtp, self.smtp = self.smtp, None
+            with contextlib.suppress(Exception):  # closing a broken connection may fail too
+                smtp.close()
 
 
 def smtp_backend() -> EmailBackend:
@@ -42,24 +77,6 @@ def smtp_backend() -> EmailBackend:
         password=settings.EMAIL_HOST_PASSWORD, use_tls=settings.EMAIL_USE_TLS,
         use_ssl=settings.EMAIL_USE_SSL, timeout=settings.EMAIL_TIMEOUT, fail_silently=False,
     )  # fmt: skip
-
-
-def send_email(delivery: NotificationDelivery) -> None:
-    message = EmailMessage(
-        subject=delivery.subject, body=delivery.body, from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[delivery.address], connection=smtp_backend(),
-        headers={"X-Scada-Delivery": str(delivery.pk), "X-Scada-Event": delivery.reason},
-    )  # fmt: skip
-    try:
-        message.send()
-    except smtplib.SMTPRecipientsRefused as error:
-        raise SendError(f"the SMTP server refused {delivery.address}: {_smtp(error)}") from None
-    except smtplib.SMTPException as error:
-        raise SendError(f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT}: {error}") from None
-    except OSError as error:
-        raise SendError(
-            f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT} not reachable: {error}"
-        ) from None
 
 
 def _smtp(error: smtplib.SMTPRecipientsRefused) -> str:

@@ -264,6 +264,23 @@ def test_mail_waits_for_an_smtp_server_that_is_down_and_goes_once_it_is_up(
     assert NotificationDelivery.objects.get().state == "sent"
 
 
+def test_an_address_the_smtp_server_refuses_fails_alone_and_the_other_mails_go(
+    demo_plant: Plant, smtp: SmtpServer
+) -> None:
+    smtp.inbox.refused.add("m-gone@example.com")
+    addresses = [("email", a) for a in ("a@example.com", "m-gone@example.com", "z@example.com")]
+    roster(demo_plant, "Shift", *addresses)
+    dispatcher = started(demo_plant)
+    activate(methane())
+    dispatcher.run_once()
+    assert sorted(m["To"] for m in smtp.messages) == ["a@example.com", "z@example.com"]
+    refused = NotificationDelivery.objects.get(address="m-gone@example.com")
+    assert refused.state == "pending"
+    assert refused.last_error == (
+        "the SMTP server refused m-gone@example.com: 550 5.1.1 no such mailbox"
+    )
+
+
 def test_a_rosters_own_templates_make_the_message(demo_plant: Plant, smtp: SmtpServer) -> None:
     roster(
         demo_plant, "Terse", ("email", "shift@example.com"),
