@@ -157,9 +157,14 @@ def env_float(name: str, default: float, least: float = 0.0) -> float:
     return number
 
 
-# The ingest worker and the simulator use the database from a few threads of their own; every
-# other process (daphne above all) serves requests. Each gets a pool of its own size.
-IS_WORKER = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] in (["ingest"], ["simulate"])
+# The ingest worker, the simulator and the notification dispatcher use the database from a few
+# threads of their own; every other process (daphne above all) serves requests. Each gets a
+# pool of its own size.
+IS_WORKER = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] in (
+    ["ingest"],
+    ["simulate"],
+    ["notify"],
+)
 # Size the pools so that every process at its maximum still fits PostgreSQL's max_connections
 # (100 by default, 3 of them kept for superusers): per web process DB_POOL_MAX (20), per
 # worker WORKER_DB_POOL_MAX (4), plus the one-shot migrate and psql (say 5). The default set-up
@@ -420,6 +425,31 @@ DEMO_PASSWORD = env_secret("DEMO_PASSWORD")
 # The first superuser (manage.py ensure_admin); not "admin", the demo's plant administrator.
 ADMIN_USERNAME = os.environ.get("ADMIN_USERNAME", "superuser")
 ADMIN_PASSWORD = env_secret("ADMIN_PASSWORD")
+
+# Alarm notifications (plant.notifications, sent by `manage.py notify`). E-mail goes to this
+# SMTP server; EMAIL_USE_TLS is STARTTLS (port 587), EMAIL_USE_SSL implicit TLS (port 465).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, least=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, least=1)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "scada-lite@localhost")
+# Where a notification's link points: the HMI as its people open it.
+NOTIFY_SITE_URL = os.environ.get("NOTIFY_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if urlsplit(NOTIFY_SITE_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"NOTIFY_SITE_URL must be an http(s) URL, not {NOTIFY_SITE_URL!r}")
+# A webhook that has not answered within this long has failed (and is tried again later).
+NOTIFY_WEBHOOK_TIMEOUT_S = env_float("NOTIFY_WEBHOOK_TIMEOUT_S", 10.0, least=0.1)
+# The CAs an https:// webhook's certificate must chain to; empty: the system's.
+NOTIFY_WEBHOOK_CA_FILE = os.environ.get("NOTIFY_WEBHOOK_CA_FILE", "")
+if NOTIFY_WEBHOOK_CA_FILE and not Path(NOTIFY_WEBHOOK_CA_FILE).is_file():
+    raise ImproperlyConfigured(
+        f"NOTIFY_WEBHOOK_CA_FILE: {NOTIFY_WEBHOOK_CA_FILE!r} is not a readable file"
+    )
 
 LOGGING = {
     "version": 1,

@@ -37,6 +37,9 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
     PlannedDowntime,
     Plant,
     RejectedMessage,
@@ -67,6 +70,9 @@ PLANT_PATHS: dict[type[Model], str] = {
     Shift: "plant",
     ShiftBreak: "shift__plant",
     PlannedDowntime: "plant",
+    NotificationRoster: "plant",
+    NotificationRecipient: "roster__plant",
+    NotificationDelivery: "plant",
 }
 
 

@@ -37,6 +37,8 @@ from plant.models import (
     Machine,
     NeuronGateway,
     NeuronTag,
+    NotificationRecipient,
+    NotificationRoster,
     PlannedDowntime,
     Plant,
     Shift,
@@ -52,6 +54,7 @@ SECRETS = {
     "password": "password",
     "key_hash": "secret",
     "password_hash": "password",
+    "secret": "secret",  # a notification webhook's shared secret
 }  # recorded as "changed", never shown
 _actor: ContextVar[Callable[[], Actor] | None] = ContextVar("config_actor", default=None)
 
@@ -162,6 +165,9 @@ TRACKED: dict[type[Model], Tracked] = {
     Shift: Tracked(plant=lambda obj: obj.plant_id),
     ShiftBreak: Tracked(plant=_plant_of(Shift, "plant_id", "shift_id")),
     PlannedDowntime: Tracked(plant=lambda obj: obj.plant_id),
+    # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
+    NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
+    NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
 }
 
 

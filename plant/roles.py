@@ -75,6 +75,17 @@ CONFIGURE = [
     "plant.add_spcsettings",
     "plant.change_spcsettings",
     "plant.delete_spcsettings",
+    # Alarm notifications of their own plants: rosters and their recipients, and the outbox
+    # of deliveries (looked at, and a failed one sent again; the dispatcher writes them).
+    "plant.view_notificationroster",
+    "plant.add_notificationroster",
+    "plant.change_notificationroster",
+    "plant.delete_notificationroster",
+    "plant.view_notificationrecipient",
+    "plant.add_notificationrecipient",
+    "plant.change_notificationrecipient",
+    "plant.delete_notificationrecipient",
+    "plant.view_notificationdelivery",
 ]
 
 ROLES: dict[str, list[str]] = {

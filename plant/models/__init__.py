@@ -15,6 +15,13 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
+from plant.models.notifications import (
+    NotificationAttempt,
+    NotificationCursor,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
+)
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.shifts import PlannedDowntime, Shift, ShiftBreak
@@ -48,6 +55,11 @@ __all__ = [
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
+    "NotificationAttempt",
+    "NotificationCursor",
+    "NotificationDelivery",
+    "NotificationRecipient",
+    "NotificationRoster",
     "PlannedDowntime",
     "Plant",
     "Quality",

@@ -36,6 +36,7 @@ READ_ONLY = {
     "plant.rejectiontally": ("X", "tally"),
     "plant.sparkplugnode": ("X", "spnode"),
     "plant.sparkplugpendingbirth": ("X", "sppending"),  # approved or ignored by list actions
+    "plant.notificationdelivery": ("A", "delivery"),  # the outbox; a list action sends again
 }
 # Rows the product writes that an admin may delete, to tidy up, but never add or change.
 SYSTEM_WRITTEN = {

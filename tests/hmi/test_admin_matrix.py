@@ -67,6 +67,8 @@ LISTS = {
     "plant.ssoidentity":      "- - v",     # written by the sign-in alone
     "plant.shift":            "va va va",  # the shift calendar of the admin's own plants
     "plant.planneddowntime":  "va va va",
+    "plant.notificationroster": "va va va",  # who is told of their plants' alarms
+    "plant.notificationdelivery": "v v v",   # the outbox: only the dispatcher writes it
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -121,6 +123,10 @@ OBJECTS = [
     ("plant.shift", "B", "shift",                 "- vcd vcd"),
     ("plant.planneddowntime", "A", "downtime",    "vcd - vcd"),
     ("plant.planneddowntime", "B", "downtime",    "- vcd vcd"),
+    ("plant.notificationroster", "A", "roster",   "vcd - vcd"),
+    ("plant.notificationroster", "B", "roster",   "- vcd vcd"),
+    ("plant.notificationdelivery", "A", "delivery", "v - v"),
+    ("plant.notificationdelivery", "B", "delivery", "- v v"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from plant import security_events
 from plant.actions.alarms import do_set_alarm_condition, do_shelve_alarm
+from plant.actions.notifications import do_plan_deliveries
 from plant.actions.setpoints import do_request_setpoint
 from plant.demo import load_demo_plant
 from plant.models import (
@@ -37,6 +38,9 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
     PlannedDowntime,
     Plant,
     RejectedMessage,
@@ -54,6 +58,7 @@ from plant.models import (
     UnknownTopic,
     WorkerHeartbeat,
 )
+from plant.notifications.rules import Reason
 from plant.token_actions import do_revoke_api_token
 from tests.builders import demo_tag, record_value
 
@@ -158,9 +163,11 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         plant=plant, line=line, start_at=now, end_at=now + timedelta(hours=2),
         reason=f"filler service {plant.slug}",
     )  # fmt: skip
+    roster, delivery = _notification_objects(plant, line, standing)
     return {
         "shift": Shift.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
         "downtime": downtime.pk,
+        "roster": roster.pk, "delivery": delivery.pk,
         "gateway": gateway.pk, "south": south.pk, "signal": signal.pk,
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
         "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
@@ -170,6 +177,20 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
         "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
     }  # fmt: skip
+
+
+def _notification_objects(
+    plant: Plant, line: Line, standing: Alarm
+) -> tuple[NotificationRoster, NotificationDelivery]:
+    """A roster of the plant's line with a recipient, and the delivery of its standing alarm."""
+    roster = NotificationRoster.objects.create(name=f"shift {plant.slug}", plant=plant, line=line)
+    NotificationRecipient.objects.create(roster=roster, address=f"shift@{plant.slug}.example")
+    entry = AlarmJournalEntry.objects.filter(alarm=standing).select_related(
+        "tag__machine__line__plant", "alarm__definition"
+    ).first()  # fmt: skip
+    assert entry is not None
+    do_plan_deliveries(entry, Reason.ACTIVATION, [roster])
+    return roster, NotificationDelivery.objects.get(roster=roster)
 
 
 def build_world() -> World:
