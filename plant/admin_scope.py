@@ -42,6 +42,7 @@ from plant.models import (
     SetpointWrite,
     Tag,
     UnknownTopic,
+    VibrationMonitor,
 )
 
 # Each scoped model → the path from it to its plant ("" for the plant itself).
@@ -61,6 +62,7 @@ PLANT_PATHS: dict[type[Model], str] = {
     NeuronGateway: "plant",
     NeuronDevice: "gateway__plant",
     DiscoveredSignal: "plant",
+    VibrationMonitor: "tag__machine__line__plant",
 }
 
 

@@ -40,6 +40,7 @@ from plant.models import (
     Plant,
     SparkplugGroup,
     Tag,
+    VibrationMonitor,
 )
 
 SYSTEM = "system"
@@ -154,6 +155,10 @@ TRACKED: dict[type[Model], Tracked] = {
     DiscoveredSignal: Tracked(
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
+    ),
+    # A tag's machine class; the zone alarms it makes are recorded as alarm definitions.
+    VibrationMonitor: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
     ),
 }
 

@@ -23,6 +23,7 @@ from plant.models.sparkplug import (
     SparkplugPendingBirth,
 )
 from plant.models.tokens import ApiToken
+from plant.models.vibration import VibrationMonitor
 from plant.quality import Quality
 
 __all__ = [
@@ -56,5 +57,6 @@ __all__ = [
     "SystemAlarm",
     "Tag",
     "UnknownTopic",
+    "VibrationMonitor",
     "WorkerHeartbeat",
 ]
