@@ -30,6 +30,7 @@ from django.views.decorators.http import require_safe
 from hmi.api import api_view, form_error, json_error
 from hmi.csv_safety import csv_text
 from hmi.history_forms import CurrentForm, ExportForm, HistoryForm, TrendForm
+from hmi.readings import vibration_limits
 from plant.historian import (
     History,
     HistoryError,
@@ -265,8 +266,15 @@ def wall_clock(moment: datetime, zone: str) -> str:
 def trend_tags(user: User | AnonymousUser) -> list[Tag]:
     """The tags a trend can draw (numbers and bools), in the order of the asset tree."""
     tags = visible_tags(user).exclude(data_type=Tag.DataType.STRING)
+    tags = tags.select_related("vibration_monitor")  # its zones are drawn on the chart
     order = ["machine__line__plant__name", "machine__line__position", "machine__line__name"]
     return list(tags.order_by(*order, "machine__position", "machine__name", "key"))
+
+
+def zones_json(tag: Tag) -> dict[str, float] | None:
+    """A vibration tag's ISO 10816-3 zone boundaries, which the chart draws as lines."""
+    limits = vibration_limits(tag)
+    return None if limits is None else {"ab": limits.ab, "bc": limits.bc, "cd": limits.cd}
 
 
 def trend_config(
@@ -281,7 +289,7 @@ def trend_config(
         "timeZone": zone,
         "tags": [
             {"id": t.pk, "name": tag_label(t), "unit": t.unit, "precision": t.precision}
-            | {"dataType": t.data_type}
+            | {"dataType": t.data_type, "zones": zones_json(t)}
             for t in tags
         ],
         "urls": {

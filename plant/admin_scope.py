@@ -48,6 +48,7 @@ from plant.models import (
     ShiftBreak,
     Tag,
     UnknownTopic,
+    VibrationMonitor,
 )
 
 # Each scoped model → the path from it to its plant ("" for the plant itself).
@@ -73,6 +74,7 @@ PLANT_PATHS: dict[type[Model], str] = {
     NotificationRoster: "plant",
     NotificationRecipient: "roster__plant",
     NotificationDelivery: "plant",
+    VibrationMonitor: "tag__machine__line__plant",
 }
 
 

@@ -45,6 +45,7 @@ from plant.models import (
     ShiftBreak,
     SparkplugGroup,
     Tag,
+    VibrationMonitor,
 )
 
 SYSTEM = "system"
@@ -168,6 +169,10 @@ TRACKED: dict[type[Model], Tracked] = {
     # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
     NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
     NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
+    # A tag's machine class; the zone alarms it makes are recorded as alarm definitions.
+    VibrationMonitor: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
+    ),
 }
 
 

@@ -86,6 +86,11 @@ CONFIGURE = [
     "plant.change_notificationrecipient",
     "plant.delete_notificationrecipient",
     "plant.view_notificationdelivery",
+    # Vibration monitors: a tag's ISO 10816-3 class, from which its zone alarms are made.
+    "plant.view_vibrationmonitor",
+    "plant.add_vibrationmonitor",
+    "plant.change_vibrationmonitor",
+    "plant.delete_vibrationmonitor",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -34,6 +34,7 @@ from plant.models.sparkplug import (
 from plant.models.spc_settings import SpcSettings
 from plant.models.sso import SsoGroupMapping, SsoIdentity
 from plant.models.tokens import ApiToken
+from plant.models.vibration import VibrationMonitor
 from plant.quality import Quality
 
 __all__ = [
@@ -80,5 +81,6 @@ __all__ = [
     "SystemAlarm",
     "Tag",
     "UnknownTopic",
+    "VibrationMonitor",
     "WorkerHeartbeat",
 ]

@@ -69,6 +69,7 @@ LISTS = {
     "plant.planneddowntime":  "va va va",
     "plant.notificationroster": "va va va",  # who is told of their plants' alarms
     "plant.notificationdelivery": "v v v",   # the outbox: only the dispatcher writes it
+    "plant.vibrationmonitor": "va va va",  # a tag's machine class: its zone alarms follow
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -127,6 +128,8 @@ OBJECTS = [
     ("plant.notificationroster", "B", "roster",   "- vcd vcd"),
     ("plant.notificationdelivery", "A", "delivery", "v - v"),
     ("plant.notificationdelivery", "B", "delivery", "- v v"),
+    ("plant.vibrationmonitor", "A", "vibration",  "vcd - vcd"),
+    ("plant.vibrationmonitor", "B", "vibration",  "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

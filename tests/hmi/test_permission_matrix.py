@@ -129,6 +129,15 @@ ROWS = [
     Row("hmi:current_api", "GET", "/api/current/?tag={tag}", "B", API_READER_B),
     Row("hmi:markers_api", "GET", "/api/markers/?tag={sp_tag}", "A", API_READER_A),
     Row("hmi:markers_api", "GET", "/api/markers/?tag={sp_tag}", "B", API_READER_B),
+    # Predictive maintenance: the list, a machine's health card, the API and the CSV
+    Row("hmi:maintenance", "GET", "/maintenance/", "", LOGGED_IN),
+    Row("hmi:maintenance", "GET", "/maintenance/?plant={plant}", "B", MEMBER_OF_B),
+    Row("hmi:health_card", "GET", "/maintenance/machines/{pump}/", "A", MEMBER_OF_A),
+    Row("hmi:health_card", "GET", "/maintenance/machines/{pump}/", "B", MEMBER_OF_B),
+    Row("hmi:maintenance_api", "GET", "/api/maintenance/?plant={plant}", "A", API_READER_A),
+    Row("hmi:maintenance_api", "GET", "/api/maintenance/?plant={plant}", "B", API_READER_B),
+    Row("hmi:maintenance_csv", "GET", "/maintenance/export.csv?plant={plant}", "A", API_READER_A),
+    Row("hmi:maintenance_csv", "GET", "/maintenance/export.csv?plant={plant}", "B", API_READER_B),
     # Alarms
     Row("hmi:alarm_summary", "GET", "/alarms/", "", LOGGED_IN),
     Row("hmi:alarm_summary", "GET", "/alarms/?plant={plant}&line={line}", "B", LOGGED_IN),
@@ -306,7 +315,8 @@ def test_each_role_is_answered_as_the_matrix_says(world: World, row: Row, role: 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "path", ["/", "/alarms/", "/alarms/history/", "/audit/setpoints/", "/audit/setpoints.csv",
-             "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv"],
+             "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv",
+             "/maintenance/", "/api/maintenance/", "/maintenance/export.csv"],
 )  # fmt: skip
 def test_the_search_for_other_plants_would_find_them(world: World, path: str) -> None:
     """The superuser sees both plants on the lists: the slug search above is not blind."""

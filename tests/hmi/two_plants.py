@@ -56,6 +56,7 @@ from plant.models import (
     SystemAlarm,
     Tag,
     UnknownTopic,
+    VibrationMonitor,
     WorkerHeartbeat,
 )
 from plant.notifications.rules import Reason
@@ -136,7 +137,8 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
     standing = Alarm.objects.get(definition__tag=demo_tag(plant, "methane"),
                                  definition__kind="hh")  # fmt: skip
     do_set_alarm_condition(standing.pk, True, value=45.0, at=now)
-    shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"))
+    shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"),
+                                definition__kind="h")  # fmt: skip
     do_set_alarm_condition(shelved.pk, True, value=9.0, at=now)
     do_shelve_alarm(shelved, by=root, reason=f"{plant.slug} work", duration_s=3600)
     rejected = RejectedMessage.objects.create(
@@ -176,6 +178,8 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
         "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
+        "vibration": VibrationMonitor.objects.get(tag__machine__line__plant=plant).pk,
+        "pump": demo_tag(plant, "vibration_rms").machine_id,
     }  # fmt: skip
 
 
