@@ -94,6 +94,13 @@ def read_snapshot(kind: ScreenKind, pk: int) -> Snapshot:
     return Snapshot(tags, sparks)
 
 
+def same_plant(tag: Tag, other: Tag | None) -> bool:
+    """Whether two tags (their machine__line preloaded) are of one plant: a screen follows
+    the pushed values of a setpoint tag only then, as a hub may hand a screen's tabs only
+    values of the plant the screen belongs to."""
+    return other is not None and other.machine.line.plant_id == tag.machine.line.plant_id
+
+
 def read_alarm_counts(plant_id: int) -> dict[int, dict[str, int]]:
     """Standing alarms by priority of each line of a plant (its tiles' count blocks)."""
     return active_alarm_counts(
@@ -129,7 +136,12 @@ class Screen:
             self._hold_latest(tag)
             if tag.setpoint_tag_id:
                 self._hold_latest(tag.setpoint_tag)
-                self.followers.setdefault(tag.setpoint_tag_id, []).append(tag.pk)
+                if same_plant(tag, tag.setpoint_tag):
+                    self.followers.setdefault(tag.setpoint_tag_id, []).append(tag.pk)
+
+    def routed(self) -> set[int]:
+        """The tags whose pushed values this screen takes: the hub hands it no others."""
+        return {*self.tags, *self.followers}
 
     def _hold_latest(self, tag: Tag | None) -> None:
         latest = getattr(tag, "latest", None)
