@@ -295,8 +295,7 @@ ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's layer, plus one call that sends many groups (plant/redis_layer.py).
-        "BACKEND": "plant.redis_layer.ChannelLayer",
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # channels_redis waits for messages with a 5 s blocking read, and redis-py's
             # default socket timeout is also 5 s: without a longer one, every socket that sees
