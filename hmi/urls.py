@@ -10,6 +10,7 @@ from hmi import (
     config_history_views,
     health_views,
     history_views,
+    quality_views,
     screen_views,
     security_event_views,
     setpoint_audit,
@@ -53,6 +54,14 @@ urlpatterns = [
     path("api/history/", history_views.history_api, name="history_api"),
     path("api/current/", history_views.current_api, name="current_api"),
     path("api/markers/", history_views.markers_api, name="markers_api"),
+    # Quality: SPC and the ℮ rule (screens, JSON API, hourly CSV)
+    path("quality/", quality_views.quality_index, name="quality_index"),
+    path("quality/<int:pk>/", quality_views.quality_tag, name="quality_tag"),
+    path("quality/<int:pk>/live/", quality_views.quality_live, name="quality_live"),
+    path("quality/<int:pk>/hours/", quality_views.quality_hours, name="quality_hours"),
+    path("quality/export.csv", quality_views.quality_export, name="quality_export"),
+    path("api/quality/", quality_views.quality_api, name="quality_api"),
+    path("api/quality/charts/", quality_views.quality_chart_api, name="quality_chart_api"),
     # Alarms
     path("alarms/", alarm_views.alarm_summary, name="alarm_summary"),
     path("alarms/banner/", alarm_views.alarm_banner, name="alarm_banner"),

@@ -40,6 +40,7 @@ from plant.models import (
     Plant,
     RejectedMessage,
     SetpointWrite,
+    SpcSettings,
     Tag,
     UnknownTopic,
 )
@@ -61,6 +62,7 @@ PLANT_PATHS: dict[type[Model], str] = {
     NeuronGateway: "plant",
     NeuronDevice: "gateway__plant",
     DiscoveredSignal: "plant",
+    SpcSettings: "tag__machine__line__plant",
 }
 
 

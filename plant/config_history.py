@@ -39,6 +39,7 @@ from plant.models import (
     NeuronTag,
     Plant,
     SparkplugGroup,
+    SpcSettings,
     Tag,
 )
 
@@ -154,6 +155,10 @@ TRACKED: dict[type[Model], Tracked] = {
     DiscoveredSignal: Tracked(
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
+    ),
+    # A tag's specification limits, ℮ settings, run rules and the loop's own-move switch.
+    SpcSettings: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
     ),
 }
 

@@ -63,6 +63,7 @@ LISTS = {
     "plant.neurongateway":    "va va va",  # a gateway feeds one plant: its admins add it
     "plant.neurondevice":     "v v v",     # south nodes come from the gateway's own reports
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
+    "plant.spcsettings":      "va va va",  # a tag's SPC settings, in the admin's own plants
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -111,6 +112,8 @@ OBJECTS = [
     ("plant.neurondevice", "B", "south",          "- vc vcd"),
     ("plant.discoveredsignal", "A", "signal",     "vc - vcd"),
     ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
+    ("plant.spcsettings", "A", "spc",             "vcd - vcd"),
+    ("plant.spcsettings", "B", "spc",             "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

@@ -45,6 +45,7 @@ from plant.models import (
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
+    SpcSettings,
     SystemAlarm,
     Tag,
     UnknownTopic,
@@ -159,6 +160,7 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
         "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
+        "spc": SpcSettings.objects.get(tag=level).pk,  # the demo's (plant.demo._load_quality)
     }  # fmt: skip
 
 
