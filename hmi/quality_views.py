@@ -260,7 +260,7 @@ def hour_json(hour: spc_history.HourStats) -> dict[str, Any]:
 
 @api_view
 def quality_api(request: HttpRequest) -> HttpResponse:
-    """Per hour of a range (default the last 24 h, at most 31 days): capability and ℮ batch."""
+    """Per hour of a range (default the last 24 h, at most 2 days): capability and ℮ batch."""
     form = QualityRangeForm(request.GET)
     if not form.is_valid():
         return form_error(form)

@@ -226,13 +226,22 @@ def _same_side_run(sides: Sequence[int], length: int) -> list[bool]:
     return out
 
 
+def _sliding(sides: Sequence[int], m: int) -> list[tuple[int, int, int]]:
+    """At each index: of the m points ending there, how many are +1, −1 and 0 (a window
+    shorter than m counts its points as 0s too, so it never looks complete)."""
+    out, plus, minus = [], 0, 0
+    for i, side in enumerate(sides):
+        plus, minus = plus + (side == 1), minus + (side == -1)
+        if i >= m:  # the point leaving the window
+            plus, minus = plus - (sides[i - m] == 1), minus - (sides[i - m] == -1)
+        out.append((plus, minus, m - plus - minus))
+    return out
+
+
 def _k_of_m(sides: Sequence[int], k: int, m: int) -> list[bool]:
     """At each index: of the m points ending there, are k beyond on one side (the same)?"""
-    out = []
-    for i in range(len(sides)):
-        window = sides[max(0, i - m + 1) : i + 1]
-        out.append(len(window) == m and max(window.count(1), window.count(-1)) >= k)
-    return out
+    return [i >= m - 1 and (plus >= k or minus >= k)
+            for i, (plus, minus, _) in enumerate(_sliding(sides, m))]  # fmt: skip
 
 
 def rule_hits(xs: Sequence[float], center: float, sigma: float, rule: int) -> list[bool]:
@@ -262,11 +271,8 @@ def rule_hits(xs: Sequence[float], center: float, sigma: float, rule: int) -> li
 
 def _mixture(sides: Sequence[int]) -> list[bool]:
     """Eight points in a row beyond 1σ, with points on both sides of the centre."""
-    out = []
-    for i in range(len(sides)):
-        window = sides[max(0, i - 7) : i + 1]
-        out.append(len(window) == 8 and 0 not in window and 1 in window and -1 in window)
-    return out
+    return [i >= 7 and zero == 0 and plus > 0 and minus > 0
+            for i, (plus, minus, zero) in enumerate(_sliding(sides, 8))]  # fmt: skip
 
 
 def broken_rules(
