@@ -11,6 +11,7 @@ from hmi import (
     health_views,
     history_views,
     maintenance_views,
+    quality_views,
     screen_views,
     security_event_views,
     setpoint_audit,
@@ -59,6 +60,14 @@ urlpatterns = [
     path("maintenance/machines/<int:pk>/", maintenance_views.health_card, name="health_card"),
     path("maintenance/export.csv", maintenance_views.maintenance_csv, name="maintenance_csv"),
     path("api/maintenance/", maintenance_views.maintenance_api, name="maintenance_api"),
+    # Quality: SPC and the ℮ rule (screens, JSON API, hourly CSV)
+    path("quality/", quality_views.quality_index, name="quality_index"),
+    path("quality/<int:pk>/", quality_views.quality_tag, name="quality_tag"),
+    path("quality/<int:pk>/live/", quality_views.quality_live, name="quality_live"),
+    path("quality/<int:pk>/hours/", quality_views.quality_hours, name="quality_hours"),
+    path("quality/export.csv", quality_views.quality_export, name="quality_export"),
+    path("api/quality/", quality_views.quality_api, name="quality_api"),
+    path("api/quality/charts/", quality_views.quality_chart_api, name="quality_chart_api"),
     # Alarms
     path("alarms/", alarm_views.alarm_summary, name="alarm_summary"),
     path("alarms/banner/", alarm_views.alarm_banner, name="alarm_banner"),

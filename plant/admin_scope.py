@@ -46,6 +46,7 @@ from plant.models import (
     SetpointWrite,
     Shift,
     ShiftBreak,
+    SpcSettings,
     Tag,
     UnknownTopic,
     VibrationMonitor,
@@ -75,6 +76,7 @@ PLANT_PATHS: dict[type[Model], str] = {
     NotificationRecipient: "roster__plant",
     NotificationDelivery: "plant",
     VibrationMonitor: "tag__machine__line__plant",
+    SpcSettings: "tag__machine__line__plant",
 }
 
 

@@ -23,6 +23,7 @@ class PlantConfig(AppConfig):
             checks,
             config_history,
             notification_admin,
+            spc_admin,
             vibration_admin,
         )
 

@@ -44,6 +44,7 @@ from plant.models import (
     Shift,
     ShiftBreak,
     SparkplugGroup,
+    SpcSettings,
     Tag,
     VibrationMonitor,
 )
@@ -171,6 +172,10 @@ TRACKED: dict[type[Model], Tracked] = {
     NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
     # A tag's machine class; the zone alarms it makes are recorded as alarm definitions.
     VibrationMonitor: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
+    ),
+    # A tag's specification limits, ℮ settings, run rules and the loop's own-move switch.
+    SpcSettings: Tracked(
         exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
     ),
 }

@@ -27,10 +27,12 @@ from plant.models import (
     Plant,
     Shift,
     ShiftBreak,
+    SpcSettings,
     Tag,
     VibrationMonitor,
 )
 from plant.roles import ROLES
+from plant.spc_tags import ensure_spc_tags
 
 PLANT_SLUG = "bottling"
 DEMO_ROLES = list(ROLES)
@@ -155,6 +157,7 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
     _load_alarms(plant)
     _load_oee(plant)
     _load_vibration_monitors(plant)
+    _load_quality(plant)
     return plant
 
 
@@ -234,6 +237,40 @@ def _load_vibration_monitors(plant: Plant) -> None:
         )  # fmt: skip
         monitor.full_clean()
         do_apply_vibration_class(monitor)
+
+
+# The filler's 500 ml ℮-marked bottles. The run rules watch subgroup means of five bottles (a
+# point every 5 s at one bottle a second): rules 1 to 3 catch a shift or a drift such as the
+# simulator's fill_drift within seconds; on a fill in control one of them breaks about five
+# times an hour, by chance (the price of any run rule).
+FILL_QUALITY = {
+    "lsl": 490.0, "usl": 510.0, "nominal": 500.0, "tne": None, "e_marked": True,
+    "subgroup_size": 5, "rules": [1, 2, 3], "rules_chart": "xbar",
+}  # fmt: skip
+# The run-rule alarm: on for 9 s, so it takes two points in a row (5 s apart) that break a rule,
+# which a fill in control shows about once an hour (a point beyond 3σ alone: twice an hour).
+FILL_RULE_ALARM = {
+    "kind": "digital", "limit": 1.0, "on_delay_s": 9.0, "priority": "low",
+    "message": "Fill level out of statistical control (SPC run rule)",
+    "response": "Check the filler's nozzles and the fill-level loop; the Quality screen shows "
+                "which rule broke and the recommended fill-level setpoint.",
+}  # fmt: skip
+
+
+def _load_quality(plant: Plant) -> SpcSettings:
+    """The fill level's SPC settings, its derived run-rule tags and the alarm on the flag;
+    running it again keeps what an admin changed of the settings."""
+    level = Tag.objects.get(machine__line__plant=plant, machine__slug="filler", key="fill_level")
+    spc, _ = SpcSettings.objects.get_or_create(tag=level, defaults=FILL_QUALITY)
+    spc.full_clean()
+    flag = ensure_spc_tags(spc).flag
+    definition, _ = AlarmDefinition.objects.update_or_create(
+        tag=flag, kind=FILL_RULE_ALARM["kind"],
+        defaults={k: v for k, v in FILL_RULE_ALARM.items() if k != "kind"},
+    )  # fmt: skip
+    definition.full_clean()
+    do_create_missing_alarms([definition])
+    return spc
 
 
 # The fill-level loop's tuning: about 0.5 ml of fill per 0.05 l/min of flow, so the write

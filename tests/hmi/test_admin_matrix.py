@@ -70,6 +70,7 @@ LISTS = {
     "plant.notificationroster": "va va va",  # who is told of their plants' alarms
     "plant.notificationdelivery": "v v v",   # the outbox: only the dispatcher writes it
     "plant.vibrationmonitor": "va va va",  # a tag's machine class: its zone alarms follow
+    "plant.spcsettings":      "va va va",  # a tag's SPC settings, in the admin's own plants
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -130,6 +131,8 @@ OBJECTS = [
     ("plant.notificationdelivery", "B", "delivery", "- v v"),
     ("plant.vibrationmonitor", "A", "vibration",  "vcd - vcd"),
     ("plant.vibrationmonitor", "B", "vibration",  "- vcd vcd"),
+    ("plant.spcsettings", "A", "spc",             "vcd - vcd"),
+    ("plant.spcsettings", "B", "spc",             "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

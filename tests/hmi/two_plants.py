@@ -51,6 +51,7 @@ from plant.models import (
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
+    SpcSettings,
     SsoGroupMapping,
     SsoIdentity,
     SystemAlarm,
@@ -180,6 +181,7 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
         "vibration": VibrationMonitor.objects.get(tag__machine__line__plant=plant).pk,
         "pump": demo_tag(plant, "vibration_rms").machine_id,
+        "spc": SpcSettings.objects.get(tag=level).pk,  # the demo's (plant.demo._load_quality)
     }  # fmt: skip
 
 

@@ -286,7 +286,9 @@ def test_a_load_demo_run_records_the_command_as_who() -> None:
     # (The auth rows restored by serialized rollback are recorded too, as the system's.)
     actors = set(ConfigChange.objects.filter(model__startswith="plant.").values_list("actor"))
     assert actors == {("load_demo",)}
-    assert ConfigChange.objects.filter(model="plant.tag", action="create").count() == 16
+    # 16 device tags and the fill level's two derived SPC tags; its SPC settings too.
+    assert ConfigChange.objects.filter(model="plant.tag", action="create").count() == 18
+    assert ConfigChange.objects.filter(model="plant.spcsettings", action="create").count() == 1
 
 
 @pytest.mark.django_db
