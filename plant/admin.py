@@ -348,5 +348,11 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
                              "now: it is not shown again.")  # fmt: skip
 
 
-# Register the health, Sparkplug, discovery and shift calendar models.
-from plant import discovery_admin, health_admin, shift_admin, sparkplug_admin  # noqa: E402, F401
+# Register the health, Sparkplug, discovery, shift calendar and OEE models.
+from plant import (  # noqa: E402, F401
+    discovery_admin,
+    health_admin,
+    oee_admin,
+    shift_admin,
+    sparkplug_admin,
+)

@@ -37,12 +37,16 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
     PlannedDowntime,
     Plant,
     RejectedMessage,
     SetpointWrite,
     Shift,
     ShiftBreak,
+    StopReason,
     Tag,
     UnknownTopic,
 )
@@ -67,6 +71,10 @@ PLANT_PATHS: dict[type[Model], str] = {
     Shift: "plant",
     ShiftBreak: "shift__plant",
     PlannedDowntime: "plant",
+    OeeMachine: "machine__line__plant",
+    OeeState: "oee_machine__machine__line__plant",
+    OeeProduct: "oee_machine__machine__line__plant",
+    StopReason: "plant",
 }
 
 

@@ -37,11 +37,15 @@ from plant.models import (
     Machine,
     NeuronGateway,
     NeuronTag,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
     PlannedDowntime,
     Plant,
     Shift,
     ShiftBreak,
     SparkplugGroup,
+    StopReason,
     Tag,
 )
 
@@ -162,6 +166,11 @@ TRACKED: dict[type[Model], Tracked] = {
     Shift: Tracked(plant=lambda obj: obj.plant_id),
     ShiftBreak: Tracked(plant=_plant_of(Shift, "plant_id", "shift_id")),
     PlannedDowntime: Tracked(plant=lambda obj: obj.plant_id),
+    # How OEE is measured; the reasons given to stops have their own journal (MachineStopEntry).
+    OeeMachine: Tracked(plant=_plant_of(Machine, "line__plant_id", "machine_id")),
+    OeeState: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
+    OeeProduct: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
+    StopReason: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

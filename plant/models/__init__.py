@@ -14,6 +14,14 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
+from plant.models.oee import (
+    MachineStop,
+    MachineStopEntry,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
+    StopReason,
+)
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.shifts import PlannedDowntime, Shift, ShiftBreak
@@ -40,9 +48,14 @@ __all__ = [
     "LatestValue",
     "Line",
     "Machine",
+    "MachineStop",
+    "MachineStopEntry",
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
+    "OeeMachine",
+    "OeeProduct",
+    "OeeState",
     "PlannedDowntime",
     "Plant",
     "Quality",
@@ -57,6 +70,7 @@ __all__ = [
     "SparkplugMetric",
     "SparkplugNode",
     "SparkplugPendingBirth",
+    "StopReason",
     "SystemAlarm",
     "Tag",
     "UnknownTopic",

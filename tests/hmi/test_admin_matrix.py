@@ -65,6 +65,8 @@ LISTS = {
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
     "plant.shift":            "va va va",  # the shift calendar of the admin's own plants
     "plant.planneddowntime":  "va va va",
+    "plant.oeemachine":       "va va va",  # how OEE is measured on the admin's own machines
+    "plant.stopreason":       "va va va",  # the reasons operators give stops
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -117,6 +119,10 @@ OBJECTS = [
     ("plant.shift", "B", "shift",                 "- vcd vcd"),
     ("plant.planneddowntime", "A", "downtime",    "vcd - vcd"),
     ("plant.planneddowntime", "B", "downtime",    "- vcd vcd"),
+    ("plant.oeemachine", "A", "oee",              "vcd - vcd"),
+    ("plant.oeemachine", "B", "oee",              "- vcd vcd"),
+    ("plant.stopreason", "A", "reason",           "vc - vc"),   # given reasons stay: withdrawn
+    ("plant.stopreason", "B", "reason",           "- vc vc"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

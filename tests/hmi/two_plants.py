@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +37,7 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    OeeMachine,
     PlannedDowntime,
     Plant,
     RejectedMessage,
@@ -47,6 +48,7 @@ from plant.models import (
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
+    StopReason,
     SystemAlarm,
     Tag,
     UnknownTopic,
@@ -56,6 +58,9 @@ from plant.token_actions import do_revoke_api_token
 from tests.builders import demo_tag, record_value
 
 SLUGS = {"A": "kestrel", "B": "osprey"}
+# A stop of each plant's filler that an operator may give a reason: 06:10 to 06:40 in Berlin,
+# in the Early shift of 2026-12-01.
+STOP_AT = datetime(2026, 12, 1, 5, 10, tzinfo=UTC)
 STRAY_ROOT = "stray-device/"  # a topic root no plant has: nobody's but the superusers'
 # The people of the matrices, in the order of its columns. `token` is no session at all:
 # a script sending viewer A's read-only API token.
@@ -156,8 +161,14 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         plant=plant, line=line, start_at=now, end_at=now + timedelta(hours=2),
         reason=f"filler service {plant.slug}",
     )  # fmt: skip
+    state = demo_tag(plant, "state")
+    Tag.objects.filter(pk=state.pk).update(expected_interval_s=3600)  # a state sent on change
+    for minutes, value in ((-10, "running"), (0, "fault"), (30, "running")):
+        Sample.objects.create(tag=state, time=STOP_AT + timedelta(minutes=minutes), text=value)
     return {
         "shift": Shift.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
+        "oee": OeeMachine.objects.get(machine__line__plant=plant).pk,
+        "reason": StopReason.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
         "downtime": downtime.pk,
         "gateway": gateway.pk, "south": south.pk, "signal": signal.pk,
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
