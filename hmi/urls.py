@@ -11,6 +11,7 @@ from hmi import (
     health_views,
     history_views,
     maintenance_views,
+    oee_views,
     quality_views,
     screen_views,
     security_event_views,
@@ -77,4 +78,12 @@ urlpatterns = [
     path("alarms/<int:pk>/acknowledge/", alarm_views.acknowledge_alarm, name="acknowledge_alarm"),
     path("alarms/<int:pk>/shelve/", alarm_views.shelve_alarm, name="shelve_alarm"),
     path("alarms/<int:pk>/unshelve/", alarm_views.unshelve_alarm, name="unshelve_alarm"),
+    # OEE: screens, the stops' reasons, the API and the export
+    path("oee/", oee_views.oee_overview, name="oee_overview"),
+    path("oee/machines/<int:pk>/", oee_views.oee_machine, name="oee_machine"),
+    path("oee/machines/<int:pk>/panel/", oee_views.oee_machine_panel, name="oee_machine_panel"),
+    path("oee/machines/<int:pk>/stops/", oee_views.tag_stop, name="tag_stop"),
+    path("oee/lines/<int:pk>/", oee_views.oee_line, name="oee_line"),
+    path("oee/export.csv", oee_views.oee_export, name="oee_export"),
+    path("api/oee/", oee_views.oee_api, name="oee_api"),
 ]

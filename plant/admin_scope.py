@@ -40,6 +40,9 @@ from plant.models import (
     NotificationDelivery,
     NotificationRecipient,
     NotificationRoster,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
     PlannedDowntime,
     Plant,
     RejectedMessage,
@@ -47,6 +50,7 @@ from plant.models import (
     Shift,
     ShiftBreak,
     SpcSettings,
+    StopReason,
     Tag,
     UnknownTopic,
     VibrationMonitor,
@@ -77,6 +81,10 @@ PLANT_PATHS: dict[type[Model], str] = {
     NotificationDelivery: "plant",
     VibrationMonitor: "tag__machine__line__plant",
     SpcSettings: "tag__machine__line__plant",
+    OeeMachine: "machine__line__plant",
+    OeeState: "oee_machine__machine__line__plant",
+    OeeProduct: "oee_machine__machine__line__plant",
+    StopReason: "plant",
 }
 
 

@@ -39,12 +39,16 @@ from plant.models import (
     NeuronTag,
     NotificationRecipient,
     NotificationRoster,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
     PlannedDowntime,
     Plant,
     Shift,
     ShiftBreak,
     SparkplugGroup,
     SpcSettings,
+    StopReason,
     Tag,
     VibrationMonitor,
 )
@@ -178,6 +182,11 @@ TRACKED: dict[type[Model], Tracked] = {
     SpcSettings: Tracked(
         exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
     ),
+    # How OEE is measured; the reasons given to stops have their own journal (MachineStopEntry).
+    OeeMachine: Tracked(plant=_plant_of(Machine, "line__plant_id", "machine_id")),
+    OeeState: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
+    OeeProduct: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
+    StopReason: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

@@ -24,10 +24,13 @@ from plant.models import (
     EmergencyAction,
     Line,
     Machine,
+    OeeMachine,
+    OeeState,
     Plant,
     Shift,
     ShiftBreak,
     SpcSettings,
+    StopReason,
     Tag,
     VibrationMonitor,
 )
@@ -170,8 +173,24 @@ DEMO_SHIFTS = [
 ]
 
 
+# The simulator's filler states (ingest/sim/filler_states.py) and what each means for OEE.
+DEMO_OEE_STATES = {
+    "running": "running", "slow": "slow_running", "jammed": "breakdown", "fault": "breakdown",
+    "starved": "starved", "blocked": "blocked", "changeover": "changeover",
+    "cleaning": "cleaning", "no_order": "no_order", "maintenance": "planned_maintenance",
+    "break": "break",
+}  # fmt: skip
+# Reasons operators give stops, and the loss each makes a stop ("": the state's own).
+DEMO_STOP_REASONS = [
+    ("Bottle jam", ""), ("Waiting for bottles", "starved"), ("Outfeed full", "blocked"),
+    ("Product change", "changeover"), ("Cleaning", "cleaning"), ("Nozzle fault", "breakdown"),
+    ("Planned maintenance", "planned_maintenance"),
+]  # fmt: skip
+
+
 def _load_oee(plant: Plant) -> None:
-    """The demo's shift calendar; running it again changes nothing."""
+    """The demo's shift calendar, the filler's OEE (3 bottles a second against an ideal cycle
+    of 0.3 s) and the stop reasons; running it again changes nothing."""
     for name, start, end, break_start, break_end in DEMO_SHIFTS:
         shift, _ = Shift.objects.update_or_create(
             plant=plant, name=name,
@@ -182,6 +201,21 @@ def _load_oee(plant: Plant) -> None:
             shift=shift, name="Break", defaults={"start_time": break_start, "end_time": break_end}
         )
         pause.full_clean()
+    filler = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant,
+                                                  machine__slug="filler")}  # fmt: skip
+    config, _ = OeeMachine.objects.update_or_create(
+        machine=filler["state"].machine,
+        defaults={"state_tag": filler["state"], "produced_tag": filler["bottles_filled"],
+                  "rejected_tag": filler["bottles_rejected"], "ideal_cycle_s": 0.3,
+                  "microstop_s": 120.0, "is_bottleneck": True},
+    )  # fmt: skip
+    config.full_clean()
+    for state, category in DEMO_OEE_STATES.items():
+        OeeState.objects.update_or_create(oee_machine=config, state=state,
+                                          defaults={"category": category})  # fmt: skip
+    for name, category in DEMO_STOP_REASONS:
+        StopReason.objects.update_or_create(plant=plant, name=name,
+                                            defaults={"category": category})  # fmt: skip
 
 
 # (tag key, kind, limit, deadband, on delay s, priority, emergency, message, response)

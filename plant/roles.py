@@ -22,11 +22,12 @@ VIEW = [
     "plant.view_shiftbreak",
     "plant.view_planneddowntime",
 ]
-OPERATE = ["plant.write_setpoint"]
+OPERATE = ["plant.write_setpoint", "plant.tag_stop"]  # tag_stop: a stop's first reason
 SUPERVISE = [
     "plant.acknowledge_alarm",
     "plant.shelve_alarm",
     "plant.view_configchange",  # the configuration history (/audit/configuration/)
+    "plant.retag_stop",  # change the reason someone gave a stop (OEE)
 ]
 CONFIGURE = [
     f"plant.{action}_{model}"
@@ -91,6 +92,17 @@ CONFIGURE = [
     "plant.add_vibrationmonitor",
     "plant.change_vibrationmonitor",
     "plant.delete_vibrationmonitor",
+    # How OEE is measured on their machines, and the stop reasons operators may give (never
+    # deleted: stops refer to them; withdrawn instead).
+    "plant.view_oeemachine",
+    *[
+        f"plant.{action}_{model}"
+        for model in ("oeemachine", "oeestate", "oeeproduct")
+        for action in ("add", "change", "delete")
+    ],
+    "plant.view_stopreason",
+    "plant.add_stopreason",
+    "plant.change_stopreason",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -94,6 +94,7 @@ DOOR = "plant/actions/"
 GUARDED = (
     "SetpointWrite", "ControlLoop", "ControlLoopEvent", "Alarm", "AlarmJournalEntry",
     "NotificationDelivery", "NotificationAttempt", "NotificationCursor",
+    "MachineStop", "MachineStopEntry",
 )  # fmt: skip
 WRITES = {
     "create", "bulk_create", "bulk_update", "update", "get_or_create", "update_or_create",

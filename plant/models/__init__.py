@@ -22,6 +22,14 @@ from plant.models.notifications import (
     NotificationRecipient,
     NotificationRoster,
 )
+from plant.models.oee import (
+    MachineStop,
+    MachineStopEntry,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
+    StopReason,
+)
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.shifts import PlannedDowntime, Shift, ShiftBreak
@@ -53,6 +61,8 @@ __all__ = [
     "LatestValue",
     "Line",
     "Machine",
+    "MachineStop",
+    "MachineStopEntry",
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
@@ -61,6 +71,9 @@ __all__ = [
     "NotificationDelivery",
     "NotificationRecipient",
     "NotificationRoster",
+    "OeeMachine",
+    "OeeProduct",
+    "OeeState",
     "PlannedDowntime",
     "Plant",
     "Quality",
@@ -78,6 +91,7 @@ __all__ = [
     "SpcSettings",
     "SsoGroupMapping",
     "SsoIdentity",
+    "StopReason",
     "SystemAlarm",
     "Tag",
     "UnknownTopic",

@@ -71,6 +71,8 @@ LISTS = {
     "plant.notificationdelivery": "v v v",   # the outbox: only the dispatcher writes it
     "plant.vibrationmonitor": "va va va",  # a tag's machine class: its zone alarms follow
     "plant.spcsettings":      "va va va",  # a tag's SPC settings, in the admin's own plants
+    "plant.oeemachine":       "va va va",  # how OEE is measured on the admin's own machines
+    "plant.stopreason":       "va va va",  # the reasons operators give stops
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -133,6 +135,10 @@ OBJECTS = [
     ("plant.vibrationmonitor", "B", "vibration",  "- vcd vcd"),
     ("plant.spcsettings", "A", "spc",             "vcd - vcd"),
     ("plant.spcsettings", "B", "spc",             "- vcd vcd"),
+    ("plant.oeemachine", "A", "oee",              "vcd - vcd"),
+    ("plant.oeemachine", "B", "oee",              "- vcd vcd"),
+    ("plant.stopreason", "A", "reason",           "vc - vc"),   # given reasons stay: withdrawn
+    ("plant.stopreason", "B", "reason",           "- vc vc"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

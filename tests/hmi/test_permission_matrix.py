@@ -28,8 +28,8 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from plant.models import Alarm, ControlLoop, SetpointWrite
-from tests.hmi.two_plants import ROLES, World, built_once
+from plant.models import Alarm, ControlLoop, MachineStop, SetpointWrite
+from tests.hmi.two_plants import ROLES, STOP_AT, World, built_once
 
 # An answer is a status code, or where a redirect goes:
 #   login        302 to the login page (anonymous, or a token on a page that needs a session)
@@ -176,6 +176,24 @@ ROWS = [
         "login 404 403 403 302* 302* 404 302* 403", (), done="shelved"),
     Row("hmi:unshelve_alarm", "POST", "/alarms/{shelved}/unshelve/", "B",
         "login 404 404 404 404 404 302* 302* 403", (), done="shelved"),
+    # OEE: the screens, the API and export (a session or a token), a stop's reason
+    Row("hmi:oee_overview", "GET", "/oee/", "", LOGGED_IN),
+    Row("hmi:oee_machine", "GET", "/oee/machines/{machine}/", "A", MEMBER_OF_A),
+    Row("hmi:oee_machine", "GET", "/oee/machines/{machine}/", "B", MEMBER_OF_B),
+    Row("hmi:oee_machine_panel", "GET", "/oee/machines/{machine}/panel/", "A", MEMBER_OF_A),
+    Row("hmi:oee_machine_panel", "GET", "/oee/machines/{machine}/panel/", "B", MEMBER_OF_B),
+    Row("hmi:oee_line", "GET", "/oee/lines/{line}/", "A", MEMBER_OF_A),
+    Row("hmi:oee_line", "GET", "/oee/lines/{line}/", "B", MEMBER_OF_B),
+    Row("hmi:oee_api", "GET", "/api/oee/?machine={machine}", "A", API_READER_A),
+    Row("hmi:oee_api", "GET", "/api/oee/?line={line}", "B", API_READER_B),
+    Row("hmi:oee_export", "GET", "/oee/export.csv?machine={machine}", "A", API_READER_A),
+    Row("hmi:oee_export", "GET", "/oee/export.csv?machine={machine}", "B", API_READER_B),
+    Row("hmi:tag_stop", "POST", "/oee/machines/{machine}/stops/", "A",
+        "login 403 403 302* 302* 302* 404 302* 403",
+        (("started_at", STOP_AT.isoformat()), ("reason", "{reason}")), done="stop"),
+    Row("hmi:tag_stop", "POST", "/oee/machines/{machine}/stops/", "B",
+        "login 403 403 404 404 404 302* 302* 403",
+        (("started_at", STOP_AT.isoformat()), ("reason", "{reason}")), done="stop"),
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
     Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
@@ -193,6 +211,7 @@ DONE: dict[str, Callable[[dict[str, int]], object]] = {
     "loop": lambda ids: ControlLoop.objects.get(pk=ids["loop"]).mode,
     "alarm": lambda ids: Alarm.objects.get(pk=ids["alarm"]).state,
     "shelved": lambda ids: Alarm.objects.get(pk=ids["shelved"]).state,
+    "stop": lambda ids: MachineStop.objects.filter(machine_id=ids["machine"]).count(),
 }
 # Admin pages are the admin matrix's (test_admin_matrix.py): every registered model's pages
 # and these pages of the admin site itself.
@@ -330,7 +349,7 @@ def test_each_role_is_answered_as_the_matrix_says(world: World, row: Row, role: 
 @pytest.mark.parametrize(
     "path", ["/", "/alarms/", "/alarms/history/", "/audit/setpoints/", "/audit/setpoints.csv",
              "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv",
-             "/maintenance/", "/api/maintenance/", "/maintenance/export.csv"],
+             "/maintenance/", "/api/maintenance/", "/maintenance/export.csv", "/oee/"],
 )  # fmt: skip
 def test_the_search_for_other_plants_would_find_them(world: World, path: str) -> None:
     """The superuser sees both plants on the lists: the slug search above is not blind."""

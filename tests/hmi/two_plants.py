@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -41,6 +41,7 @@ from plant.models import (
     NotificationDelivery,
     NotificationRecipient,
     NotificationRoster,
+    OeeMachine,
     PlannedDowntime,
     Plant,
     RejectedMessage,
@@ -54,6 +55,7 @@ from plant.models import (
     SpcSettings,
     SsoGroupMapping,
     SsoIdentity,
+    StopReason,
     SystemAlarm,
     Tag,
     UnknownTopic,
@@ -65,6 +67,9 @@ from plant.token_actions import do_revoke_api_token
 from tests.builders import demo_tag, record_value
 
 SLUGS = {"A": "kestrel", "B": "osprey"}
+# A stop of each plant's filler that an operator may give a reason: 06:10 to 06:40 in Berlin,
+# in the Early shift of 2026-12-01.
+STOP_AT = datetime(2026, 12, 1, 5, 10, tzinfo=UTC)
 STRAY_ROOT = "stray-device/"  # a topic root no plant has: nobody's but the superusers'
 # The people of the matrices, in the order of its columns. `token` is no session at all:
 # a script sending viewer A's read-only API token.
@@ -167,8 +172,14 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         reason=f"filler service {plant.slug}",
     )  # fmt: skip
     roster, delivery = _notification_objects(plant, line, standing)
+    state = demo_tag(plant, "state")
+    Tag.objects.filter(pk=state.pk).update(expected_interval_s=3600)  # a state sent on change
+    for minutes, value in ((-10, "running"), (0, "fault"), (30, "running")):
+        Sample.objects.create(tag=state, time=STOP_AT + timedelta(minutes=minutes), text=value)
     return {
         "shift": Shift.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
+        "oee": OeeMachine.objects.get(machine__line__plant=plant).pk,
+        "reason": StopReason.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
         "downtime": downtime.pk,
         "roster": roster.pk, "delivery": delivery.pk,
         "gateway": gateway.pk, "south": south.pk, "signal": signal.pk,

@@ -48,6 +48,7 @@ START_TIMEOUT_S = 30
 # Long-running commands started beside daphne when some app provides them, in this order
 # (notify: the alarm notifications, plant.notifications.dispatcher).
 WORKER_COMMANDS = ["ingest", "simulate", "notify"]
+DEMO_STOPS_S = 10 * 365 * 86400  # the simulator's filler_stops fault: ten years
 # A child that dies is started again after a delay that doubles from the first to the longest,
 # so a child that cannot start (a port taken, a service gone) does not spin; once it has run
 # this long, it counts as healthy again and its next restart waits the first delay.
@@ -566,6 +567,9 @@ class Command(BaseCommand):
                 argv = [sys.executable, manage, name]
                 if name == "ingest":
                     argv += ["--metrics-port", str(self.metrics_port)]
+                if name == "simulate":
+                    # The demo filler stops now and then, so the OEE screens show losses.
+                    argv += ["--fault", f"filler_stops@0:{DEMO_STOPS_S}"]
                 commands.append((name, argv))
             else:
                 self.say(f"run: no '{name}' command installed yet, not starting it")
