@@ -81,7 +81,17 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("reason", models.CharField(max_length=12)),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("activation", "Activated"),
+                            ("escalation", "Not acknowledged"),
+                            ("return", "Returned to normal"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
                 (
                     "kind",
                     models.CharField(

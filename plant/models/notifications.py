@@ -15,6 +15,7 @@ from django.db import models
 from django.template import Template, TemplateSyntaxError
 
 from plant.models.alarms import AlarmDefinition
+from plant.notifications.rules import REASON_LABELS, Reason
 
 
 def validate_template(text: str) -> None:
@@ -132,7 +133,7 @@ class NotificationDelivery(models.Model):
         "plant.AlarmJournalEntry", on_delete=models.PROTECT, related_name="+",
         help_text="The journal entry told of (for an escalation, the activation).",
     )  # fmt: skip
-    reason = models.CharField(max_length=12)
+    reason = models.CharField(max_length=12, choices=[(r.value, REASON_LABELS[r]) for r in Reason])
     roster = models.ForeignKey(
         NotificationRoster, on_delete=models.SET_NULL, null=True, related_name="+"
     )
