@@ -126,6 +126,7 @@ class Migration(migrations.Migration):
                 (
                     "entry",
                     models.ForeignKey(
+                        db_constraint=False,
                         help_text="The journal entry told of (for an escalation, the activation).",
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
