@@ -182,6 +182,22 @@ if DB_POOL_MAX:
         "timeout": env_int("DB_POOL_TIMEOUT", 10, least=1),
         "max_lifetime": 3600,
     }
+# History reads (trends, the history API and its export, analytics) from a PostgreSQL
+# streaming replica, when DATABASE_REPLICA_URL names one (plant/read_replica.py); everything
+# else, writes above all, stays on DATABASE_URL. Same pool settings, a quicker give-up: an
+# unreachable replica sends history to the primary instead of making the page wait.
+DATABASE_REPLICA_URL = url_with_password(
+    os.environ.get("DATABASE_REPLICA_URL", ""), env_secret("DATABASE_REPLICA_PASSWORD")
+)
+if DATABASE_REPLICA_URL:
+    replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=0)
+    replica["CONN_HEALTH_CHECKS"] = True
+    replica["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], "connect_timeout": 2}
+    if "pool" in replica["OPTIONS"]:
+        replica["OPTIONS"]["pool"] = {**replica["OPTIONS"]["pool"], "timeout": 3}
+    replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = replica
+DATABASE_ROUTERS = ["plant.read_replica.ReadReplicaRouter"]
 # "auto": use TimescaleDB for the historian when `CREATE EXTENSION timescaledb` works;
 # "off": plain PostgreSQL even where the extension exists.
 TIMESCALEDB = os.environ.get("TIMESCALEDB", "auto")
@@ -330,6 +346,21 @@ SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 # alarm on every screen, cleared once that window holds fewer.
 SECURITY_ALARM_EVENTS = env_int("SECURITY_ALARM_EVENTS", 10, least=1)
 SECURITY_ALARM_MINUTES = env_int("SECURITY_ALARM_MINUTES", 10, least=1)
+# Single sign-on through the plant's OpenID Connect provider (Keycloak, Azure AD/Entra ID, …),
+# off unless OIDC_ISSUER is set (its discovery document is ISSUER/.well-known/openid-configuration).
+# The client is confidential (OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE) and uses PKCE; the
+# provider must send the user's groups in OIDC_GROUPS_CLAIM (ID token or userinfo), which the
+# admin maps to roles and plants. Its redirect URI is https://<host>/accounts/sso/callback/.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").strip()
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_TIMEOUT_S = env_int("OIDC_TIMEOUT_S", 5, least=1)
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "hmi:overview"
 LOGOUT_REDIRECT_URL = "login"

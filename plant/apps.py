@@ -23,6 +23,7 @@ class PlantConfig(AppConfig):
             checks,
             config_history,
             notification_admin,
+            vibration_admin,
         )
 
         post_migrate.connect(apply_historian_policies, sender=self)

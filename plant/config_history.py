@@ -39,9 +39,13 @@ from plant.models import (
     NeuronTag,
     NotificationRecipient,
     NotificationRoster,
+    PlannedDowntime,
     Plant,
+    Shift,
+    ShiftBreak,
     SparkplugGroup,
     Tag,
+    VibrationMonitor,
 )
 
 SYSTEM = "system"
@@ -158,9 +162,17 @@ TRACKED: dict[type[Model], Tracked] = {
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
     ),
+    # The shift calendar: planned busy time, and so every OEE figure, follows from it.
+    Shift: Tracked(plant=lambda obj: obj.plant_id),
+    ShiftBreak: Tracked(plant=_plant_of(Shift, "plant_id", "shift_id")),
+    PlannedDowntime: Tracked(plant=lambda obj: obj.plant_id),
     # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
     NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
     NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
+    # A tag's machine class; the zone alarms it makes are recorded as alarm definitions.
+    VibrationMonitor: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
+    ),
 }
 
 

@@ -27,6 +27,7 @@ LOGS = {"plant.alarm", "plant.systemalarm", "plant.workerheartbeat", "plant.reje
         "plant.sparkplugnode", "plant.sparkplugpendingbirth"}  # fmt: skip
 # Each read-only page's model → the object of tests/hmi/two_plants.py it is tried on.
 READ_ONLY = {
+    "plant.ssoidentity": ("X", "ssoid"),
     "plant.alarmjournalentry": ("A", "journal"),
     "plant.setpointwrite": ("A", "write"),
     "plant.alarm": ("A", "alarm"),

@@ -41,17 +41,22 @@ from plant.models import (
     NotificationDelivery,
     NotificationRecipient,
     NotificationRoster,
+    PlannedDowntime,
     Plant,
     RejectedMessage,
     RejectionTally,
     Sample,
     SetpointWrite,
+    Shift,
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
+    SsoGroupMapping,
+    SsoIdentity,
     SystemAlarm,
     Tag,
     UnknownTopic,
+    VibrationMonitor,
     WorkerHeartbeat,
 )
 from plant.notifications.rules import Reason
@@ -132,7 +137,8 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
     standing = Alarm.objects.get(definition__tag=demo_tag(plant, "methane"),
                                  definition__kind="hh")  # fmt: skip
     do_set_alarm_condition(standing.pk, True, value=45.0, at=now)
-    shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"))
+    shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"),
+                                definition__kind="h")  # fmt: skip
     do_set_alarm_condition(shelved.pk, True, value=9.0, at=now)
     do_shelve_alarm(shelved, by=root, reason=f"{plant.slug} work", duration_s=3600)
     rejected = RejectedMessage.objects.create(
@@ -155,8 +161,14 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         kind=DiscoveredSignal.Kind.NEURON, key=f"gw-{plant.slug}/filler/grp/new_{plant.slug}",
         plant=plant, first_seen_at=now, last_seen_at=now,
     )  # fmt: skip
+    downtime = PlannedDowntime.objects.create(
+        plant=plant, line=line, start_at=now, end_at=now + timedelta(hours=2),
+        reason=f"filler service {plant.slug}",
+    )  # fmt: skip
     roster, delivery = _notification_objects(plant, line, standing)
     return {
+        "shift": Shift.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
+        "downtime": downtime.pk,
         "roster": roster.pk, "delivery": delivery.pk,
         "gateway": gateway.pk, "south": south.pk, "signal": signal.pk,
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
@@ -166,6 +178,8 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
         "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
+        "vibration": VibrationMonitor.objects.get(tag__machine__line__plant=plant).pk,
+        "pump": demo_tag(plant, "vibration_rms").machine_id,
     }  # fmt: skip
 
 
@@ -219,6 +233,7 @@ def build_world() -> World:
         "tally": RejectionTally.objects.create(day=now.date(), rejected=2).pk,  # type: ignore[dict-item]
         "group": Group.objects.get(name="viewer").pk,
         **_sparkplug_objects(now),
+        **_sso_objects(users["operator"], plants["A"], now),
     }  # fmt: skip
     ids["A"]["user"] = users["viewer"].pk
     ids["B"]["user"] = users["admin_b"].pk
@@ -253,6 +268,20 @@ def built_once(django_db_blocker: object) -> Iterator[World]:
     with django_db_blocker.unblock(), transaction.atomic():  # type: ignore[attr-defined]
         yield build_world()
         transaction.set_rollback(True)
+
+
+def _sso_objects(person: User, plant: Plant, now: Any) -> dict[str, int]:
+    """A single sign-on group mapping (it may grant roles in any plant) and a signed-in identity."""
+    mapping = SsoGroupMapping.objects.create(group="idp-operators", role="operator")
+    mapping.plants.add(plant)
+    identity = SsoIdentity.objects.create(
+        user=person,
+        issuer="https://idp.example",
+        subject="s-1",
+        groups=["idp-operators"],
+        last_sign_in=now,
+    )
+    return {"ssomap": mapping.pk, "ssoid": identity.pk}
 
 
 def _sparkplug_objects(now: Any) -> dict[str, int]:
