@@ -81,17 +81,7 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                (
-                    "reason",
-                    models.CharField(
-                        choices=[
-                            ("activation", "Activated"),
-                            ("escalation", "Not acknowledged"),
-                            ("return", "Returned to normal"),
-                        ],
-                        max_length=12,
-                    ),
-                ),
+                ("reason", models.CharField(max_length=12)),
                 (
                     "kind",
                     models.CharField(
@@ -126,7 +116,6 @@ class Migration(migrations.Migration):
                 (
                     "entry",
                     models.ForeignKey(
-                        db_constraint=False,
                         help_text="The journal entry told of (for an escalation, the activation).",
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
