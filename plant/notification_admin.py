@@ -70,8 +70,7 @@ class AttemptInline(TabularInline):
 class NotificationDeliveryAdmin(ReadOnly, PlantScopedAdmin):
     """The outbox: each message to each recipient, its state, attempts and last error."""
 
-    list_display = ["created_at", "reason", "subject", "kind", "address", "state", "attempts",
-                    "sent_at", "last_error"]  # fmt: skip
+    list_display = ["created_at", "reason", "address", "state", "attempts", "last_error"]
     list_filter = ["state", "reason", "kind", ("plant", OWN)]
     search_fields = ["subject", "address", "last_error"]
     date_hierarchy = "created_at"

@@ -4,6 +4,8 @@ and an HTTP webhook receiver (http.server in a thread), each recording what it r
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -87,12 +90,13 @@ class WebhookReceiver:
 
     port: int = 0
     answers: list[int] = field(default_factory=list)
+    scheme: str = "http"
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.port}/hook"
 
     def posts(self) -> list[Received]:
         with self.lock:
@@ -104,10 +108,14 @@ class WebhookReceiver:
 
 
 @contextmanager
-def webhook_receiver(answers: list[int] | None = None) -> Iterator[WebhookReceiver]:
+def webhook_receiver(
+    answers: list[int] | None = None, tls: tuple[Path, Path] | None = None, silent: bool = False
+) -> Iterator[WebhookReceiver]:
     """A real HTTP endpoint on a spare port of 127.0.0.1; `answers`: the statuses it answers
-    its first POSTs with (say, [500] to fail once)."""
-    receiver = WebhookReceiver(answers=list(answers or []))
+    its first POSTs with (say, [500] to fail once); `tls`: its certificate and key (https);
+    `silent`: it reads each request and never answers."""
+    receiver = WebhookReceiver(answers=list(answers or []), scheme="https" if tls else "http")
+    answered = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -115,6 +123,9 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[WebhookReceiv
             status = receiver.next_answer()
             with receiver.lock:
                 receiver.received.append(Received(self.path, dict(self.headers), body))
+            if silent:
+                answered.wait(30)  # until the test ends: the client gives up first
+                return
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -124,12 +135,17 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[WebhookReceiv
             pass  # quiet
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, name="webhook", daemon=True)
     thread.start()
     try:
         yield receiver
     finally:
+        answered.set()
         server.shutdown()
         server.server_close()
 
@@ -137,3 +153,15 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[WebhookReceiv
 def refused_url() -> str:
     """A URL on 127.0.0.1 where nothing listens: connections are refused."""
     return f"http://127.0.0.1:{free_port()}/hook"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself (openssl), and its key."""
+    cert, key = folder / "hook.crt", folder / "hook.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key

@@ -9,6 +9,7 @@ import threading
 import zoneinfo
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -37,6 +38,7 @@ from tests.notify_servers import (
     SmtpServer,
     WebhookReceiver,
     refused_url,
+    self_signed,
     smtp_server,
     webhook_receiver,
 )
@@ -242,6 +244,41 @@ def test_a_refused_webhook_is_given_up_after_the_last_attempt_and_can_be_sent_ag
         dispatcher.run_once(now=now)
         assert len(hook.posts()) == 1
     assert NotificationDelivery.objects.get().state == "sent"
+
+
+def test_an_https_webhook_is_posted_when_its_certificate_is_trusted_and_refused_when_not(
+    demo_plant: Plant, settings: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    with webhook_receiver(tls=(cert, key)) as hook:
+        assert hook.url.startswith("https://127.0.0.1:")
+        roster(demo_plant, "Pager", ("webhook", hook.url))
+        dispatcher = started(demo_plant)
+        at = activate(methane())
+        dispatcher.run_once(now=at)  # the system's CAs do not know this certificate
+        delivery = NotificationDelivery.objects.get()
+        assert delivery.state == "pending"
+        assert "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
+        assert hook.posts() == []
+        settings.NOTIFY_WEBHOOK_CA_FILE = str(cert)
+        dispatcher.run_once(now=at + timedelta(seconds=30))
+        (post,) = hook.posts()
+    assert post.json()["event"] == "activation"
+    assert NotificationDelivery.objects.get().state == "sent"
+
+
+def test_a_webhook_that_never_answers_fails_after_the_timeout(
+    demo_plant: Plant, settings: pytest.FixtureRequest
+) -> None:
+    settings.NOTIFY_WEBHOOK_TIMEOUT_S = 0.5
+    with webhook_receiver(silent=True) as hook:
+        roster(demo_plant, "Pager", ("webhook", hook.url))
+        dispatcher = started(demo_plant)
+        dispatcher.run_once(now=activate(methane()))
+        assert len(hook.posts()) == 1  # it arrived, and was never answered
+    delivery = NotificationDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("pending", 1)
+    assert "timed out" in delivery.last_error
 
 
 def test_mail_waits_for_an_smtp_server_that_is_down_and_goes_once_it_is_up(
