@@ -129,12 +129,8 @@ class NotificationDelivery(models.Model):
         FAILED = "failed", "failed (given up)"
 
     plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="+")
-    # No constraint in the database: the journal is append-only, so its rows never go, and a
-    # foreign key here would answer a TRUNCATE of the journal before its append-only trigger
-    # does (tests/plant/test_config_history.py holds the trigger to refusing it).
     entry = models.ForeignKey(
         "plant.AlarmJournalEntry", on_delete=models.PROTECT, related_name="+",
-        db_constraint=False,
         help_text="The journal entry told of (for an escalation, the activation).",
     )  # fmt: skip
     reason = models.CharField(max_length=12, choices=[(r.value, REASON_LABELS[r]) for r in Reason])
