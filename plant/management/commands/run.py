@@ -49,6 +49,7 @@ START_TIMEOUT_S = 30
 # (notify: the alarm notifications, plant.notifications.dispatcher).
 WORKER_COMMANDS = ["ingest", "simulate", "notify"]
 DEMO_STOPS_S = 10 * 365 * 86400  # the simulator's filler_stops fault: ten years
+DEMO_HISTORY_DAYS = 30  # past days of the analytics' tags (plant/demo_history.py)
 # A child that dies is started again after a delay that doubles from the first to the longest,
 # so a child that cannot start (a port taken, a service gone) does not spin; once it has run
 # this long, it counts as healthy again and its next restart waits the first delay.
@@ -552,7 +553,7 @@ class Command(BaseCommand):
     def load_demo(self) -> list[str]:
         """Load the demo plant and users; return the login lines it printed."""
         output = StringIO()
-        call_command("load_demo", stdout=output)
+        call_command("load_demo", history_days=DEMO_HISTORY_DAYS, stdout=output)
         self.stdout.write(output.getvalue(), ending="")
         return [line.strip() for line in output.getvalue().splitlines() if "login:" in line]
 
