@@ -20,8 +20,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def worn_pump(committed_db: None, demo_plant: Plant) -> Machine:
-    """A month of the pump's slow wear, and its values now (made before the browser starts)."""
-    backfill_vibration(demo_plant, days=30)  # a value a minute, as the demo
+    """Two weeks of the pump's slow wear, and its values now (made before the browser starts)."""
+    backfill_vibration(demo_plant, days=14)  # a value a minute, as the demo
     record_value(demo_tag(demo_plant, "vibration_rms"), 2.05)
     record_value(demo_tag(demo_plant, "bearing_temp"), 45.2)
     return Machine.objects.get(line__plant=demo_plant, slug="pump")
