@@ -22,6 +22,7 @@ class PlantConfig(AppConfig):
             alarm_admin,
             checks,
             config_history,
+            notification_admin,
             vibration_admin,
         )
 
