@@ -87,13 +87,19 @@ class ScreenReading:
 MONITOR = Tag.vibration_monitor  # the reverse one-to-one's descriptor
 
 
-def vibration_limits(tag: Tag) -> vibration.Boundaries | None:
-    """The ISO 10816-3 zone boundaries of a vibration tag, when its monitor was read with it
-    (reading_tags' select_related); drawing never runs a query."""
+def vibration_class(tag: Tag) -> tuple[int, str] | None:
+    """The ISO 10816-3 class (group, foundation) of a vibration tag, when its monitor was read
+    with it (reading_tags' select_related); drawing never runs a query."""
     if not MONITOR.is_cached(tag):
         return None
     monitor = getattr(tag, "vibration_monitor", None)
-    return None if monitor is None else monitor.boundaries
+    return None if monitor is None else (monitor.machine_group, monitor.foundation)
+
+
+def vibration_limits(tag: Tag) -> vibration.Boundaries | None:
+    """The zone boundaries of a vibration tag read with its monitor (see vibration_class)."""
+    found = vibration_class(tag)
+    return None if found is None else vibration.boundaries(*found)
 
 
 def read_value(
@@ -260,9 +266,9 @@ def _radial(reading: ScreenReading, style: str) -> str:
     band = reading.band
     if band and band[1] > band[0]:
         parts.append(f'<path class="gauge-band" d="{arc(*band)}"/>')
-    limits = vibration_limits(tag)
-    if limits is not None and tag.range_min is not None and tag.range_max is not None:
-        parts.append(radial_zones(tag.range_min, tag.range_max, limits))
+    machine_class = vibration_class(tag)
+    if machine_class is not None and tag.range_min is not None and tag.range_max is not None:
+        parts.append(radial_zones(tag.range_min, tag.range_max, *machine_class))
     setpoint = reading.setpoint_position
     if setpoint is not None:
         tip, left, right = (
@@ -306,9 +312,9 @@ def _bar(reading: ScreenReading, style: str) -> str:
     if band:
         parts.append(_bar_rect("gauge-band", band, 10, 10))
     tag = reading.tag
-    limits = vibration_limits(tag)
-    if limits is not None and tag.range_min is not None and tag.range_max is not None:
-        parts.append(bar_zones(tag.range_min, tag.range_max, limits))
+    machine_class = vibration_class(tag)
+    if machine_class is not None and tag.range_min is not None and tag.range_max is not None:
+        parts.append(bar_zones(tag.range_min, tag.range_max, *machine_class))
     setpoint = reading.setpoint_position
     if setpoint is not None:
         x = setpoint * BAR_W
@@ -338,9 +344,10 @@ def _zone_spans(
 
 
 @lru_cache(maxsize=1024)
-def radial_zones(low: float, high: float, limits: vibration.Boundaries) -> str:
+def radial_zones(low: float, high: float, group: int, foundation: str) -> str:
     """Zones C and D as arcs inside the track, and a tick at each boundary (drawn once per
     range and class: a push redraws it from the cache)."""
+    limits = vibration.boundaries(group, foundation)
     parts = [f'<path class="{css}" d="{arc(start, end, R - 8)}"/>'
              for css, start, end in _zone_spans(low, high, limits)]  # fmt: skip
     for value in (limits.ab, limits.bc, limits.cd):
@@ -352,8 +359,9 @@ def radial_zones(low: float, high: float, limits: vibration.Boundaries) -> str:
 
 
 @lru_cache(maxsize=1024)
-def bar_zones(low: float, high: float, limits: vibration.Boundaries) -> str:
+def bar_zones(low: float, high: float, group: int, foundation: str) -> str:
     """Zones C and D as a strip under the bar's track, with a tick at each boundary."""
+    limits = vibration.boundaries(group, foundation)
     spans = _zone_spans(low, high, limits)
     parts = [_bar_rect(css, (start, end), 21, 3) for css, start, end in spans]
     for value in (limits.ab, limits.bc, limits.cd):

@@ -340,6 +340,9 @@
       ctx.lineWidth = 1;
       ctx.strokeStyle = "#596066";
       ctx.fillStyle = "#596066";
+      ctx.textAlign = "left";
+      ctx.textBaseline = "bottom";
+      ctx.font = `${Math.round(11 * (window.devicePixelRatio || 1))}px system-ui, sans-serif`;
       ZONE_LINES.forEach(([key, label]) => {
         const at = y(zones[key]);
         if (at < top || at > top + height) return;

@@ -70,7 +70,9 @@ def test_a_rising_vibration_raises_zone_c_then_d_after_the_on_delay_and_the_api_
 ) -> None:
     vibration, bearing = pump(demo_plant, "vibration_rms"), pump(demo_plant, "bearing_temp")
     assert VibrationMonitor.objects.get(tag=vibration).on_delay_s == ON_DELAY_S
-    assert backfill_vibration(demo_plant, days=30, step_s=600) == 2 * 30 * 144
+    # Ten days: enough for both estimates (7 days, 60 hours), and on TimescaleDB the refresh of
+    # the aggregates over them stays well inside the test's time limit on a loaded box.
+    assert backfill_vibration(demo_plant, days=10, step_s=600) == 2 * 10 * 144
     viewer = User.objects.create_user("viewer-of-the-pump")
     viewer.groups.add(Group.objects.get(name="viewer"))
     demo_plant.members.add(viewer)
@@ -85,9 +87,9 @@ def test_a_rising_vibration_raises_zone_c_then_d_after_the_on_delay_and_the_api_
     assert card["bearing_temperature"]["value"] == 45.5
     life = card["remaining_life"]
     assert life["shown"] and life["fit"] == "exponential" and life["r2"] > 0.9
-    assert 10 < life["days_to_zone_c"] < 40  # about 20 days
+    assert 3 < life["days_to_zone_c"] < 12  # 1.2 to 2.0 mm/s in ten days: about 7 days more
     assert life["zone_c"].startswith("about ")
-    assert card["drift"]["flagged"]  # risen from 1.6 a fortnight ago
+    assert card["drift"]["flagged"]  # risen from about 1.3 in the first two days
     assert card["urgency"] == 2  # a known number of days to zone C
 
     stored(worker, vibration, 3.2)  # zone C: its alarm waits out the on-delay
