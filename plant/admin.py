@@ -348,11 +348,13 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
                              "now: it is not shown again.")  # fmt: skip
 
 
-# Register the health, Sparkplug, discovery, shift calendar and OEE models.
+# Register the other modules' models (health, Sparkplug, discovery, shift calendar, OEE,
+# sign-on).
 from plant import (  # noqa: E402, F401
     discovery_admin,
     health_admin,
     oee_admin,
     shift_admin,
     sparkplug_admin,
+    sso_admin,
 )

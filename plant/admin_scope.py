@@ -37,6 +37,9 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
     OeeMachine,
     OeeProduct,
     OeeState,
@@ -49,6 +52,7 @@ from plant.models import (
     StopReason,
     Tag,
     UnknownTopic,
+    VibrationMonitor,
 )
 
 # Each scoped model → the path from it to its plant ("" for the plant itself).
@@ -75,6 +79,10 @@ PLANT_PATHS: dict[type[Model], str] = {
     OeeState: "oee_machine__machine__line__plant",
     OeeProduct: "oee_machine__machine__line__plant",
     StopReason: "plant",
+    NotificationRoster: "plant",
+    NotificationRecipient: "roster__plant",
+    NotificationDelivery: "plant",
+    VibrationMonitor: "tag__machine__line__plant",
 }
 
 

@@ -37,6 +37,8 @@ from plant.models import (
     Machine,
     NeuronGateway,
     NeuronTag,
+    NotificationRecipient,
+    NotificationRoster,
     OeeMachine,
     OeeProduct,
     OeeState,
@@ -47,6 +49,7 @@ from plant.models import (
     SparkplugGroup,
     StopReason,
     Tag,
+    VibrationMonitor,
 )
 
 SYSTEM = "system"
@@ -56,6 +59,7 @@ SECRETS = {
     "password": "password",
     "key_hash": "secret",
     "password_hash": "password",
+    "secret": "secret",  # a notification webhook's shared secret
 }  # recorded as "changed", never shown
 _actor: ContextVar[Callable[[], Actor] | None] = ContextVar("config_actor", default=None)
 
@@ -171,6 +175,13 @@ TRACKED: dict[type[Model], Tracked] = {
     OeeState: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
     OeeProduct: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
     StopReason: Tracked(plant=lambda obj: obj.plant_id),
+    # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
+    NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
+    NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
+    # A tag's machine class; the zone alarms it makes are recorded as alarm definitions.
+    VibrationMonitor: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
+    ),
 }
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from plant.actions.alarms import do_create_missing_alarms
 from plant.actions.loops import do_add_loop
+from plant.actions.vibration import do_apply_vibration_class
 from plant.models import (
     AlarmDefinition,
     ControlLoop,
@@ -30,6 +31,7 @@ from plant.models import (
     ShiftBreak,
     StopReason,
     Tag,
+    VibrationMonitor,
 )
 from plant.roles import ROLES
 
@@ -155,6 +157,7 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
     _load_fill_level_loop(plant)
     _load_alarms(plant)
     _load_oee(plant)
+    _load_vibration_monitors(plant)
     return plant
 
 
@@ -225,9 +228,11 @@ DEMO_ALARMS = [
      "Leave the gas area with breathing protection; ventilation starts on its own."),
     ("fill_level", "deviation", 5.0, 1.0, 5.0, "medium", False, "Fill level off setpoint",
      "Check the filler valve and the fill-level loop."),
-    ("vibration_rms", "h", 7.1, 0.3, 2.0, "high", False, "Pump vibration high (ISO 10816)",
-     "Plan a bearing inspection; stop the pump if it keeps rising."),
 ]  # fmt: skip
+# The transfer pump (about 30 kW on a concrete plinth): ISO 10816-3 group 2, rigid. Its zone C
+# and D alarms come from that class (plant.actions.vibration), with an on-delay of 5 s for the
+# spike of a start. (vibration tag key, group, foundation, bearing temperature key, on-delay s)
+DEMO_VIBRATION = [("vibration_rms", 2, "rigid", "bearing_temp", 5.0)]
 # The gas area's emergency response: ventilation on, isolation valve closed.
 DEMO_EMERGENCY_ACTIONS = [("gas", "fan", 1.0), ("gas", "valve_open", 0.0)]
 
@@ -250,6 +255,19 @@ def _load_alarms(plant: Plant) -> None:
             defaults={"value": value, "position": position},
         )  # fmt: skip
         action.full_clean()
+
+
+def _load_vibration_monitors(plant: Plant) -> None:
+    """The pump's vibration monitor and its zone alarms; running it again changes nothing."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant)}
+    for key, group, foundation, bearing, on_delay in DEMO_VIBRATION:
+        monitor, _ = VibrationMonitor.objects.update_or_create(
+            tag=tags[key],
+            defaults={"machine_group": group, "foundation": foundation,
+                      "bearing_temperature_tag": tags[bearing], "on_delay_s": on_delay},
+        )  # fmt: skip
+        monitor.full_clean()
+        do_apply_vibration_class(monitor)
 
 
 # The fill-level loop's tuning: about 0.5 ml of fill per 0.05 l/min of flow, so the write

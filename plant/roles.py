@@ -82,6 +82,27 @@ CONFIGURE = [
     "plant.view_stopreason",
     "plant.add_stopreason",
     "plant.change_stopreason",
+    # SPC settings of their plants' measured tags (specification limits, ℮, run rules).
+    "plant.view_spcsettings",
+    "plant.add_spcsettings",
+    "plant.change_spcsettings",
+    "plant.delete_spcsettings",
+    # Alarm notifications of their own plants: rosters and their recipients, and the outbox
+    # of deliveries (looked at, and a failed one sent again; the dispatcher writes them).
+    "plant.view_notificationroster",
+    "plant.add_notificationroster",
+    "plant.change_notificationroster",
+    "plant.delete_notificationroster",
+    "plant.view_notificationrecipient",
+    "plant.add_notificationrecipient",
+    "plant.change_notificationrecipient",
+    "plant.delete_notificationrecipient",
+    "plant.view_notificationdelivery",
+    # Vibration monitors: a tag's ISO 10816-3 class, from which its zone alarms are made.
+    "plant.view_vibrationmonitor",
+    "plant.add_vibrationmonitor",
+    "plant.change_vibrationmonitor",
+    "plant.delete_vibrationmonitor",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -4,6 +4,7 @@ from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, Emerg
 from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
+from plant.models.derived import DerivedJob, DerivedTag
 from plant.models.discovery import DiscoveredSignal
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
@@ -14,6 +15,13 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
+from plant.models.notifications import (
+    NotificationAttempt,
+    NotificationCursor,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
+)
 from plant.models.oee import (
     MachineStop,
     MachineStopEntry,
@@ -31,7 +39,10 @@ from plant.models.sparkplug import (
     SparkplugNode,
     SparkplugPendingBirth,
 )
+from plant.models.spc_settings import SpcSettings
+from plant.models.sso import SsoGroupMapping, SsoIdentity
 from plant.models.tokens import ApiToken
+from plant.models.vibration import VibrationMonitor
 from plant.quality import Quality
 
 __all__ = [
@@ -42,6 +53,8 @@ __all__ = [
     "ConfigChange",
     "ControlLoop",
     "ControlLoopEvent",
+    "DerivedJob",
+    "DerivedTag",
     "DeviceIdentity",
     "DiscoveredSignal",
     "EmergencyAction",
@@ -53,6 +66,11 @@ __all__ = [
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
+    "NotificationAttempt",
+    "NotificationCursor",
+    "NotificationDelivery",
+    "NotificationRecipient",
+    "NotificationRoster",
     "OeeMachine",
     "OeeProduct",
     "OeeState",
@@ -70,9 +88,13 @@ __all__ = [
     "SparkplugMetric",
     "SparkplugNode",
     "SparkplugPendingBirth",
+    "SpcSettings",
+    "SsoGroupMapping",
+    "SsoIdentity",
     "StopReason",
     "SystemAlarm",
     "Tag",
     "UnknownTopic",
+    "VibrationMonitor",
     "WorkerHeartbeat",
 ]
