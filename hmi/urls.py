@@ -8,8 +8,10 @@ from django.urls import path
 from hmi import (
     alarm_views,
     config_history_views,
+    energy_views,
     health_views,
     history_views,
+    openapi,
     screen_views,
     security_event_views,
     setpoint_audit,
@@ -53,6 +55,15 @@ urlpatterns = [
     path("api/history/", history_views.history_api, name="history_api"),
     path("api/current/", history_views.current_api, name="current_api"),
     path("api/markers/", history_views.markers_api, name="markers_api"),
+    # The OpenAPI document of the JSON API (no login: it describes shapes, shows no data)
+    path("api/openapi.json", openapi.openapi_json, name="openapi"),
+    # Energy: per line and plant, per shift and day; demand against the contracted peak
+    path("energy/", energy_views.energy_index, name="energy_index"),
+    path("energy/plants/<int:pk>/", energy_views.energy_plant, name="energy_plant"),
+    path("energy/plants/<int:pk>/demand/", energy_views.energy_demand, name="energy_demand"),
+    path("energy/export.csv", energy_views.energy_export, name="energy_export"),
+    path("api/energy/", energy_views.energy_api, name="energy_api"),
+    path("api/energy/demand/", energy_views.demand_api, name="energy_demand_api"),
     # Alarms
     path("alarms/", alarm_views.alarm_summary, name="alarm_summary"),
     path("alarms/banner/", alarm_views.alarm_banner, name="alarm_banner"),

@@ -349,4 +349,4 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
 
 
 # Register the health and Sparkplug models.
-from plant import discovery_admin, health_admin, sparkplug_admin  # noqa: E402, F401
+from plant import discovery_admin, energy_admin, health_admin, sparkplug_admin  # noqa: E402, F401

@@ -33,11 +33,13 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronDevice,
     NeuronGateway,
     Plant,
+    PlantEnergy,
     RejectedMessage,
     SetpointWrite,
     Tag,
@@ -61,6 +63,8 @@ PLANT_PATHS: dict[type[Model], str] = {
     NeuronGateway: "plant",
     NeuronDevice: "gateway__plant",
     DiscoveredSignal: "plant",
+    PlantEnergy: "plant",
+    EnergyMeter: "plant",
 }
 
 

@@ -33,11 +33,13 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronGateway,
     NeuronTag,
     Plant,
+    PlantEnergy,
     SparkplugGroup,
     Tag,
 )
@@ -155,6 +157,9 @@ TRACKED: dict[type[Model], Tracked] = {
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
     ),
+    # Energy monitoring: the demand contract and the meters.
+    PlantEnergy: Tracked(plant=lambda obj: obj.plant_id),
+    EnergyMeter: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

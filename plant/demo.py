@@ -20,9 +20,11 @@ from plant.models import (
     AlarmDefinition,
     ControlLoop,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     Plant,
+    PlantEnergy,
     Tag,
 )
 from plant.roles import ROLES
@@ -148,6 +150,7 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
                     )
     _load_fill_level_loop(plant)
     _load_alarms(plant)
+    _load_energy(plant)
     return plant
 
 
@@ -214,6 +217,27 @@ def _load_fill_level_loop(plant: Plant) -> ControlLoop:
     )  # fmt: skip
     loop.full_clean()
     return loop
+
+
+# The demo's supply contract: the plant draws about 190 kW, 205 kW with the gas area's fan
+# running, so a gas leak (`simulate --fault gas_leak`) brings the predicted demand over the
+# warning at 204 kW (5 % under the 215 kW peak).
+DEMO_ENERGY = {"contracted_peak_kw": 215.0, "warning_margin_pct": 5.0, "demand_interval_min": 15}
+
+
+def _load_energy(plant: Plant) -> None:
+    """The energy meter of the demo (utilities/energy) as the filling line's meter, with the
+    filler's bottle counter as its output, and the plant's demand contract."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant)}
+    contract, _ = PlantEnergy.objects.update_or_create(plant=plant, defaults=DEMO_ENERGY)
+    contract.full_clean()
+    meter, _ = EnergyMeter.objects.update_or_create(
+        plant=plant, name="Filling line meter",
+        defaults={"line": Line.objects.get(plant=plant, slug="filling"),
+                  "energy_tag": tags["energy"], "power_tag": tags["power"],
+                  "production_tag": tags["bottles_filled"]},
+    )  # fmt: skip
+    meter.full_clean()
 
 
 def _load_tag(machine: Machine, spec: TagSpec, topic: str) -> Tag:

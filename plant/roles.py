@@ -61,6 +61,15 @@ CONFIGURE = [
     "plant.change_neurondevice",
     "plant.view_discoveredsignal",
     "plant.change_discoveredsignal",
+    # Energy monitoring of their own plants: the demand contract and the meters.
+    "plant.view_plantenergy",
+    "plant.add_plantenergy",
+    "plant.change_plantenergy",
+    "plant.delete_plantenergy",
+    "plant.view_energymeter",
+    "plant.add_energymeter",
+    "plant.change_energymeter",
+    "plant.delete_energymeter",
 ]
 
 ROLES: dict[str, list[str]] = {

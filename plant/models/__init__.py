@@ -5,6 +5,7 @@ from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
 from plant.models.discovery import DiscoveredSignal
+from plant.models.energy import EnergyMeter, PlantEnergy
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
     LatestValue,
@@ -36,6 +37,7 @@ __all__ = [
     "DeviceIdentity",
     "DiscoveredSignal",
     "EmergencyAction",
+    "EnergyMeter",
     "LatestValue",
     "Line",
     "Machine",
@@ -43,6 +45,7 @@ __all__ = [
     "NeuronGateway",
     "NeuronTag",
     "Plant",
+    "PlantEnergy",
     "Quality",
     "RejectedMessage",
     "RejectionTally",

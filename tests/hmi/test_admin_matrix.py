@@ -63,6 +63,8 @@ LISTS = {
     "plant.neurongateway":    "va va va",  # a gateway feeds one plant: its admins add it
     "plant.neurondevice":     "v v v",     # south nodes come from the gateway's own reports
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
+    "plant.plantenergy":      "va va va",  # a plant's demand contract
+    "plant.energymeter":      "va va va",  # the meters of the admin's own plants
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -111,6 +113,10 @@ OBJECTS = [
     ("plant.neurondevice", "B", "south",          "- vc vcd"),
     ("plant.discoveredsignal", "A", "signal",     "vc - vcd"),
     ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
+    ("plant.plantenergy", "A", "plant_energy",    "vcd - vcd"),
+    ("plant.plantenergy", "B", "plant_energy",    "- vcd vcd"),
+    ("plant.energymeter", "A", "meter",           "vcd - vcd"),
+    ("plant.energymeter", "B", "meter",           "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

@@ -33,11 +33,13 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronDevice,
     NeuronGateway,
     Plant,
+    PlantEnergy,
     RejectedMessage,
     RejectionTally,
     Sample,
@@ -96,7 +98,7 @@ def _person(name: str, role: str | None, plant: Plant | None, *, staff: bool = F
 
 
 def _name_after(plant: Plant) -> None:
-    """Put the plant's slug in the names of its lines, machines, tags and alarms."""
+    """Put the plant's slug in the names of its lines, machines, tags, alarms and meters."""
     slug = plant.slug
     for line in Line.objects.filter(plant=plant):
         Line.objects.filter(pk=line.pk).update(name=f"{line.name} {slug}")
@@ -108,6 +110,8 @@ def _name_after(plant: Plant) -> None:
         AlarmDefinition.objects.filter(pk=definition.pk).update(
             message=f"{definition.message} {slug}"
         )
+    for meter in EnergyMeter.objects.filter(plant=plant):
+        EnergyMeter.objects.filter(pk=meter.pk).update(name=f"{meter.name} {slug}")
     ControlLoop.objects.filter(output_tag__machine__line__plant=plant).update(
         name=f"fill-level loop {slug}", mode=ControlLoop.Mode.AUTO
     )
@@ -159,6 +163,8 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
         "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
+        "plant_energy": PlantEnergy.objects.get(plant=plant).pk,
+        "meter": EnergyMeter.objects.get(plant=plant).pk,
     }  # fmt: skip
 
 
