@@ -43,6 +43,7 @@ from plant.markers import markers
 from plant.models import LatestValue, Tag
 from plant.quality import label_of
 from plant.queries import format_value, visible_plants
+from plant.read_replica import history_connection
 
 RANGE_LABELS = [("hour", "Last hour"), ("shift", "Shift (8 h)"), ("day", "Day"), ("week", "Week")]
 
@@ -82,10 +83,16 @@ def history_api(request: HttpRequest) -> HttpResponse:
         return form_error(form)
     query = form.cleaned_data
     tags = tags_or_404(request.user, query["tag"])
+    reads = history_connection()  # the read replica, when there is one
     try:
         found = [
             history(
-                tag, query["start"], query["end"], points=query["points"], bucket_s=query["bucket"]
+                tag,
+                query["start"],
+                query["end"],
+                points=query["points"],
+                bucket_s=query["bucket"],
+                connection=reads,
             )
             for tag in tags
         ]
@@ -186,6 +193,7 @@ def csv_lines(
 ) -> Iterator[str]:
     """The CSV text, one chunk of rows (one database query's worth) at a time."""
     lead = ["tag", "topic", "time", "local_time"]
+    reads = history_connection()  # here, in the thread that pulls the chunks
     if bucket_s is None:
         yield csv_text([[*lead, "value", "text", "quality"]])
     else:
@@ -193,13 +201,13 @@ def csv_lines(
     for tag in tags:
         zone = ZoneInfo(tag.machine.line.plant.time_zone)
         if bucket_s is None:
-            for samples in iter_raw(tag.pk, start, end):
+            for samples in iter_raw(tag.pk, start, end, connection=reads):
                 yield csv_text(
                     [*_lead(tag, s.time, zone), s.value, s.text, label_of(s.quality)]
                     for s in samples
                 )
         else:
-            for buckets in iter_buckets(tag.pk, start, end, bucket_s):
+            for buckets in iter_buckets(tag.pk, start, end, bucket_s, connection=reads):
                 yield csv_text(
                     [*_lead(tag, b.time, zone), b.min, b.max, b.avg, b.count] for b in buckets
                 )

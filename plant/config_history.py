@@ -38,8 +38,13 @@ from plant.models import (
     Machine,
     NeuronGateway,
     NeuronTag,
+    NotificationRecipient,
+    NotificationRoster,
+    PlannedDowntime,
     Plant,
     PlantEnergy,
+    Shift,
+    ShiftBreak,
     SparkplugGroup,
     Tag,
 )
@@ -51,6 +56,7 @@ SECRETS = {
     "password": "password",
     "key_hash": "secret",
     "password_hash": "password",
+    "secret": "secret",  # a notification webhook's shared secret
 }  # recorded as "changed", never shown
 _actor: ContextVar[Callable[[], Actor] | None] = ContextVar("config_actor", default=None)
 
@@ -157,6 +163,13 @@ TRACKED: dict[type[Model], Tracked] = {
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
     ),
+    # The shift calendar: planned busy time, and so every OEE figure, follows from it.
+    Shift: Tracked(plant=lambda obj: obj.plant_id),
+    ShiftBreak: Tracked(plant=_plant_of(Shift, "plant_id", "shift_id")),
+    PlannedDowntime: Tracked(plant=lambda obj: obj.plant_id),
+    # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
+    NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
+    NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
     # Energy monitoring: the demand contract and the meters.
     PlantEnergy: Tracked(plant=lambda obj: obj.plant_id),
     EnergyMeter: Tracked(plant=lambda obj: obj.plant_id),

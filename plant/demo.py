@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from plant.models import (
     Machine,
     Plant,
     PlantEnergy,
+    Shift,
+    ShiftBreak,
     Tag,
 )
 from plant.roles import ROLES
@@ -150,8 +153,32 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
                     )
     _load_fill_level_loop(plant)
     _load_alarms(plant)
+    _load_oee(plant)
     _load_energy(plant)
     return plant
+
+
+# Three shifts every day, so the OEE screens show a running shift whenever the demo runs:
+# (name, start, end, break start, break end).
+DEMO_SHIFTS = [
+    ("Early", time(6), time(14), time(10), time(10, 30)),
+    ("Late", time(14), time(22), time(18), time(18, 30)),
+    ("Night", time(22), time(6), time(2), time(2, 30)),
+]
+
+
+def _load_oee(plant: Plant) -> None:
+    """The demo's shift calendar; running it again changes nothing."""
+    for name, start, end, break_start, break_end in DEMO_SHIFTS:
+        shift, _ = Shift.objects.update_or_create(
+            plant=plant, name=name,
+            defaults={"start_time": start, "end_time": end, "weekdays": "1234567"},
+        )  # fmt: skip
+        shift.full_clean()
+        pause, _ = ShiftBreak.objects.update_or_create(
+            shift=shift, name="Break", defaults={"start_time": break_start, "end_time": break_end}
+        )
+        pause.full_clean()
 
 
 # (tag key, kind, limit, deadband, on delay s, priority, emergency, message, response)

@@ -9,7 +9,7 @@ from plant.roles import sync_roles
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("plant", "0024_neuron"),
+        ("plant", "0029_notifications"),
     ]
 
     operations = [

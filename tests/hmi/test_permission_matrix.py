@@ -169,6 +169,9 @@ ROWS = [
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
     Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
+    # Single sign-on, off here (no OIDC_ISSUER): both go back to the login page
+    Row("sso_login", "GET", "/accounts/sso/login/", "", LOGGED_OUT),
+    Row("sso_callback", "GET", "/accounts/sso/callback/", "", LOGGED_OUT),
     # The icon, for anyone (browsers ask before anyone logs in): a redirect to the static file
     Row("favicon", "GET", "/favicon.ico", "", "301 301 301 301 301 301 301 301 301"),
 ]
@@ -353,10 +356,16 @@ def wrong_method(role: str, row: Row) -> str:
     return "405"
 
 
+LOGIN_FREE = ("login", "logout", "favicon", "sso_login", "sso_callback")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["anon", "viewer", "admin_b", "super", "token"])
 @pytest.mark.parametrize(
-    "row", [r for r in ROWS if r.name not in ("login", "logout", "favicon")], ids=row_id
+    # The pages anyone may open answer a wrong method 405 to everyone, logged in or not.
+    "row",
+    [r for r in ROWS if r.name not in LOGIN_FREE],
+    ids=row_id,
 )
 def test_each_url_refuses_the_method_it_does_not_take(world: World, row: Row, role: str) -> None:
     client = client_of(world, role)
