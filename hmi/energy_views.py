@@ -39,7 +39,6 @@ from plant.energy_history import (
     Report,
     Scope,
     Usage,
-    day_window,
     demand_blocks,
     demand_now,
     report,
@@ -48,6 +47,7 @@ from plant.energy_history import (
 )
 from plant.models import Plant, PlantEnergy
 from plant.queries import visible_plants
+from plant.shifts import day_window
 
 MAX_DAYS = 400  # as the history API's longest range
 BASELINE_SHOWN_DAYS = 14

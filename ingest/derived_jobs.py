@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ingest.derived import Job
+from ingest.energy_job import DemandJob
 
 
 def default_jobs() -> list[Job]:
     """A fresh instance of each job (jobs keep per-worker state between runs)."""
-    return []
+    return [DemandJob()]

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from plant.actions.alarms import do_create_missing_alarms
 from plant.actions.loops import do_add_loop
+from plant.energy_alarm import ensure_demand_alarm
 from plant.models import (
     AlarmDefinition,
     ControlLoop,
@@ -265,6 +266,7 @@ def _load_energy(plant: Plant) -> None:
                   "production_tag": tags["bottles_filled"]},
     )  # fmt: skip
     meter.full_clean()
+    ensure_demand_alarm(contract)
 
 
 def _load_tag(machine: Machine, spec: TagSpec, topic: str) -> Tag:

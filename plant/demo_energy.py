@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from plant.energy_history import day_window
 from plant.models import Plant, Sample, Tag
+from plant.shifts import day_window
 from plant.timescale import aggregates_available
 
 BASE_KW, RUNNING_KW, BOTTLES_PER_MIN = 150.0, 40.0, 180.0

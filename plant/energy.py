@@ -1,7 +1,8 @@
 """Energy figures from cumulative meters: consumption, kWh per 1,000 units, demand, a baseline.
 
-Pure: no Django, no database, no clock. plant.energy_history reads the historian into the
-shapes used here; the screens, the API and the ingest worker's demand job call both.
+Pure: no database, no clock (the counter rule is plant.counters'). plant.energy_history reads
+the historian into the shapes used here; the screens, the API and the worker's demand job
+call both.
 
 - **Consumption** of an interval is the increase of a cumulative kWh counter over it, through
   plant.counters (rollover and reset safe). A counter reads, at an instant, its last reading
@@ -25,12 +26,13 @@ shapes used here; the screens, the API and the ingest worker's demand job call b
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from plant.counters import counter_increase
 
 PREDICTOR_WINDOW_S = 60
 MIN_BASELINE_DAYS = 3
@@ -38,18 +40,6 @@ DEMAND_INTERVALS_MIN = (5, 10, 15, 30, 60)  # each divides an hour, so blocks ke
 DAY_S = 86400
 
 Point = tuple[datetime, float]  # a counter's reading (or a bucket's min or max) at an instant
-
-
-def counter_increase(values: Sequence[float], rollover: float | None) -> float:
-    """Until plant.counters lands (h-oee): rises count; a fall is a rollover when one is
-    configured, else a reset from which counting starts again."""
-    total = 0.0
-    for old, new in itertools.pairwise(values):
-        if new >= old:
-            total += new - old
-        elif rollover is not None:
-            total += rollover - old + new
-    return total
 
 
 def block_start(at: datetime, interval_s: int, zone: ZoneInfo) -> datetime:

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from plant.admin_scope import PlantScopedAdmin
+from plant.energy_alarm import ensure_demand_alarm
 from plant.models import EnergyMeter, PlantEnergy
 
 
@@ -23,6 +24,10 @@ class PlantEnergyAdmin(PlantScopedAdmin):
               "baseline_days", "predicted_demand_tag"]  # fmt: skip
     readonly_fields = ["predicted_demand_tag"]
 
+    def save_model(self, request: HttpRequest, obj: PlantEnergy, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        ensure_demand_alarm(obj)  # the limits follow the contract
+
 
 @admin.register(EnergyMeter)
 class EnergyMeterAdmin(PlantScopedAdmin):
@@ -32,7 +37,13 @@ class EnergyMeterAdmin(PlantScopedAdmin):
     list_filter = [("plant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name"]
     fields = ["plant", "line", "name", "energy_tag", "rollover_kwh", "power_tag",
-              "production_tag", "production_rollover"]  # fmt: skip
+              "production_tag"]  # fmt: skip
+
+    def save_model(self, request: HttpRequest, obj: EnergyMeter, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        contract = PlantEnergy.objects.filter(plant=obj.plant_id).first()
+        if contract is not None:
+            ensure_demand_alarm(contract)  # the plant's first meter gives the tag its place
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("plant", "line", "energy_tag")

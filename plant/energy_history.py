@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection as default_connection
@@ -27,6 +27,7 @@ from plant import energy
 from plant.historian import ORIGIN, iter_buckets, raw_samples
 from plant.models import EnergyMeter, Line, Plant, PlantEnergy
 from plant.quality import USABLE_SQL, Quality
+from plant.shifts import day_window, shifts_between
 
 DEFAULT_BASELINE_DAYS = 28  # PlantEnergy.baseline_days
 LOOKBACK = timedelta(days=7)  # how far back a counter's reading at a period's start is sought
@@ -172,13 +173,15 @@ class Scope:
 
     @property
     def energy_counters(self) -> list[Counter]:
-        return [Counter(m.energy_tag_id, m.rollover_kwh) for m in self.meters]
+        return [Counter(m.energy_tag_id, m.rollover) for m in self.meters]
 
 
 def scopes(plant: Plant) -> list[Scope]:
     """The plant's lines that have meters, in their order, then the plant itself."""
     meters = list(
-        EnergyMeter.objects.filter(plant=plant).select_related("line").order_by(
+        EnergyMeter.objects.filter(plant=plant)
+        .select_related("line", "energy_tag", "production_tag")
+        .order_by(
             "line__position", "line__name", "name"
         )
     )  # fmt: skip
@@ -201,7 +204,8 @@ def _production(meters: list[EnergyMeter]) -> list[Counter]:
     seen: dict[int, Counter] = {}
     for meter in meters:
         if meter.production_tag_id is not None:
-            counter = Counter(meter.production_tag_id, meter.production_rollover)
+            assert meter.production_tag is not None
+            counter = Counter(meter.production_tag_id, meter.production_tag.counter_rollover)
             seen.setdefault(meter.production_tag_id, counter)
     return list(seen.values())
 
@@ -236,17 +240,10 @@ def _summed(
     return total
 
 
-def day_window(plant: Plant, day: date) -> tuple[datetime, datetime]:
-    """The plant's local day as an instant range (23 or 25 hours on a clock change)."""
-    zone = ZoneInfo(plant.time_zone)
-    start = datetime.combine(day, time(), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
-    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
-
-
 def shift_periods(plant: Plant, start: datetime, end: datetime) -> list[Period]:
-    """The shifts of the plant's calendar within [start, end); none until it has a calendar."""
-    return []
+    """The shifts of the plant's calendar (plant.shifts) that begin within [start, end)."""
+    return [Period(w.name, "shift", w.start, w.end) for w in shifts_between(plant, start, end)
+            if start <= w.start < end]  # fmt: skip
 
 
 def day_periods(plant: Plant, first: date, last: date) -> list[Period]:

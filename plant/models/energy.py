@@ -110,7 +110,7 @@ class EnergyMeter(models.Model):
         null=True,
         blank=True,
         help_text="The counter's reading at which it starts from zero again (e.g. 1000000); "
-        "empty: a fall is a reset.",
+        "empty: the tag's own counter rollover, if any (else a fall is a reset).",
     )
     power_tag = models.ForeignKey(
         "plant.Tag",
@@ -127,10 +127,8 @@ class EnergyMeter(models.Model):
         blank=True,
         related_name="+",
         help_text="The line's production counter (units made, e.g. bottles_filled), for kWh "
-        "per 1,000 units and the baseline. Only for a line's meter.",
-    )
-    production_rollover = models.FloatField(
-        null=True, blank=True, help_text="The production counter's rollover, if it has one."
+        "per 1,000 units and the baseline, with the tag's counter rollover. Only for a "
+        "line's meter.",
     )
 
     class Meta:
@@ -141,14 +139,17 @@ class EnergyMeter(models.Model):
                 condition=models.Q(rollover_kwh__gt=0, rollover_kwh__lt=INF),
                 name="energy_meter_rollover_positive",
             ),
-            models.CheckConstraint(
-                condition=models.Q(production_rollover__gt=0, production_rollover__lt=INF),
-                name="energy_meter_production_rollover_positive",
-            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.plant} / {self.name}"
+
+    @property
+    def rollover(self) -> float | None:
+        """The energy counter's rollover: the meter's own, else its tag's."""
+        if self.rollover_kwh is not None:
+            return self.rollover_kwh
+        return self.energy_tag.counter_rollover
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -164,9 +165,8 @@ class EnergyMeter(models.Model):
                 errors[name] = "Choose a numeric tag."
         if self.production_tag_id is not None and self.line_id is None:
             errors["production_tag"] = "Only a line's meter counts the line's production."
-        for name in ("rollover_kwh", "production_rollover"):
-            value = getattr(self, name)
-            if value is not None and (not math.isfinite(value) or value <= 0):
-                errors[name] = "Enter a number above zero, or leave it empty."
+        value = self.rollover_kwh
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            errors["rollover_kwh"] = "Enter a number above zero, or leave it empty."
         if errors:
             raise ValidationError(errors)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from hmi.energy_views import today_of
-from plant.energy_history import day_window
 from plant.models import EnergyMeter, Plant, Sample
+from plant.shifts import day_window
 from tests.browser.conftest import Daphne
 from tests.browser.test_login_overview import log_in
 

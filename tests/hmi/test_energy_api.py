@@ -13,8 +13,8 @@ from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 
-from plant.energy_history import day_window
 from plant.models import ApiToken, EnergyMeter, Plant, Sample
+from plant.shifts import day_window
 
 pytestmark = pytest.mark.django_db
 DAY = date(2026, 6, 4)
@@ -70,6 +70,9 @@ def test_the_api_gives_each_days_consumption_output_and_specific_energy(
         assert day["units"] == pytest.approx(240_000.0)
         assert day["kwh_per_1000"] == pytest.approx(20.0)
     assert line["baseline"] is None  # no earlier days to fit
+    # The demo's calendar: each shift that begins on the day, together all the day used.
+    assert [s["label"] for s in line["shifts"]] == ["Early", "Late", "Night"]
+    assert sum(s["kwh"] for s in line["shifts"]) == pytest.approx(4_800.0)
 
 
 def test_a_bearer_token_reads_the_api(client: Client, users_by_role: dict[str, User],
@@ -146,7 +149,9 @@ def test_the_export_has_a_row_per_line_and_day(viewer: Client, demo_plant: Plant
     assert response.status_code == 200
     assert response["Content-Disposition"].endswith('20260604-20260604.csv"')
     text = body(response)
-    head, line, whole = list(csv.reader(io.StringIO(text)))
+    head, *rows = list(csv.reader(io.StringIO(text)))
+    line, whole = (row for row in rows if row[1] == "day")  # the calendar's shifts beside them
+    assert {row[2] for row in rows if row[1] == "shift"} >= {"Early"}
     assert head[:3] == ["scope", "kind", "label"] and head[6] == "kwh"
     assert line[:3] == ["Filling line", "day", "2026-06-04"]
     assert float(line[6]) == pytest.approx(4_800.0) and float(line[8]) == pytest.approx(20.0)

@@ -17,8 +17,8 @@ from django.test import Client
 
 from ingest.mqtt import parse_url
 from ingest.worker import Worker
-from plant.energy_history import day_window
 from plant.models import EnergyMeter, Plant, Sample
+from plant.shifts import day_window
 from tests.waiting import run_until
 
 pytestmark = pytest.mark.django_db

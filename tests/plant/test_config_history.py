@@ -286,7 +286,8 @@ def test_a_load_demo_run_records_the_command_as_who() -> None:
     # (The auth rows restored by serialized rollback are recorded too, as the system's.)
     actors = set(ConfigChange.objects.filter(model__startswith="plant.").values_list("actor"))
     assert actors == {("load_demo",)}
-    assert ConfigChange.objects.filter(model="plant.tag", action="create").count() == 16
+    # 16 tags of the devices and the derived predicted demand (plant.energy_alarm).
+    assert ConfigChange.objects.filter(model="plant.tag", action="create").count() == 17
 
 
 @pytest.mark.django_db

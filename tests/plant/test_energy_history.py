@@ -14,7 +14,6 @@ from plant.energy_history import (
     Counter,
     Period,
     counter_increases,
-    day_window,
     demand_blocks,
     demand_now,
     report,
@@ -22,6 +21,7 @@ from plant.energy_history import (
     usages,
 )
 from plant.models import EnergyMeter, Plant, PlantEnergy, Sample, Tag
+from plant.shifts import day_window
 
 pytestmark = pytest.mark.django_db
 BERLIN = ZoneInfo("Europe/Berlin")
