@@ -168,8 +168,10 @@ def run_path(mode: str, days: int, runs: int, keep: bool) -> list[dict[str, Any]
     env = {**os.environ, "DATABASE_URL": url, "TIMESCALEDB": mode}
     out = subprocess.run(
         [sys.executable, __file__, "--measure", "--days", str(days), "--runs", str(runs)],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
+    if out.returncode:
+        raise SystemExit(f"{mode}: the measuring process failed:\n{out.stderr[-3000:]}")
     if not keep:
         drop(name)
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
