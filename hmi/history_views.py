@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from hmi import openapi
 from hmi.api import api_view, form_error, json_error
 from hmi.csv_safety import csv_text
 from hmi.history_forms import CurrentForm, ExportForm, HistoryForm, TrendForm
@@ -299,3 +300,85 @@ def trend_config(
             "export": reverse("hmi:history_export"),
         },
     }
+
+
+# --- the OpenAPI description of these endpoints (hmi/openapi.py) ---------------------------
+
+_RANGE = [
+    openapi.query("start", openapi.ref("Time"), "Start of the range (default: end - 1 hour)."),
+    openapi.query("end", openapi.ref("Time"), "End of the range, exclusive (default: now)."),
+]
+_SERIES = {
+    "type": "object",
+    "required": ["tag", "name", "unit", "precision", "data_type", "time_zone", "start", "end",
+                 "bucket_s", "source", "max_gap_s", "time"],
+    "properties": {
+        "tag": {"type": "integer"}, "name": {"type": "string"}, "unit": {"type": "string"},
+        "precision": {"type": "integer"},
+        "data_type": {"enum": ["float", "int", "bool", "string"]},
+        "time_zone": {"type": "string"}, "start": openapi.ref("Time"), "end": openapi.ref("Time"),
+        "bucket_s": {"type": ["integer", "null"], "description": "null: raw values"},
+        "source": {"enum": ["raw", "samples", "sample_1m", "sample_1h"]},
+        "max_gap_s": {"type": "integer"},
+        "time": {"type": "array", "items": openapi.ref("Time")},
+        "value": {"type": "array", "items": openapi.ref("NullableNumber")},
+        "text": {"type": "array", "items": {"type": ["string", "null"]}},
+        "quality": {"type": "array", "items": {"enum": ["good", "uncertain", "bad"]}},
+        "min": {"type": "array", "items": {"type": "number"}},
+        "max": {"type": "array", "items": {"type": "number"}},
+        "avg": {"type": "array", "items": {"type": "number"}},
+        "count": {"type": "array", "items": {"type": "integer"}},
+    },
+}  # fmt: skip
+openapi.add_paths(
+    {
+        "/api/history/": openapi.get(
+            "history", "History of up to 8 tags: raw values, or min/max/avg buckets",
+            [openapi.query("tag", openapi.ids(8), "Tag ids (repeat: tag=1&tag=2).",
+                           required=True), *_RANGE,
+             openapi.query("points", {"type": "integer", "minimum": 2, "maximum": 10_000},
+                           "Most points per tag (default 1000): raw values if they fit."),
+             openapi.query("bucket", {"type": "integer", "minimum": 1, "maximum": 400 * 86400},
+                           "Bucket width in seconds (instead of points).")],
+            openapi.json_body("Each tag's series.", {
+                "type": "object", "required": ["start", "end", "series"],
+                "properties": {"start": openapi.ref("Time"), "end": openapi.ref("Time"),
+                               "series": {"type": "array", "items": openapi.ref("Series")}},
+            }),
+            tags=["history"],
+        ),
+        "/api/current/": openapi.get(
+            "current", "The latest value of up to 100 tags",
+            [openapi.query("tag", openapi.ids(100), "Tag ids (repeat).", required=True)],
+            openapi.json_body("Each tag's latest value (nulls: none yet).", {
+                "type": "object", "required": ["values"],
+                "properties": {"values": {"type": "array", "items": {
+                    "type": "object", "required": ["tag", "time", "value", "text", "quality"],
+                    "properties": {
+                        "tag": {"type": "integer"},
+                        "time": {"oneOf": [openapi.ref("Time"), {"type": "null"}]},
+                        "value": openapi.ref("NullableNumber"),
+                        "text": {"type": ["string", "null"]},
+                        "quality": {"enum": ["good", "uncertain", "bad", None]},
+                        "formatted": {"type": "string"},
+                    },
+                }}},
+            }),
+            tags=["history"],
+        ),
+        "/api/markers/": openapi.get(
+            "markers", "Setpoint writes and alarm events of tags in a range",
+            [openapi.query("tag", openapi.ids(8), "Tag ids (repeat).", required=True), *_RANGE],
+            openapi.json_body("The markers, oldest first.", {
+                "type": "object", "required": ["markers"],
+                "properties": {"markers": {"type": "array", "items": {
+                    "type": "object", "required": ["time", "tag", "kind", "text"],
+                    "properties": {"time": openapi.ref("Time"), "tag": {"type": "integer"},
+                                   "kind": {"type": "string"}, "text": {"type": "string"}},
+                }}},
+            }),
+            tags=["history"],
+        ),
+    },
+    {"Series": _SERIES},
+)  # fmt: skip

@@ -8,10 +8,12 @@ from django.urls import path
 from hmi import (
     alarm_views,
     config_history_views,
+    energy_views,
     health_views,
     history_views,
     maintenance_views,
     oee_views,
+    openapi,
     quality_views,
     screen_views,
     security_event_views,
@@ -69,6 +71,15 @@ urlpatterns = [
     path("quality/export.csv", quality_views.quality_export, name="quality_export"),
     path("api/quality/", quality_views.quality_api, name="quality_api"),
     path("api/quality/charts/", quality_views.quality_chart_api, name="quality_chart_api"),
+    # The OpenAPI document of the JSON API (no login: it describes shapes, shows no data)
+    path("api/openapi.json", openapi.openapi_json, name="openapi"),
+    # Energy: per line and plant, per shift and day; demand against the contracted peak
+    path("energy/", energy_views.energy_index, name="energy_index"),
+    path("energy/plants/<int:pk>/", energy_views.energy_plant, name="energy_plant"),
+    path("energy/plants/<int:pk>/demand/", energy_views.energy_demand, name="energy_demand"),
+    path("energy/export.csv", energy_views.energy_export, name="energy_export"),
+    path("api/energy/", energy_views.energy_api, name="energy_api"),
+    path("api/energy/demand/", energy_views.demand_api, name="energy_demand_api"),
     # Alarms
     path("alarms/", alarm_views.alarm_summary, name="alarm_summary"),
     path("alarms/banner/", alarm_views.alarm_banner, name="alarm_banner"),

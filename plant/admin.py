@@ -352,6 +352,7 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
 # sign-on).
 from plant import (  # noqa: E402, F401
     discovery_admin,
+    energy_admin,
     health_admin,
     oee_admin,
     shift_admin,

@@ -33,6 +33,7 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronDevice,
@@ -45,6 +46,7 @@ from plant.models import (
     OeeState,
     PlannedDowntime,
     Plant,
+    PlantEnergy,
     RejectedMessage,
     SetpointWrite,
     Shift,
@@ -85,6 +87,8 @@ PLANT_PATHS: dict[type[Model], str] = {
     OeeState: "oee_machine__machine__line__plant",
     OeeProduct: "oee_machine__machine__line__plant",
     StopReason: "plant",
+    PlantEnergy: "plant",
+    EnergyMeter: "plant",
 }
 
 

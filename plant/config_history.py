@@ -33,6 +33,7 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronGateway,
@@ -44,6 +45,7 @@ from plant.models import (
     OeeState,
     PlannedDowntime,
     Plant,
+    PlantEnergy,
     Shift,
     ShiftBreak,
     SparkplugGroup,
@@ -187,6 +189,9 @@ TRACKED: dict[type[Model], Tracked] = {
     OeeState: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
     OeeProduct: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
     StopReason: Tracked(plant=lambda obj: obj.plant_id),
+    # Energy monitoring: the demand contract and the meters.
+    PlantEnergy: Tracked(plant=lambda obj: obj.plant_id),
+    EnergyMeter: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

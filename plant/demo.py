@@ -18,15 +18,18 @@ from django.db import transaction
 from plant.actions.alarms import do_create_missing_alarms
 from plant.actions.loops import do_add_loop
 from plant.actions.vibration import do_apply_vibration_class
+from plant.energy_alarm import ensure_demand_alarm
 from plant.models import (
     AlarmDefinition,
     ControlLoop,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     OeeMachine,
     OeeState,
     Plant,
+    PlantEnergy,
     Shift,
     ShiftBreak,
     SpcSettings,
@@ -161,6 +164,7 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
     _load_oee(plant)
     _load_vibration_monitors(plant)
     _load_quality(plant)
+    _load_energy(plant)
     return plant
 
 
@@ -330,6 +334,28 @@ def _load_fill_level_loop(plant: Plant) -> ControlLoop:
     )  # fmt: skip
     loop.full_clean()
     return loop
+
+
+# The demo's supply contract: the plant draws about 190 kW, 205 kW with the gas area's fan
+# running, so a gas leak (`simulate --fault gas_leak`) brings the predicted demand over the
+# warning at 204 kW (5 % under the 215 kW peak).
+DEMO_ENERGY = {"contracted_peak_kw": 215.0, "warning_margin_pct": 5.0, "demand_interval_min": 15}
+
+
+def _load_energy(plant: Plant) -> None:
+    """The energy meter of the demo (utilities/energy) as the filling line's meter, with the
+    filler's bottle counter as its output, and the plant's demand contract."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant)}
+    contract, _ = PlantEnergy.objects.update_or_create(plant=plant, defaults=DEMO_ENERGY)
+    contract.full_clean()
+    meter, _ = EnergyMeter.objects.update_or_create(
+        plant=plant, name="Filling line meter",
+        defaults={"line": Line.objects.get(plant=plant, slug="filling"),
+                  "energy_tag": tags["energy"], "power_tag": tags["power"],
+                  "production_tag": tags["bottles_filled"]},
+    )  # fmt: skip
+    meter.full_clean()
+    ensure_demand_alarm(contract)
 
 
 def _load_tag(machine: Machine, spec: TagSpec, topic: str) -> Tag:

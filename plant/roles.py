@@ -103,6 +103,15 @@ CONFIGURE = [
     "plant.view_stopreason",
     "plant.add_stopreason",
     "plant.change_stopreason",
+    # Energy monitoring of their own plants: the demand contract and the meters.
+    "plant.view_plantenergy",
+    "plant.add_plantenergy",
+    "plant.change_plantenergy",
+    "plant.delete_plantenergy",
+    "plant.view_energymeter",
+    "plant.add_energymeter",
+    "plant.change_energymeter",
+    "plant.delete_energymeter",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -6,6 +6,7 @@ from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
 from plant.models.derived import DerivedJob, DerivedTag
 from plant.models.discovery import DiscoveredSignal
+from plant.models.energy import EnergyMeter, PlantEnergy
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
     LatestValue,
@@ -58,6 +59,7 @@ __all__ = [
     "DeviceIdentity",
     "DiscoveredSignal",
     "EmergencyAction",
+    "EnergyMeter",
     "LatestValue",
     "Line",
     "Machine",
@@ -76,6 +78,7 @@ __all__ = [
     "OeeState",
     "PlannedDowntime",
     "Plant",
+    "PlantEnergy",
     "Quality",
     "RejectedMessage",
     "RejectionTally",

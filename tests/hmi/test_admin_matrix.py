@@ -73,6 +73,8 @@ LISTS = {
     "plant.spcsettings":      "va va va",  # a tag's SPC settings, in the admin's own plants
     "plant.oeemachine":       "va va va",  # how OEE is measured on the admin's own machines
     "plant.stopreason":       "va va va",  # the reasons operators give stops
+    "plant.plantenergy":      "va va va",  # a plant's demand contract
+    "plant.energymeter":      "va va va",  # the meters of the admin's own plants
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -139,6 +141,10 @@ OBJECTS = [
     ("plant.oeemachine", "B", "oee",              "- vcd vcd"),
     ("plant.stopreason", "A", "reason",           "vc - vc"),   # given reasons stay: withdrawn
     ("plant.stopreason", "B", "reason",           "- vc vc"),
+    ("plant.plantenergy", "A", "plant_energy",    "vcd - vcd"),
+    ("plant.plantenergy", "B", "plant_energy",    "- vcd vcd"),
+    ("plant.energymeter", "A", "meter",           "vcd - vcd"),
+    ("plant.energymeter", "B", "meter",           "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

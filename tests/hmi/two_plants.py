@@ -34,6 +34,7 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronDevice,
@@ -44,6 +45,7 @@ from plant.models import (
     OeeMachine,
     PlannedDowntime,
     Plant,
+    PlantEnergy,
     RejectedMessage,
     RejectionTally,
     Sample,
@@ -112,7 +114,7 @@ def _person(name: str, role: str | None, plant: Plant | None, *, staff: bool = F
 
 
 def _name_after(plant: Plant) -> None:
-    """Put the plant's slug in the names of its lines, machines, tags and alarms."""
+    """Put the plant's slug in the names of its lines, machines, tags, alarms and meters."""
     slug = plant.slug
     for line in Line.objects.filter(plant=plant):
         Line.objects.filter(pk=line.pk).update(name=f"{line.name} {slug}")
@@ -124,6 +126,8 @@ def _name_after(plant: Plant) -> None:
         AlarmDefinition.objects.filter(pk=definition.pk).update(
             message=f"{definition.message} {slug}"
         )
+    for meter in EnergyMeter.objects.filter(plant=plant):
+        EnergyMeter.objects.filter(pk=meter.pk).update(name=f"{meter.name} {slug}")
     ControlLoop.objects.filter(output_tag__machine__line__plant=plant).update(
         name=f"fill-level loop {slug}", mode=ControlLoop.Mode.AUTO
     )
@@ -193,6 +197,8 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "vibration": VibrationMonitor.objects.get(tag__machine__line__plant=plant).pk,
         "pump": demo_tag(plant, "vibration_rms").machine_id,
         "spc": SpcSettings.objects.get(tag=level).pk,  # the demo's (plant.demo._load_quality)
+        "plant_energy": PlantEnergy.objects.get(plant=plant).pk,
+        "meter": EnergyMeter.objects.get(plant=plant).pk,
     }  # fmt: skip
 
 

@@ -286,8 +286,9 @@ def test_a_load_demo_run_records_the_command_as_who() -> None:
     # (The auth rows restored by serialized rollback are recorded too, as the system's.)
     actors = set(ConfigChange.objects.filter(model__startswith="plant.").values_list("actor"))
     assert actors == {("load_demo",)}
-    # 16 device tags and the fill level's two derived SPC tags; its SPC settings too.
-    assert ConfigChange.objects.filter(model="plant.tag", action="create").count() == 18
+    # 16 device tags, the fill level's two derived SPC tags and the derived predicted demand
+    # (plant.energy_alarm); the SPC settings too.
+    assert ConfigChange.objects.filter(model="plant.tag", action="create").count() == 19
     assert ConfigChange.objects.filter(model="plant.spcsettings", action="create").count() == 1
 
 
