@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from plant.demo_energy import backfill_energy
 from plant.demo_vibration import backfill_vibration
 from plant.models import Plant
 
 # Each takes the plant and a number of days and returns the rows it wrote.
 BACKFILLS: dict[str, Callable[[Plant, int], int]] = {
     "vibration": lambda plant, days: backfill_vibration(plant, days),
+    "energy": lambda plant, days: backfill_energy(plant, days),
 }
 
 
