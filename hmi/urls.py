@@ -10,6 +10,7 @@ from hmi import (
     config_history_views,
     health_views,
     history_views,
+    preference_views,
     screen_views,
     security_event_views,
     setpoint_audit,
@@ -62,4 +63,6 @@ urlpatterns = [
     path("alarms/<int:pk>/acknowledge/", alarm_views.acknowledge_alarm, name="acknowledge_alarm"),
     path("alarms/<int:pk>/shelve/", alarm_views.shelve_alarm, name="shelve_alarm"),
     path("alarms/<int:pk>/unshelve/", alarm_views.unshelve_alarm, name="unshelve_alarm"),
+    # A person's own preferences: the colour theme
+    path("preferences/theme/", preference_views.set_theme, name="set_theme"),
 ]

@@ -14,6 +14,7 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
+from plant.models.preferences import UserPreference
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.sparkplug import (
@@ -56,5 +57,6 @@ __all__ = [
     "SystemAlarm",
     "Tag",
     "UnknownTopic",
+    "UserPreference",
     "WorkerHeartbeat",
 ]

@@ -16,7 +16,12 @@
 
   const config = JSON.parse(configElement.textContent);
   const RANGES = { hour: 3600, shift: 8 * 3600, day: 86400, week: 7 * 86400 };
-  const COLORS = ["#1d5fa8", "#c25400", "#2e7d32", "#8e1f8a", "#00838f", "#6d4c41", "#ad1457", "#455a64"];
+  /* The theme's colours (hmi.css, dark.css): the canvas cannot read CSS variables itself. */
+  const css = getComputedStyle(document.documentElement);
+  const themed = (name) => css.getPropertyValue(name).trim();
+  const COLORS = themed("--trend-series").split(/\s+/).filter(Boolean);
+  const INK = themed("--text");
+  const GRID = themed("--track");
   const POLL_MS = 5000;
   const RELOAD_DELAY_MS = 250;
   const HEIGHT = 420;
@@ -203,10 +208,10 @@
     });
     const scales = { x: { time: true } };
     units.forEach((unit) => { scales[unit] = { auto: true }; });
-    const axes = [{ stroke: "#1f2327", grid: { stroke: "#c3c7cb" }, values: timeLabels, space: 70 }].concat(
+    const axes = [{ stroke: INK, grid: { stroke: GRID }, values: timeLabels, space: 70 }].concat(
       units.map((unit, i) => ({
-        scale: unit, label: unit, side: i % 2 ? 1 : 3, stroke: "#1f2327",
-        grid: { show: i === 0, stroke: "#c3c7cb" }, size: 60,
+        scale: unit, label: unit, side: i % 2 ? 1 : 3, stroke: INK,
+        grid: { show: i === 0, stroke: GRID }, size: 60,
       })),
     );
     return {
@@ -318,7 +323,7 @@
     markers.forEach((marker) => {
       const x = Math.round(u.valToPos(Date.parse(marker.time) / 1000, "x", true));
       if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
-      ctx.strokeStyle = marker.kind === "alarm" ? "#c8102e" : "#596066";
+      ctx.strokeStyle = marker.kind === "alarm" ? themed("--error-text") : themed("--muted");
       ctx.beginPath();
       ctx.moveTo(x, top);
       ctx.lineTo(x, top + height);

@@ -28,7 +28,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from plant.models import Alarm, ControlLoop, SetpointWrite
+from plant.models import Alarm, ControlLoop, SetpointWrite, UserPreference
 from tests.hmi.two_plants import ROLES, World, built_once
 
 # An answer is a status code, or where a redirect goes:
@@ -153,6 +153,10 @@ ROWS = [
         "login 404 403 403 302* 302* 404 302* 403", (), done="shelved"),
     Row("hmi:unshelve_alarm", "POST", "/alarms/{shelved}/unshelve/", "B",
         "login 404 404 404 404 404 302* 302* 403", (), done="shelved"),
+    # A person's own theme: anyone logged in, for themselves
+    Row("hmi:set_theme", "POST", "/preferences/theme/", "",
+        posted("login 302* 302* 302* 302* 302* 302* 302* login"), (("theme", "dark"),),
+        done="theme"),
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
     Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
@@ -167,6 +171,7 @@ DONE: dict[str, Callable[[dict[str, int]], object]] = {
     "loop": lambda ids: ControlLoop.objects.get(pk=ids["loop"]).mode,
     "alarm": lambda ids: Alarm.objects.get(pk=ids["alarm"]).state,
     "shelved": lambda ids: Alarm.objects.get(pk=ids["shelved"]).state,
+    "theme": lambda ids: sorted(UserPreference.objects.values_list("user_id", "theme")),
 }
 # Admin pages are the admin matrix's (test_admin_matrix.py): every registered model's pages
 # and these pages of the admin site itself.
