@@ -38,7 +38,7 @@ class ActionState:
     action: EmergencyAction
     label: str  # e.g. "Ventilation fan ← on"
     state: Standing
-    words: str  # e.g. "confirmed", "failed: timed out (no readback); tried again"
+    words: str  # e.g. "confirmed by the device", "timed out (no readback); tried again"
     at: datetime | None
 
 
@@ -55,7 +55,7 @@ def _state(alarm: Alarm, action: EmergencyAction) -> ActionState:
         refusal = _refusal(alarm, label)
         if refusal is not None:
             why = refusal.comment[len(label) + 2 :]  # the comment is "<label>: refused: …"
-            return ActionState(action, label, "failed", f"failed: {why}; tried again", refusal.at)
+            return ActionState(action, label, "failed", f"{why}; tried again", refusal.at)
         return ActionState(action, label, "waiting", "not sent yet", None)
     if write.state in OPEN_WORDS:
         state, words = OPEN_WORDS[write.state]
@@ -63,7 +63,7 @@ def _state(alarm: Alarm, action: EmergencyAction) -> ActionState:
     if write.state == SetpointWrite.State.CONFIRMED:
         return ActionState(action, label, "confirmed", "confirmed by the device", write.finished_at)
     detail = f" ({write.detail})" if write.detail else ""
-    words = f"failed: {write.get_state_display()}{detail}; tried again"
+    words = f"{write.get_state_display()}{detail}; tried again"  # failed, timed out, expired
     return ActionState(action, label, "failed", words, write.finished_at)
 
 

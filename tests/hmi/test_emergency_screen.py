@@ -95,7 +95,7 @@ def test_each_action_reads_waiting_sent_confirmed_or_failed_as_its_write_moves(
     assert re.fullmatch(r"Ventilation fan ← on confirmed by the device \d\d:\d\d:\d\d",
                         element(html, fan))  # fmt: skip
     assert element(html, valve).startswith(
-        "Isolation valve ← closed failed: failed (read back open); tried again"
+        "Isolation valve ← closed failed (read back open); tried again"
     )
     assert f'id="emergency-strip-{gas_alarm.pk}-action-' in html
     assert "Isolation valve ← closed: failed" in html  # the strip says it too
