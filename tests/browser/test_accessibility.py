@@ -158,6 +158,7 @@ def test_without_a_pick_each_device_gets_its_own_light_or_dark(
     seen = {}
     for scheme in ("light", "dark"):
         context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=scheme)
+        context.set_default_timeout(15_000)
         page = context.new_page()
         log_in(page, server_url, "operator-user")
         expect(page.locator("html")).to_have_attribute("data-theme", "auto")
