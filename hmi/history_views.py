@@ -30,6 +30,7 @@ from django.views.decorators.http import require_safe
 from hmi.api import api_view, form_error, json_error
 from hmi.csv_safety import csv_text
 from hmi.history_forms import CurrentForm, ExportForm, HistoryForm, TrendForm
+from hmi.readings import vibration_limits
 from plant.historian import (
     History,
     HistoryError,
@@ -42,6 +43,7 @@ from plant.markers import markers
 from plant.models import LatestValue, Tag
 from plant.quality import label_of
 from plant.queries import format_value, visible_plants
+from plant.read_replica import history_connection
 
 RANGE_LABELS = [("hour", "Last hour"), ("shift", "Shift (8 h)"), ("day", "Day"), ("week", "Week")]
 
@@ -81,10 +83,16 @@ def history_api(request: HttpRequest) -> HttpResponse:
         return form_error(form)
     query = form.cleaned_data
     tags = tags_or_404(request.user, query["tag"])
+    reads = history_connection()  # the read replica, when there is one
     try:
         found = [
             history(
-                tag, query["start"], query["end"], points=query["points"], bucket_s=query["bucket"]
+                tag,
+                query["start"],
+                query["end"],
+                points=query["points"],
+                bucket_s=query["bucket"],
+                connection=reads,
             )
             for tag in tags
         ]
@@ -185,6 +193,7 @@ def csv_lines(
 ) -> Iterator[str]:
     """The CSV text, one chunk of rows (one database query's worth) at a time."""
     lead = ["tag", "topic", "time", "local_time"]
+    reads = history_connection()  # here, in the thread that pulls the chunks
     if bucket_s is None:
         yield csv_text([[*lead, "value", "text", "quality"]])
     else:
@@ -192,13 +201,13 @@ def csv_lines(
     for tag in tags:
         zone = ZoneInfo(tag.machine.line.plant.time_zone)
         if bucket_s is None:
-            for samples in iter_raw(tag.pk, start, end):
+            for samples in iter_raw(tag.pk, start, end, connection=reads):
                 yield csv_text(
                     [*_lead(tag, s.time, zone), s.value, s.text, label_of(s.quality)]
                     for s in samples
                 )
         else:
-            for buckets in iter_buckets(tag.pk, start, end, bucket_s):
+            for buckets in iter_buckets(tag.pk, start, end, bucket_s, connection=reads):
                 yield csv_text(
                     [*_lead(tag, b.time, zone), b.min, b.max, b.avg, b.count] for b in buckets
                 )
@@ -257,8 +266,15 @@ def wall_clock(moment: datetime, zone: str) -> str:
 def trend_tags(user: User | AnonymousUser) -> list[Tag]:
     """The tags a trend can draw (numbers and bools), in the order of the asset tree."""
     tags = visible_tags(user).exclude(data_type=Tag.DataType.STRING)
+    tags = tags.select_related("vibration_monitor")  # its zones are drawn on the chart
     order = ["machine__line__plant__name", "machine__line__position", "machine__line__name"]
     return list(tags.order_by(*order, "machine__position", "machine__name", "key"))
+
+
+def zones_json(tag: Tag) -> dict[str, float] | None:
+    """A vibration tag's ISO 10816-3 zone boundaries, which the chart draws as lines."""
+    limits = vibration_limits(tag)
+    return None if limits is None else {"ab": limits.ab, "bc": limits.bc, "cd": limits.cd}
 
 
 def trend_config(
@@ -273,7 +289,7 @@ def trend_config(
         "timeZone": zone,
         "tags": [
             {"id": t.pk, "name": tag_label(t), "unit": t.unit, "precision": t.precision}
-            | {"dataType": t.data_type}
+            | {"dataType": t.data_type, "zones": zones_json(t)}
             for t in tags
         ],
         "urls": {

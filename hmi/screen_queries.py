@@ -39,8 +39,11 @@ def is_key_tag(tag: Tag) -> bool:
 
 
 def reading_tags() -> QuerySet[Tag]:
-    """Tags with what their readings need (latest value, setpoint's latest) in one query."""
-    return Tag.objects.select_related("latest", "setpoint_tag__latest").order_by("key")
+    """Tags with what their readings need (latest value, setpoint's latest, the vibration
+    monitor whose zones the gauge draws) in one query."""
+    return Tag.objects.select_related(
+        "latest", "setpoint_tag__latest", "vibration_monitor"
+    ).order_by("key")
 
 
 def screen_tags(kind: ScreenKind, pk: int) -> list[Tag]:

@@ -10,6 +10,7 @@ from hmi import (
     config_history_views,
     health_views,
     history_views,
+    maintenance_views,
     preference_views,
     screen_views,
     security_event_views,
@@ -54,6 +55,11 @@ urlpatterns = [
     path("api/history/", history_views.history_api, name="history_api"),
     path("api/current/", history_views.current_api, name="current_api"),
     path("api/markers/", history_views.markers_api, name="markers_api"),
+    # Predictive maintenance: machines by urgency, health cards, the API and CSV
+    path("maintenance/", maintenance_views.maintenance_list, name="maintenance"),
+    path("maintenance/machines/<int:pk>/", maintenance_views.health_card, name="health_card"),
+    path("maintenance/export.csv", maintenance_views.maintenance_csv, name="maintenance_csv"),
+    path("api/maintenance/", maintenance_views.maintenance_api, name="maintenance_api"),
     # Alarms
     path("alarms/", alarm_views.alarm_summary, name="alarm_summary"),
     path("alarms/banner/", alarm_views.alarm_banner, name="alarm_banner"),

@@ -37,11 +37,18 @@ from plant.models import (
     Machine,
     NeuronDevice,
     NeuronGateway,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
+    PlannedDowntime,
     Plant,
     RejectedMessage,
     SetpointWrite,
+    Shift,
+    ShiftBreak,
     Tag,
     UnknownTopic,
+    VibrationMonitor,
 )
 
 # Each scoped model → the path from it to its plant ("" for the plant itself).
@@ -61,6 +68,13 @@ PLANT_PATHS: dict[type[Model], str] = {
     NeuronGateway: "plant",
     NeuronDevice: "gateway__plant",
     DiscoveredSignal: "plant",
+    Shift: "plant",
+    ShiftBreak: "shift__plant",
+    PlannedDowntime: "plant",
+    NotificationRoster: "plant",
+    NotificationRecipient: "roster__plant",
+    NotificationDelivery: "plant",
+    VibrationMonitor: "tag__machine__line__plant",
 }
 
 

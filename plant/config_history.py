@@ -37,9 +37,15 @@ from plant.models import (
     Machine,
     NeuronGateway,
     NeuronTag,
+    NotificationRecipient,
+    NotificationRoster,
+    PlannedDowntime,
     Plant,
+    Shift,
+    ShiftBreak,
     SparkplugGroup,
     Tag,
+    VibrationMonitor,
 )
 
 SYSTEM = "system"
@@ -49,6 +55,7 @@ SECRETS = {
     "password": "password",
     "key_hash": "secret",
     "password_hash": "password",
+    "secret": "secret",  # a notification webhook's shared secret
 }  # recorded as "changed", never shown
 _actor: ContextVar[Callable[[], Actor] | None] = ContextVar("config_actor", default=None)
 
@@ -154,6 +161,17 @@ TRACKED: dict[type[Model], Tracked] = {
     DiscoveredSignal: Tracked(
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
+    ),
+    # The shift calendar: planned busy time, and so every OEE figure, follows from it.
+    Shift: Tracked(plant=lambda obj: obj.plant_id),
+    ShiftBreak: Tracked(plant=_plant_of(Shift, "plant_id", "shift_id")),
+    PlannedDowntime: Tracked(plant=lambda obj: obj.plant_id),
+    # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
+    NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
+    NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
+    # A tag's machine class; the zone alarms it makes are recorded as alarm definitions.
+    VibrationMonitor: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
     ),
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.db import transaction
 
 from plant.actions.alarms import do_create_missing_alarms
 from plant.actions.loops import do_add_loop
+from plant.actions.vibration import do_apply_vibration_class
 from plant.models import (
     AlarmDefinition,
     ControlLoop,
@@ -23,7 +25,10 @@ from plant.models import (
     Line,
     Machine,
     Plant,
+    Shift,
+    ShiftBreak,
     Tag,
+    VibrationMonitor,
 )
 from plant.roles import ROLES
 
@@ -148,7 +153,32 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
                     )
     _load_fill_level_loop(plant)
     _load_alarms(plant)
+    _load_oee(plant)
+    _load_vibration_monitors(plant)
     return plant
+
+
+# Three shifts every day, so the OEE screens show a running shift whenever the demo runs:
+# (name, start, end, break start, break end).
+DEMO_SHIFTS = [
+    ("Early", time(6), time(14), time(10), time(10, 30)),
+    ("Late", time(14), time(22), time(18), time(18, 30)),
+    ("Night", time(22), time(6), time(2), time(2, 30)),
+]
+
+
+def _load_oee(plant: Plant) -> None:
+    """The demo's shift calendar; running it again changes nothing."""
+    for name, start, end, break_start, break_end in DEMO_SHIFTS:
+        shift, _ = Shift.objects.update_or_create(
+            plant=plant, name=name,
+            defaults={"start_time": start, "end_time": end, "weekdays": "1234567"},
+        )  # fmt: skip
+        shift.full_clean()
+        pause, _ = ShiftBreak.objects.update_or_create(
+            shift=shift, name="Break", defaults={"start_time": break_start, "end_time": break_end}
+        )
+        pause.full_clean()
 
 
 # (tag key, kind, limit, deadband, on delay s, priority, emergency, message, response)
@@ -164,9 +194,11 @@ DEMO_ALARMS = [
      "Leave the gas area with breathing protection; ventilation starts on its own."),
     ("fill_level", "deviation", 5.0, 1.0, 5.0, "medium", False, "Fill level off setpoint",
      "Check the filler valve and the fill-level loop."),
-    ("vibration_rms", "h", 7.1, 0.3, 2.0, "high", False, "Pump vibration high (ISO 10816)",
-     "Plan a bearing inspection; stop the pump if it keeps rising."),
 ]  # fmt: skip
+# The transfer pump (about 30 kW on a concrete plinth): ISO 10816-3 group 2, rigid. Its zone C
+# and D alarms come from that class (plant.actions.vibration), with an on-delay of 5 s for the
+# spike of a start. (vibration tag key, group, foundation, bearing temperature key, on-delay s)
+DEMO_VIBRATION = [("vibration_rms", 2, "rigid", "bearing_temp", 5.0)]
 # The gas area's emergency response: ventilation on, isolation valve closed.
 DEMO_EMERGENCY_ACTIONS = [("gas", "fan", 1.0), ("gas", "valve_open", 0.0)]
 
@@ -189,6 +221,19 @@ def _load_alarms(plant: Plant) -> None:
             defaults={"value": value, "position": position},
         )  # fmt: skip
         action.full_clean()
+
+
+def _load_vibration_monitors(plant: Plant) -> None:
+    """The pump's vibration monitor and its zone alarms; running it again changes nothing."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant)}
+    for key, group, foundation, bearing, on_delay in DEMO_VIBRATION:
+        monitor, _ = VibrationMonitor.objects.update_or_create(
+            tag=tags[key],
+            defaults={"machine_group": group, "foundation": foundation,
+                      "bearing_temperature_tag": tags[bearing], "on_delay_s": on_delay},
+        )  # fmt: skip
+        monitor.full_clean()
+        do_apply_vibration_class(monitor)
 
 
 # The fill-level loop's tuning: about 0.5 ml of fill per 0.05 l/min of flow, so the write

@@ -18,6 +18,9 @@ VIEW = [
     "plant.view_alarm",  # everyone sees alarms; only supervisors acknowledge and shelve
     "plant.view_alarmjournalentry",
     "plant.view_alarmdefinition",
+    "plant.view_shift",  # the shift calendar, which every OEE figure is measured against
+    "plant.view_shiftbreak",
+    "plant.view_planneddowntime",
 ]
 OPERATE = ["plant.write_setpoint"]
 SUPERVISE = [
@@ -61,6 +64,33 @@ CONFIGURE = [
     "plant.change_neurondevice",
     "plant.view_discoveredsignal",
     "plant.change_discoveredsignal",
+    # The shift calendar of their own plants: shifts with their breaks, planned downtime.
+    *[
+        f"plant.{action}_{model}"
+        for model in ("shift", "shiftbreak", "planneddowntime")
+        for action in ("add", "change", "delete")
+    ],
+    # SPC settings of their plants' measured tags (specification limits, ℮, run rules).
+    "plant.view_spcsettings",
+    "plant.add_spcsettings",
+    "plant.change_spcsettings",
+    "plant.delete_spcsettings",
+    # Alarm notifications of their own plants: rosters and their recipients, and the outbox
+    # of deliveries (looked at, and a failed one sent again; the dispatcher writes them).
+    "plant.view_notificationroster",
+    "plant.add_notificationroster",
+    "plant.change_notificationroster",
+    "plant.delete_notificationroster",
+    "plant.view_notificationrecipient",
+    "plant.add_notificationrecipient",
+    "plant.change_notificationrecipient",
+    "plant.delete_notificationrecipient",
+    "plant.view_notificationdelivery",
+    # Vibration monitors: a tag's ISO 10816-3 class, from which its zone alarms are made.
+    "plant.view_vibrationmonitor",
+    "plant.add_vibrationmonitor",
+    "plant.change_vibrationmonitor",
+    "plant.delete_vibrationmonitor",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("plant", "0024_neuron"),
+        ("plant", "0027_vibration"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -4,6 +4,7 @@ from plant.models.alarms import Alarm, AlarmDefinition, AlarmJournalEntry, Emerg
 from plant.models.assets import Line, Machine, Plant, Tag
 from plant.models.broker import DeviceIdentity
 from plant.models.config_history import ConfigChange
+from plant.models.derived import DerivedJob, DerivedTag
 from plant.models.discovery import DiscoveredSignal
 from plant.models.health import SystemAlarm, WorkerHeartbeat
 from plant.models.history import (
@@ -14,16 +15,27 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
+from plant.models.notifications import (
+    NotificationAttempt,
+    NotificationCursor,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
+)
 from plant.models.preferences import UserPreference
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
+from plant.models.shifts import PlannedDowntime, Shift, ShiftBreak
 from plant.models.sparkplug import (
     SparkplugGroup,
     SparkplugMetric,
     SparkplugNode,
     SparkplugPendingBirth,
 )
+from plant.models.spc_settings import SpcSettings
+from plant.models.sso import SsoGroupMapping, SsoIdentity
 from plant.models.tokens import ApiToken
+from plant.models.vibration import VibrationMonitor
 from plant.quality import Quality
 
 __all__ = [
@@ -34,6 +46,8 @@ __all__ = [
     "ConfigChange",
     "ControlLoop",
     "ControlLoopEvent",
+    "DerivedJob",
+    "DerivedTag",
     "DeviceIdentity",
     "DiscoveredSignal",
     "EmergencyAction",
@@ -43,6 +57,12 @@ __all__ = [
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
+    "NotificationAttempt",
+    "NotificationCursor",
+    "NotificationDelivery",
+    "NotificationRecipient",
+    "NotificationRoster",
+    "PlannedDowntime",
     "Plant",
     "Quality",
     "RejectedMessage",
@@ -50,13 +70,19 @@ __all__ = [
     "Sample",
     "SecurityEvent",
     "SetpointWrite",
+    "Shift",
+    "ShiftBreak",
     "SparkplugGroup",
     "SparkplugMetric",
     "SparkplugNode",
     "SparkplugPendingBirth",
+    "SpcSettings",
+    "SsoGroupMapping",
+    "SsoIdentity",
     "SystemAlarm",
     "Tag",
     "UnknownTopic",
     "UserPreference",
+    "VibrationMonitor",
     "WorkerHeartbeat",
 ]

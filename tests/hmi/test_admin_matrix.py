@@ -63,6 +63,13 @@ LISTS = {
     "plant.neurongateway":    "va va va",  # a gateway feeds one plant: its admins add it
     "plant.neurondevice":     "v v v",     # south nodes come from the gateway's own reports
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
+    "plant.ssogroupmapping":  "- - va",    # a mapping may grant roles in any plant
+    "plant.ssoidentity":      "- - v",     # written by the sign-in alone
+    "plant.shift":            "va va va",  # the shift calendar of the admin's own plants
+    "plant.planneddowntime":  "va va va",
+    "plant.notificationroster": "va va va",  # who is told of their plants' alarms
+    "plant.notificationdelivery": "v v v",   # the outbox: only the dispatcher writes it
+    "plant.vibrationmonitor": "va va va",  # a tag's machine class: its zone alarms follow
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -111,6 +118,18 @@ OBJECTS = [
     ("plant.neurondevice", "B", "south",          "- vc vcd"),
     ("plant.discoveredsignal", "A", "signal",     "vc - vcd"),
     ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
+    ("plant.ssogroupmapping", "X", "ssomap",      "- - vcd"),
+    ("plant.ssoidentity", "X", "ssoid",           "- - v"),
+    ("plant.shift", "A", "shift",                 "vcd - vcd"),
+    ("plant.shift", "B", "shift",                 "- vcd vcd"),
+    ("plant.planneddowntime", "A", "downtime",    "vcd - vcd"),
+    ("plant.planneddowntime", "B", "downtime",    "- vcd vcd"),
+    ("plant.notificationroster", "A", "roster",   "vcd - vcd"),
+    ("plant.notificationroster", "B", "roster",   "- vcd vcd"),
+    ("plant.notificationdelivery", "A", "delivery", "v - v"),
+    ("plant.notificationdelivery", "B", "delivery", "- v v"),
+    ("plant.vibrationmonitor", "A", "vibration",  "vcd - vcd"),
+    ("plant.vibrationmonitor", "B", "vibration",  "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

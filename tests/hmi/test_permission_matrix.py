@@ -129,6 +129,15 @@ ROWS = [
     Row("hmi:current_api", "GET", "/api/current/?tag={tag}", "B", API_READER_B),
     Row("hmi:markers_api", "GET", "/api/markers/?tag={sp_tag}", "A", API_READER_A),
     Row("hmi:markers_api", "GET", "/api/markers/?tag={sp_tag}", "B", API_READER_B),
+    # Predictive maintenance: the list, a machine's health card, the API and the CSV
+    Row("hmi:maintenance", "GET", "/maintenance/", "", LOGGED_IN),
+    Row("hmi:maintenance", "GET", "/maintenance/?plant={plant}", "B", MEMBER_OF_B),
+    Row("hmi:health_card", "GET", "/maintenance/machines/{pump}/", "A", MEMBER_OF_A),
+    Row("hmi:health_card", "GET", "/maintenance/machines/{pump}/", "B", MEMBER_OF_B),
+    Row("hmi:maintenance_api", "GET", "/api/maintenance/?plant={plant}", "A", API_READER_A),
+    Row("hmi:maintenance_api", "GET", "/api/maintenance/?plant={plant}", "B", API_READER_B),
+    Row("hmi:maintenance_csv", "GET", "/maintenance/export.csv?plant={plant}", "A", API_READER_A),
+    Row("hmi:maintenance_csv", "GET", "/maintenance/export.csv?plant={plant}", "B", API_READER_B),
     # Alarms
     Row("hmi:alarm_summary", "GET", "/alarms/", "", LOGGED_IN),
     Row("hmi:alarm_summary", "GET", "/alarms/?plant={plant}&line={line}", "B", LOGGED_IN),
@@ -160,6 +169,9 @@ ROWS = [
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
     Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
+    # Single sign-on, off here (no OIDC_ISSUER): both go back to the login page
+    Row("sso_login", "GET", "/accounts/sso/login/", "", LOGGED_OUT),
+    Row("sso_callback", "GET", "/accounts/sso/callback/", "", LOGGED_OUT),
     # The icon, for anyone (browsers ask before anyone logs in): a redirect to the static file
     Row("favicon", "GET", "/favicon.ico", "", "301 301 301 301 301 301 301 301 301"),
 ]
@@ -308,7 +320,8 @@ def test_each_role_is_answered_as_the_matrix_says(world: World, row: Row, role: 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "path", ["/", "/alarms/", "/alarms/history/", "/audit/setpoints/", "/audit/setpoints.csv",
-             "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv"],
+             "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv",
+             "/maintenance/", "/api/maintenance/", "/maintenance/export.csv"],
 )  # fmt: skip
 def test_the_search_for_other_plants_would_find_them(world: World, path: str) -> None:
     """The superuser sees both plants on the lists: the slug search above is not blind."""
@@ -344,10 +357,16 @@ def wrong_method(role: str, row: Row) -> str:
     return "405"
 
 
+LOGIN_FREE = ("login", "logout", "favicon", "sso_login", "sso_callback")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["anon", "viewer", "admin_b", "super", "token"])
 @pytest.mark.parametrize(
-    "row", [r for r in ROWS if r.name not in ("login", "logout", "favicon")], ids=row_id
+    # The pages anyone may open answer a wrong method 405 to everyone, logged in or not.
+    "row",
+    [r for r in ROWS if r.name not in LOGIN_FREE],
+    ids=row_id,
 )
 def test_each_url_refuses_the_method_it_does_not_take(world: World, row: Row, role: str) -> None:
     client = client_of(world, role)

@@ -45,8 +45,9 @@ from plant.mosquitto_auth import AuthFileError, Listener, adapt_conf
 STOP_TIMEOUT_S = 15
 # How long daphne or the broker may take to accept connections before we say so.
 START_TIMEOUT_S = 30
-# Long-running commands started beside daphne when some app provides them, in this order.
-WORKER_COMMANDS = ["ingest", "simulate"]
+# Long-running commands started beside daphne when some app provides them, in this order
+# (notify: the alarm notifications, plant.notifications.dispatcher).
+WORKER_COMMANDS = ["ingest", "simulate", "notify"]
 # A child that dies is started again after a delay that doubles from the first to the longest,
 # so a child that cannot start (a port taken, a service gone) does not spin; once it has run
 # this long, it counts as healthy again and its next restart waits the first delay.
