@@ -287,6 +287,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The person's colour theme (hmi/theme.py), from the session: no query.
+                "hmi.theme.theme",
             ],
         },
     },

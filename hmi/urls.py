@@ -14,6 +14,7 @@ from hmi import (
     maintenance_views,
     oee_views,
     openapi,
+    preference_views,
     quality_views,
     screen_views,
     security_event_views,
@@ -97,4 +98,6 @@ urlpatterns = [
     path("oee/lines/<int:pk>/", oee_views.oee_line, name="oee_line"),
     path("oee/export.csv", oee_views.oee_export, name="oee_export"),
     path("api/oee/", oee_views.oee_api, name="oee_api"),
+    # A person's own preferences: the colour theme
+    path("preferences/theme/", preference_views.set_theme, name="set_theme"),
 ]

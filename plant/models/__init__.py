@@ -31,6 +31,7 @@ from plant.models.oee import (
     OeeState,
     StopReason,
 )
+from plant.models.preferences import UserPreference
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.shifts import PlannedDowntime, Shift, ShiftBreak
@@ -98,6 +99,7 @@ __all__ = [
     "SystemAlarm",
     "Tag",
     "UnknownTopic",
+    "UserPreference",
     "VibrationMonitor",
     "WorkerHeartbeat",
 ]

@@ -19,6 +19,8 @@
  *    the server has lost its channel layer (#live-feed, pushed by hmi.feeds).
  * 7. A socket the server closes for good (4401: the session ended; 4403: the screen is no
  *    longer the user's) is not reopened: the page says "signed out" and goes to the login.
+ * 8. The theme switch in the header takes effect when a theme is picked (its Set button is
+ *    for browsers without this script).
  */
 (function () {
   "use strict";
@@ -47,10 +49,22 @@
       ];
       htmx.config.wsReconnectDelay = reconnectDelay;
     }
+    themeSwitch();
     markStale();
     window.setInterval(markStale, 1000);
     window.setInterval(redrawSparklines, 5000);
   });
+
+  function themeSwitch() {
+    var form = document.querySelector(".theme-switch");
+    if (!form) {
+      return;
+    }
+    form.querySelector("button").hidden = true;
+    form.querySelector("select").addEventListener("change", function () {
+      form.requestSubmit();
+    });
+  }
 
   /* Backoff: 0.5 s, 1 s, 2 s … capped at 10 s, each with jitter so tabs do not return at once. */
   function reconnectDelay(retryCount) {

@@ -16,7 +16,12 @@
 
   const config = JSON.parse(configElement.textContent);
   const RANGES = { hour: 3600, shift: 8 * 3600, day: 86400, week: 7 * 86400 };
-  const COLORS = ["#1d5fa8", "#c25400", "#2e7d32", "#8e1f8a", "#00838f", "#6d4c41", "#ad1457", "#455a64"];
+  /* The theme's colours (hmi.css, dark.css): the canvas cannot read CSS variables itself. */
+  const css = getComputedStyle(document.documentElement);
+  const themed = (name) => css.getPropertyValue(name).trim();
+  const COLORS = themed("--trend-series").split(/\s+/).filter(Boolean);
+  const INK = themed("--text");
+  const GRID = themed("--track");
   const POLL_MS = 5000;
   const RELOAD_DELAY_MS = 250;
   const HEIGHT = 420;
@@ -212,10 +217,10 @@
         Math.min(low === null ? 0 : low, 0), Math.max(high === null ? top : high, top),
       ];
     });
-    const axes = [{ stroke: "#1f2327", grid: { stroke: "#c3c7cb" }, values: timeLabels, space: 70 }].concat(
+    const axes = [{ stroke: INK, grid: { stroke: GRID }, values: timeLabels, space: 70 }].concat(
       units.map((unit, i) => ({
-        scale: unit, label: unit, side: i % 2 ? 1 : 3, stroke: "#1f2327",
-        grid: { show: i === 0, stroke: "#c3c7cb" }, size: 60,
+        scale: unit, label: unit, side: i % 2 ? 1 : 3, stroke: INK,
+        grid: { show: i === 0, stroke: GRID }, size: 60,
       })),
     );
     return {
@@ -332,14 +337,16 @@
       if (!zones || !u.scales[scale] || u.scales[scale].min === undefined) return;
       const y = (value) => Math.round(u.valToPos(value, scale, true));
       const clampY = (value) => Math.min(top + height, Math.max(top, y(value)));
-      ctx.fillStyle = "rgba(31, 35, 39, 0.06)";
+      ctx.fillStyle = INK; /* the theme's text colour, faintly: dark on light, light on dark */
+      ctx.globalAlpha = 0.06;
       ctx.fillRect(left, clampY(zones.cd), width, clampY(zones.bc) - clampY(zones.cd));
-      ctx.fillStyle = "rgba(31, 35, 39, 0.14)";
+      ctx.globalAlpha = 0.14;
       ctx.fillRect(left, top, width, clampY(zones.cd) - top);
+      ctx.globalAlpha = 1;
       ctx.setLineDash([6, 4]);
       ctx.lineWidth = 1;
-      ctx.strokeStyle = "#596066";
-      ctx.fillStyle = "#596066";
+      ctx.strokeStyle = themed("--muted");
+      ctx.fillStyle = themed("--muted");
       ctx.textAlign = "left";
       ctx.textBaseline = "bottom";
       ctx.font = `${Math.round(11 * (window.devicePixelRatio || 1))}px system-ui, sans-serif`;
@@ -370,7 +377,7 @@
     markers.forEach((marker) => {
       const x = Math.round(u.valToPos(Date.parse(marker.time) / 1000, "x", true));
       if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
-      ctx.strokeStyle = marker.kind === "alarm" ? "#c8102e" : "#596066";
+      ctx.strokeStyle = marker.kind === "alarm" ? themed("--error-text") : themed("--muted");
       ctx.beginPath();
       ctx.moveTo(x, top);
       ctx.lineTo(x, top + height);

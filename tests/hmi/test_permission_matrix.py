@@ -28,7 +28,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from plant.models import Alarm, ControlLoop, MachineStop, SetpointWrite
+from plant.models import Alarm, ControlLoop, MachineStop, SetpointWrite, UserPreference
 from tests.hmi.two_plants import ROLES, STOP_AT, World, built_once
 
 # An answer is a status code, or where a redirect goes:
@@ -207,6 +207,10 @@ ROWS = [
     Row("hmi:tag_stop", "POST", "/oee/machines/{machine}/stops/", "B",
         "login 403 403 404 404 404 302* 302* 403",
         (("started_at", STOP_AT.isoformat()), ("reason", "{reason}")), done="stop"),
+    # A person's own theme: anyone logged in, for themselves
+    Row("hmi:set_theme", "POST", "/preferences/theme/", "",
+        posted("login 302* 302* 302* 302* 302* 302* 302* login"), (("theme", "dark"),),
+        done="theme"),
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
     Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
@@ -225,6 +229,7 @@ DONE: dict[str, Callable[[dict[str, int]], object]] = {
     "alarm": lambda ids: Alarm.objects.get(pk=ids["alarm"]).state,
     "shelved": lambda ids: Alarm.objects.get(pk=ids["shelved"]).state,
     "stop": lambda ids: MachineStop.objects.filter(machine_id=ids["machine"]).count(),
+    "theme": lambda ids: sorted(UserPreference.objects.values_list("user_id", "theme")),
 }
 # Admin pages are the admin matrix's (test_admin_matrix.py): every registered model's pages
 # and these pages of the admin site itself.
