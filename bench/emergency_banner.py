@@ -51,11 +51,11 @@ def fetches(client: Client, rounds: int) -> tuple[list[float], int, int]:
     times = []
     for _ in range(rounds):
         started = time.perf_counter()
-        response = client.get("/alarms/banner/", headers={"X-HMI-Background": "1"})
+        response = client.get("/alarms/banner/", headers={"X-HMI-Background": "1"}, secure=True)
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.status_code
     with CaptureQueriesContext(connection) as queries:
-        size = len(client.get("/alarms/banner/").content)
+        size = len(client.get("/alarms/banner/", secure=True).content)
     return times, len(queries), size
 
 
