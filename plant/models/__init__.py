@@ -14,6 +14,7 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
+from plant.models.rollups import HourRollup, MinuteRollup
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.sparkplug import (
@@ -36,9 +37,11 @@ __all__ = [
     "DeviceIdentity",
     "DiscoveredSignal",
     "EmergencyAction",
+    "HourRollup",
     "LatestValue",
     "Line",
     "Machine",
+    "MinuteRollup",
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
