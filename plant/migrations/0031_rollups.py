@@ -5,7 +5,7 @@ from plant.rollups import install, rebuild, uninstall
 
 
 def keep_rollups_on_plain_postgresql(apps, schema_editor):  # type: ignore[no-untyped-def]
-    """Without TimescaleDB: the trigger, then the rollups of the samples already stored."""
+    """Without TimescaleDB: the trigger and views, then the rollups of the samples stored."""
     if install(schema_editor.connection):
         rebuild(schema_editor.connection)
 
@@ -65,6 +65,40 @@ class Migration(migrations.Migration):
             name="MinuteRollup",
             fields=rollup_fields(),
             options={"db_table": "plant_rollup_1m"},
+        ),
+        migrations.CreateModel(
+            name="PendingRollup",
+            fields=[
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "tag_id",
+                        "bucket",
+                        "batch",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("bucket", models.DateTimeField()),
+                ("batch", models.BigIntegerField(help_text="One number per insert statement.")),
+                ("min", models.FloatField()),
+                ("max", models.FloatField()),
+                ("sum", models.FloatField()),
+                ("count", models.BigIntegerField()),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="plant.tag",
+                    ),
+                ),
+            ],
+            options={"db_table": "plant_rollup_pending"},
         ),
         migrations.RunPython(keep_rollups_on_plain_postgresql, stop_keeping_rollups),
     ]

@@ -14,7 +14,7 @@ from plant.models.history import (
     UnknownTopic,
 )
 from plant.models.neuron import NeuronDevice, NeuronGateway, NeuronTag
-from plant.models.rollups import HourRollup, MinuteRollup
+from plant.models.rollups import HourRollup, MinuteRollup, PendingRollup
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.sparkplug import (
@@ -45,6 +45,7 @@ __all__ = [
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
+    "PendingRollup",
     "Plant",
     "Quality",
     "RejectedMessage",

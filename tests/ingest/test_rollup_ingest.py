@@ -1,5 +1,5 @@
 """The worker's writes reach the rollups of plain PostgreSQL: once each, whatever the broker
-re-sends, and a value the rollups cannot add up costs only its own message."""
+re-sends, and the worker folds them into the minute and hour rollups."""
 
 from __future__ import annotations
 
@@ -15,7 +15,16 @@ from ingest.batch import Deadband, Message
 from ingest.tagcache import TagCache
 from ingest.worker import Worker, _store_one_by_one
 from plant.historian import buckets
-from plant.models import HourRollup, MinuteRollup, Plant, RejectedMessage, Sample, Tag
+from plant.models import (
+    HourRollup,
+    MinuteRollup,
+    PendingRollup,
+    Plant,
+    RejectedMessage,
+    Sample,
+    Tag,
+)
+from plant.rollups import fold
 from plant.timescale import extension_installed
 from tests.ingest.test_worker import make_worker, send
 from tests.waiting import run_until
@@ -53,6 +62,13 @@ def test_values_a_device_sends_twice_are_rolled_up_once(worker: Worker) -> None:
     # that one is stored, the repeats have been through the worker too.
     send(*first, (level.topic, reading(5.0, BASE + timedelta(hours=1))))
     run_until(lambda: Sample.objects.filter(tag=level).count() == 10, worker.run_once)
+    start, end = BASE, BASE + timedelta(hours=2)
+    assert buckets(level.pk, start, end, 60, source="rollup_1m") == buckets(
+        level.pk, start, end, 60, source="samples"
+    )
+    worker.next_fold = 0.0  # the worker folds every few seconds: now
+    worker.run_once()
+    assert not PendingRollup.objects.exists()
     minutes = MinuteRollup.objects.filter(tag=level)
     assert list(minutes.order_by("bucket").values_list("count", flat=True)) == [3, 3, 3, 1]
     assert minutes.aggregate(total=Sum("sum"))["total"] == sum(10.0 * i for i in range(9)) + 5
@@ -61,8 +77,7 @@ def test_values_a_device_sends_twice_are_rolled_up_once(worker: Worker) -> None:
         (BASE, 9, 80.0),
         (BASE + timedelta(hours=1), 1, 5.0),
     ]
-    start, end = BASE, BASE + timedelta(hours=2)
-    assert buckets(level.pk, start, end, 60, source="plant_rollup_1m") == buckets(
+    assert buckets(level.pk, start, end, 60, source="rollup_1m") == buckets(
         level.pk, start, end, 60, source="samples"
     )
 
@@ -78,6 +93,7 @@ def test_the_largest_values_ingest_accepts_add_up_without_overflow(demo_plant: P
     result = _store_one_by_one(batch, tags, Deadband())
     assert (result.inserted, result.rejected) == (4, 1)
     assert RejectedMessage.objects.get().reason == "value is out of the range of a double"
+    fold()
     minute = MinuteRollup.objects.get(tag=level)
     assert (minute.min, minute.max, minute.count) == (-1e300, 1e300, 4)
     assert minute.sum == pytest.approx(1.9e300)

@@ -2,7 +2,8 @@
 continuous aggregates are, and always equal to the buckets `date_bin` makes of the raw samples.
 
 Every check compares the rollups with plant.historian's raw path (SAMPLES_SQL over the same
-rows), so "the same numbers" means the numbers users saw before rollups existed.
+rows), so "the same numbers" means the numbers users saw before rollups existed; and most
+compare twice, with the new samples' partials pending and once they are folded.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ingest.batch import Decoded, Row
 from ingest.store import store
 from plant import rollups
 from plant.historian import Bucket, buckets, history, source_for
-from plant.models import HourRollup, MinuteRollup, Plant, Quality, Sample, Tag
+from plant.models import HourRollup, MinuteRollup, PendingRollup, Plant, Quality, Sample, Tag
 from plant.timescale import extension_installed
 from tests.builders import demo_tag
 from tests.history_data import T0, add_samples, at, copy_rows
@@ -31,7 +32,7 @@ from tests.services import database_url
 
 pytestmark = pytest.mark.django_db
 TAG = Tag(pk=9_001, data_type=Tag.DataType.FLOAT)  # no row needed: samples hold no foreign key
-ROLLUP = {60: "plant_rollup_1m", 3600: "plant_rollup_1h"}
+ROLLUP = {60: "rollup_1m", 3600: "rollup_1h"}
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +53,7 @@ def _forget_what_each_database_keeps() -> Iterator[None]:
 
 
 def kept(width: int, tag_id: int = TAG.pk, days: int = 3) -> list[Bucket]:
-    """The tag's buckets of `width` as the rollups hold them."""
+    """The tag's buckets of `width` as the rollups hold them (folded and pending)."""
     return buckets(tag_id, T0 - timedelta(days=1), at(days=days), width, source=ROLLUP[width])
 
 
@@ -71,14 +72,14 @@ def same(left: list[Bucket], right: list[Bucket]) -> None:
 
 def test_plain_postgresql_reads_minutes_and_hours_from_its_rollups() -> None:
     assert rollups.rollups_available()
-    assert source_for(60) == "plant_rollup_1m"
-    assert source_for(300) == "plant_rollup_1m"
-    assert source_for(3600) == "plant_rollup_1h"
-    assert source_for(86400) == "plant_rollup_1h"
+    assert source_for(60) == "rollup_1m"
+    assert source_for(300) == "rollup_1m"
+    assert source_for(3600) == "rollup_1h"
+    assert source_for(86400) == "rollup_1h"
     assert source_for(30) == "samples"  # narrower than a minute: only the raw samples know
     add_samples(TAG.pk, [(at(seconds=s), float(s)) for s in range(0, 7200, 5)])
     month = history(TAG, T0, at(days=30), points=1000)
-    assert (month.source, month.bucket_s, len(month.buckets)) == ("plant_rollup_1h", 3600, 2)
+    assert (month.source, month.bucket_s, len(month.buckets)) == ("rollup_1h", 3600, 2)
 
 
 def test_only_good_and_uncertain_numbers_are_rolled_up_as_the_historian_counts_them() -> None:
@@ -94,6 +95,9 @@ def test_only_good_and_uncertain_numbers_are_rolled_up_as_the_historian_counts_t
             (TAG.pk, at(minutes=3), 1.0, None, Quality.BAD),  # a minute of bad values only
         ]
     )
+    for width in ROLLUP:
+        same(kept(width), raw(width))
+    rollups.fold()
     assert [
         (r.bucket, r.min, r.max, r.avg, r.sum, r.count) for r in MinuteRollup.objects.all()
     ] == [(T0, 10.0, 30.0, 20.0, 40.0, 2)]
@@ -114,6 +118,9 @@ def test_a_redelivered_batch_the_primary_key_drops_is_not_counted_twice(
     result = store(Decoded(rows=first[30:] + new + first[:5]))
     assert (result.inserted, result.duplicates) == (60, 35)
     assert Sample.objects.filter(tag=level).count() == 120
+    for width in ROLLUP:
+        same(kept(width, level.pk), raw(width, level.pk))
+    rollups.fold()
     assert list(MinuteRollup.objects.filter(tag=level).values_list("count", flat=True)) == [60, 60]
     assert HourRollup.objects.get(tag=level).count == 120
     for width in ROLLUP:
@@ -123,7 +130,13 @@ def test_a_redelivered_batch_the_primary_key_drops_is_not_counted_twice(
 def test_a_late_sample_updates_its_old_bucket_at_once() -> None:
     add_samples(TAG.pk, [(at(hours=h, seconds=s), 50.0) for h in range(3) for s in range(60)])
     add_samples(TAG.pk, [(at(hours=40), 1.0)])  # the present, much later
+    rollups.fold()
     add_samples(TAG.pk, [(at(seconds=30, microseconds=5), 99.0), (at(hours=1, minutes=7), -4.0)])
+    late = history(TAG, T0, at(minutes=1), bucket_s=60).buckets
+    assert [(b.max, b.count) for b in late] == [(99.0, 61)]  # before any fold
+    for width in ROLLUP:
+        same(kept(width), raw(width))
+    rollups.fold()
     first = MinuteRollup.objects.get(tag_id=TAG.pk, bucket=T0)
     assert (first.max, first.count, first.sum) == (99.0, 61, 50.0 * 60 + 99.0)
     assert MinuteRollup.objects.get(tag_id=TAG.pk, bucket=at(hours=1, minutes=7)).min == -4.0
@@ -138,26 +151,34 @@ def test_a_rolled_back_insert_leaves_the_rollups_as_they_were() -> None:
     with transaction.atomic():
         add_samples(TAG.pk, [(at(seconds=2), 500.0)])
         transaction.set_rollback(True)
+    assert [(b.max, b.count) for b in kept(60)] == [(5.0, 1)]
+    rollups.fold()
     assert list(MinuteRollup.objects.values_list("max", "count")) == [(5.0, 1)]
 
 
-def test_an_insert_whose_sum_would_overflow_fails_whole() -> None:
-    # float8 arithmetic refuses to overflow: the insert fails with the database's reason, which
-    # the worker stores as a rejection (tests/ingest/test_rollup_ingest.py); nothing half-done.
-    add_samples(TAG.pk, [(at(seconds=1), 1.5e308)])
-    with pytest.raises(psycopg.errors.NumericValueOutOfRange), transaction.atomic():
-        add_samples(TAG.pk, [(at(seconds=2), 1.5e308)])
-    assert list(MinuteRollup.objects.values_list("sum", "count")) == [(1.5e308, 1)]
-    assert Sample.objects.filter(tag_id=TAG.pk).count() == 1
+def test_a_fold_moves_every_pending_partial_once() -> None:
+    for s in range(5):  # five inserts into one minute: five partials
+        add_samples(TAG.pk, [(at(seconds=s), float(s))])
+    assert PendingRollup.objects.count() == 5
+    assert rollups.fold() == 1  # one hour written
+    assert not PendingRollup.objects.exists()
+    assert rollups.fold() == 0
+    add_samples(TAG.pk, [(at(seconds=30), 10.0)])
+    rollups.fold()
+    minute = MinuteRollup.objects.get()
+    assert (minute.min, minute.max, minute.sum, minute.count, minute.avg) == (0, 10, 20, 6, 20 / 6)
+    assert list(HourRollup.objects.values_list("sum", "count")) == [(20.0, 6)]
 
 
 def test_deleting_raw_samples_keeps_the_rollups_and_the_history_reads_them() -> None:
     add_samples(TAG.pk, [(at(minutes=m, seconds=s), float(m)) for m in range(90) for s in (0, 30)])
     before = history(TAG, T0, at(hours=2), bucket_s=60).buckets
     Sample.objects.filter(tag_id=TAG.pk, time__lt=at(hours=1)).delete()  # as a retention would
-    assert MinuteRollup.objects.filter(tag_id=TAG.pk).count() == 90
     gone = history(TAG, T0, at(minutes=30))  # no raw samples left: the rollups answer
-    assert (gone.source, gone.bucket_s, len(gone.buckets)) == ("plant_rollup_1m", 60, 30)
+    assert (gone.source, gone.bucket_s, len(gone.buckets)) == ("rollup_1m", 60, 30)
+    assert history(TAG, T0, at(hours=2), bucket_s=60).buckets == before
+    rollups.fold()
+    assert MinuteRollup.objects.filter(tag_id=TAG.pk).count() == 90
     assert history(TAG, T0, at(hours=2), bucket_s=60).buckets == before
 
 
@@ -194,9 +215,11 @@ def test_any_batches_with_repeats_and_late_values_roll_up_as_the_raw_samples_do(
                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     rows,
                 )
-        for tag in range(4):
-            for width in ROLLUP:
-                same(kept(width, TAG.pk + tag), raw(width, TAG.pk + tag))
+        for _ in ("pending", "folded"):
+            for tag in range(4):
+                for width in ROLLUP:
+                    same(kept(width, TAG.pk + tag), raw(width, TAG.pk + tag))
+            rollups.fold()
         transaction.set_rollback(True)
 
 
@@ -247,6 +270,7 @@ def test_the_command_says_what_it_keeps_and_rebuilds_what_is_asked(
     assert list(HourRollup.objects.values_list("tag_id", "max")) == [(TAG.pk, 4.0)]
     assert "rebuilt in 1 steps" in capsys.readouterr().out
     add_samples(TAG.pk + 1, [(at(hours=2), 6.0)])  # the trigger is back
+    rollups.fold()
     assert HourRollup.objects.get(tag_id=TAG.pk + 1).count == 1
     call_command("rollups")
     assert "kept as samples commit" in capsys.readouterr().out
@@ -258,35 +282,39 @@ def test_the_command_refuses_a_time_without_its_zone() -> None:
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_concurrent_writers_into_the_same_buckets_lose_nothing() -> None:
-    """Two transactions fold into one bucket: the second waits for the first, then adds to it."""
+def test_concurrent_writers_and_folds_count_each_sample_once() -> None:
+    """Writers into one minute never wait for each other; a second fold waits for the first's
+    partials, then finds them gone."""
     url = database_url(connection.settings_dict["NAME"])
     sql = "INSERT INTO plant_sample (tag_id, time, value, quality) VALUES (%s, %s, %s, 0)"
     with psycopg.connect(url) as first, psycopg.connect(url) as second:
+        second.execute("SET lock_timeout = '10s'")  # waiting for `first` fails the test
         first.execute(sql, [TAG.pk, at(seconds=1), 1.0])
-        first.execute(sql, [TAG.pk + 1, at(seconds=1), 1.0])
-        done = threading.Event()
-
-        def write_second() -> None:
-            second.execute(sql, [TAG.pk, at(seconds=2), 2.0])  # waits for first's bucket row
-            second.execute(sql, [TAG.pk + 1, at(seconds=2), 2.0])
-            second.commit()
-            done.set()
-
-        writer = threading.Thread(target=write_second)
-        writer.start()
-        wait_until_blocked(url, second.info.backend_pid)
-        assert not done.is_set()
+        second.execute(sql, [TAG.pk, at(seconds=2), 2.0])
+        second.execute("SET lock_timeout = 0")
+        second.commit()
         first.commit()
-        writer.join(timeout=30)
-        assert done.is_set()
-    for tag_id in (TAG.pk, TAG.pk + 1):
-        assert MinuteRollup.objects.get(tag_id=tag_id).count == 2
-        assert HourRollup.objects.get(tag_id=tag_id).sum == 3.0
+        first.execute(rollups.FOLD_SQL)  # holds the partials it moves until it commits
+        folded = []
+        other = threading.Thread(target=lambda: folded.append(fold_and_commit(second)))
+        other.start()
+        wait_until_blocked(url, second.info.backend_pid)
+        first.commit()
+        other.join(timeout=30)
+    assert folded == [0]  # the second fold found nothing left to move
+    assert list(MinuteRollup.objects.values_list("sum", "count")) == [(3.0, 2)]
+    assert list(HourRollup.objects.values_list("sum", "count")) == [(3.0, 2)]
+    assert not PendingRollup.objects.exists()
+
+
+def fold_and_commit(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    cursor = conn.execute(rollups.FOLD_SQL)
+    conn.commit()
+    return cursor.rowcount
 
 
 def wait_until_blocked(url: str, pid: int) -> None:
-    """Until the backend `pid` waits for a lock (the row of a shared bucket)."""
+    """Until the backend `pid` waits for a lock (rows another fold moves)."""
     with psycopg.connect(url, autocommit=True) as watcher:
         for _ in range(3000):
             found = watcher.execute(
@@ -295,13 +323,14 @@ def wait_until_blocked(url: str, pid: int) -> None:
             if found and found[0]:
                 return
             watcher.execute("SELECT pg_sleep(0.01)")
-    raise AssertionError(f"backend {pid} never waited for the bucket's lock")
+    raise AssertionError(f"backend {pid} never waited for a lock")
 
 
 def test_bucket_boundaries_follow_utc_whatever_the_session_time_zone() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'Asia/Kathmandu'")  # +05:45
         add_samples(TAG.pk, [(at(minutes=59, seconds=59), 1.0), (at(hours=1), 2.0)])
+        rollups.fold()
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # Django reads times as if in UTC
     hours = list(HourRollup.objects.order_by("bucket").values_list("bucket", "count"))
     assert hours == [(T0, 1), (at(hours=1), 1)]
