@@ -8,17 +8,20 @@ It starts a private Mosquitto (the shipped queue limits), a fresh database with 
 `--tags` tags (10 per machine, 10 machines per line), a real `manage.py ingest` worker and one
 real daphne, then `--clients` websocket clients logged in with a session cookie, each on a
 machine (or line, or plant) screen, spread round-robin. A paced QoS 1 publisher sends `--rate`
-samples/s, each stamped with its publish time (`ts`, epoch ms). Every pushed fragment carries
-that time in `data-ts`, so each client measures publish → receive for the values it is shown.
+samples/s, each stamped with its publish time (`ts`, epoch ms). Every pushed value carries that
+time (a compact frame's row, or a fragment's `data-ts`), so each client measures publish →
+receive for the values it is shown.
 
-Mode `latency` prints p50/p95/p99 over the run (after a warm-up); mode `sockets` checks that
-every socket stays open and keeps receiving for the whole run.
+Mode `latency` prints p50/p95/p99 over the run (after a warm-up) and what a delivered value
+cost on the wire (the bytes of the pushes over the values they carried); mode `sockets` checks
+that every socket stays open and keeps receiving for the whole run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import re
@@ -37,7 +40,7 @@ import websockets
 from bench.fastpub import FastPublisher
 from tests.services import ROOT, Broker, free_port, fresh_database, wait_port
 
-DB_NAME = "scada_bench_live"
+DB_NAME = f"scada_bench_live_{os.getpid()}"  # two runs never share (or drop) one
 ROOT_TOPIC = "bench/"
 TAGS_PER_MACHINE, MACHINES_PER_LINE = 10, 10
 TS_RE = re.compile(rb'data-ts="(\d+)"')
@@ -128,6 +131,8 @@ class Stats:
     closed_early: int = 0  # sockets that ended before the run did
     pushes: dict[int, int] = field(default_factory=dict)  # client → pushes received
     latencies_ms: list[float] = field(default_factory=list)
+    frame_bytes: int = 0  # what the pushes (not the snapshots) weighed on the wire
+    frames: int = 0
     ingest_ms: list[float] = field(default_factory=list)  # publish → commit, from the layer
     layer_ms: list[float] = field(default_factory=list)  # commit → a plain listener on the layer
     measuring: bool = False
@@ -151,7 +156,19 @@ async def client(n: int, url: str, cookie: str, origin: str, stats: Stats) -> No
             data = message.encode() if isinstance(message, str) else message
             if stats.measuring:
                 stats.pushes[n] += 1
-                stats.latencies_ms.extend(received_ms - int(ts) for ts in TS_RE.findall(data))
+                stats.frames += 1
+                stats.frame_bytes += len(data)
+                stats.latencies_ms.extend(received_ms - ts for ts in pushed_times(data))
+
+
+def pushed_times(data: bytes) -> list[int]:
+    """The device times (epoch ms) of the values a push carries: a compact frame's rows and
+    whole elements (hmi/live_frames.py), or an HTML push's data-ts attributes."""
+    if data.startswith(b"{"):
+        frame = json.loads(data)
+        whole = frame.get("h", "").encode()
+        return [row[3] for row in frame.get("v", ())] + [int(ts) for ts in TS_RE.findall(whole)]
+    return [int(ts) for ts in TS_RE.findall(data)]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -184,7 +201,7 @@ def parse_args() -> argparse.Namespace:
 
 
 async def tap(group: str, stats: Stats) -> None:
-    """Listen on the plant's group like a consumer: publish → worker commit (`sent`) per value."""
+    """Listen on the values' group like a hub: publish → worker commit (`sent`) per value."""
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
@@ -237,6 +254,11 @@ def report(args: argparse.Namespace, stats: Stats, cpu: dict[str, float]) -> Non
             f"p95 {percentile(lat, 95):.0f} ms, p99 {percentile(lat, 99):.0f} ms, "
             f"max {max(lat):.0f} ms, mean {statistics.fmean(lat):.0f} ms"
         )
+        print(
+            f"bytes per delivered value: {stats.frame_bytes / len(lat):,.0f} "
+            f"({stats.frame_bytes / max(1, stats.frames):,.0f} bytes a frame over "
+            f"{stats.frames:,} frames)"
+        )
     ingest = stats.ingest_ms
     if ingest:
         print(
@@ -269,12 +291,15 @@ def setup_django(
     import django
 
     django.setup()
+    from plant import live
     from plant.models import Tag
 
     machines, lines, plant = build_plant(tags)
     ids = {"machine": machines, "line": lines, "plant": [plant]}[screen]
     topics = list(Tag.objects.order_by("pk").values_list("topic", flat=True))
-    return [f"/ws/{screen}/{pk}/" for pk in ids], session_cookie(), topics, f"plant.{plant}"
+    # The group the worker pushes values to: every hub's (or, before it, the plant's).
+    group = getattr(live, "VALUES_GROUP", f"plant.{plant}")
+    return [f"/ws/{screen}/{pk}/" for pk in ids], session_cookie(), topics, group
 
 
 def start_servers(env: dict[str, str], port: int) -> list[subprocess.Popen[bytes]]:
@@ -291,7 +316,7 @@ def start_servers(env: dict[str, str], port: int) -> list[subprocess.Popen[bytes
     ]  # fmt: skip
 
 
-Screens = tuple[list[str], str, list[str], str]  # socket paths, cookie, tag topics, plant group
+Screens = tuple[list[str], str, list[str], str]  # socket paths, cookie, tag topics, values group
 
 
 def measure(
@@ -329,6 +354,16 @@ def main() -> None:
             process.terminate()
             process.wait(30)
         broker.close()
+        drop_database()
+
+
+def drop_database() -> None:
+    from django.db import connections
+
+    connections.close_all()
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
+                    f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'],
+                   check=False, stdout=subprocess.DEVNULL)  # fmt: skip
 
 
 if __name__ == "__main__":

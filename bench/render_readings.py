@@ -30,19 +30,22 @@ from django.template.loader import render_to_string  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from hmi.readings import STYLES, ScreenReading, read_value, reading_html  # noqa: E402
-from plant.models import Tag  # noqa: E402
+from plant.models import Tag, VibrationMonitor  # noqa: E402
 
 ROUNDS = 2000
 
 
-def sample_readings() -> list[ScreenReading]:
-    """Ten analog values of a machine, one with a setpoint marker, as a machine screen has."""
+def sample_readings(zones: bool = False) -> list[ScreenReading]:
+    """Ten analog values of a machine, one with a setpoint marker, as a machine screen has;
+    with `zones`, each a vibration tag whose ISO 10816-3 zones the gauge draws."""
     now = timezone.now()
     readings = []
     for i in range(10):
         tag = Tag(pk=i + 1, key=f"t{i}", unit="bar", range_min=0, range_max=1000,
                   normal_min=100, normal_max=900, precision=1, expected_interval_s=30,
                   data_type="float")  # fmt: skip
+        if zones:  # as reading_tags() reads it: the monitor with the tag
+            tag.vibration_monitor = VibrationMonitor(machine_group=1, foundation="flexible")
         readings.append(
             read_value(tag, value=500.5 + i, text=None, quality=0, time=now, now=now,
                        good_at=now - timedelta(seconds=1), setpoint=480.0 if i == 0 else None)
@@ -71,6 +74,10 @@ def main() -> None:
                 partial(render_to_string, "hmi/fragments/tag_values.html", context), len(readings)
             )
             print(f"{style:>6}: push {direct:5.1f} µs a value, page include {page:5.1f} µs a value")
+        zoned = sample_readings(zones=True)
+        for style in ("bar", "radial"):
+            direct = per_value_us(partial(draw_all, zoned, style), len(zoned))
+            print(f"{style:>6} with vibration zones: push {direct:5.1f} µs a value")
 
 
 if __name__ == "__main__":

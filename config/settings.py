@@ -157,9 +157,14 @@ def env_float(name: str, default: float, least: float = 0.0) -> float:
     return number
 
 
-# The ingest worker and the simulator use the database from a few threads of their own; every
-# other process (daphne above all) serves requests. Each gets a pool of its own size.
-IS_WORKER = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] in (["ingest"], ["simulate"])
+# The ingest worker, the simulator and the notification dispatcher use the database from a few
+# threads of their own; every other process (daphne above all) serves requests. Each gets a
+# pool of its own size.
+IS_WORKER = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] in (
+    ["ingest"],
+    ["simulate"],
+    ["notify"],
+)
 # Size the pools so that every process at its maximum still fits PostgreSQL's max_connections
 # (100 by default, 3 of them kept for superusers): per web process DB_POOL_MAX (20), per
 # worker WORKER_DB_POOL_MAX (4), plus the one-shot migrate and psql (say 5). The default set-up
@@ -177,6 +182,22 @@ if DB_POOL_MAX:
         "timeout": env_int("DB_POOL_TIMEOUT", 10, least=1),
         "max_lifetime": 3600,
     }
+# History reads (trends, the history API and its export, analytics) from a PostgreSQL
+# streaming replica, when DATABASE_REPLICA_URL names one (plant/read_replica.py); everything
+# else, writes above all, stays on DATABASE_URL. Same pool settings, a quicker give-up: an
+# unreachable replica sends history to the primary instead of making the page wait.
+DATABASE_REPLICA_URL = url_with_password(
+    os.environ.get("DATABASE_REPLICA_URL", ""), env_secret("DATABASE_REPLICA_PASSWORD")
+)
+if DATABASE_REPLICA_URL:
+    replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=0)
+    replica["CONN_HEALTH_CHECKS"] = True
+    replica["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], "connect_timeout": 2}
+    if "pool" in replica["OPTIONS"]:
+        replica["OPTIONS"]["pool"] = {**replica["OPTIONS"]["pool"], "timeout": 3}
+    replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = replica
+DATABASE_ROUTERS = ["plant.read_replica.ReadReplicaRouter"]
 # "auto": use TimescaleDB for the historian when `CREATE EXTENSION timescaledb` works;
 # "off": plain PostgreSQL even where the extension exists.
 TIMESCALEDB = os.environ.get("TIMESCALEDB", "auto")
@@ -266,6 +287,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The person's colour theme (hmi/theme.py), from the session: no query.
+                "hmi.theme.theme",
             ],
         },
     },
@@ -274,8 +297,7 @@ ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 CHANNEL_LAYERS = {
     "default": {
-        # channels_redis's layer, plus one call that sends many groups (plant/redis_layer.py).
-        "BACKEND": "plant.redis_layer.ChannelLayer",
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # channels_redis waits for messages with a 5 s blocking read, and redis-py's
             # default socket timeout is also 5 s: without a longer one, every socket that sees
@@ -325,6 +347,21 @@ SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 # alarm on every screen, cleared once that window holds fewer.
 SECURITY_ALARM_EVENTS = env_int("SECURITY_ALARM_EVENTS", 10, least=1)
 SECURITY_ALARM_MINUTES = env_int("SECURITY_ALARM_MINUTES", 10, least=1)
+# Single sign-on through the plant's OpenID Connect provider (Keycloak, Azure AD/Entra ID, …),
+# off unless OIDC_ISSUER is set (its discovery document is ISSUER/.well-known/openid-configuration).
+# The client is confidential (OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE) and uses PKCE; the
+# provider must send the user's groups in OIDC_GROUPS_CLAIM (ID token or userinfo), which the
+# admin maps to roles and plants. Its redirect URI is https://<host>/accounts/sso/callback/.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").strip()
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_TIMEOUT_S = env_int("OIDC_TIMEOUT_S", 5, least=1)
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "hmi:overview"
 LOGOUT_REDIRECT_URL = "login"
@@ -389,6 +426,31 @@ DEMO_PASSWORD = env_secret("DEMO_PASSWORD")
 # The first superuser (manage.py ensure_admin); not "admin", the demo's plant administrator.
 ADMIN_USERNAME = os.environ.get("ADMIN_USERNAME", "superuser")
 ADMIN_PASSWORD = env_secret("ADMIN_PASSWORD")
+
+# Alarm notifications (plant.notifications, sent by `manage.py notify`). E-mail goes to this
+# SMTP server; EMAIL_USE_TLS is STARTTLS (port 587), EMAIL_USE_SSL implicit TLS (port 465).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, least=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, least=1)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "scada-lite@localhost")
+# Where a notification's link points: the HMI as its people open it.
+NOTIFY_SITE_URL = os.environ.get("NOTIFY_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if urlsplit(NOTIFY_SITE_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"NOTIFY_SITE_URL must be an http(s) URL, not {NOTIFY_SITE_URL!r}")
+# A webhook that has not answered within this long has failed (and is tried again later).
+NOTIFY_WEBHOOK_TIMEOUT_S = env_float("NOTIFY_WEBHOOK_TIMEOUT_S", 10.0, least=0.1)
+# The CAs an https:// webhook's certificate must chain to; empty: the system's.
+NOTIFY_WEBHOOK_CA_FILE = os.environ.get("NOTIFY_WEBHOOK_CA_FILE", "")
+if NOTIFY_WEBHOOK_CA_FILE and not Path(NOTIFY_WEBHOOK_CA_FILE).is_file():
+    raise ImproperlyConfigured(
+        f"NOTIFY_WEBHOOK_CA_FILE: {NOTIFY_WEBHOOK_CA_FILE!r} is not a readable file"
+    )
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from hmi import sso_views
+
 
 class FaviconRedirect(RedirectView):
     """/favicon.ico → the icon's static URL, resolved per request (the manifest's hashed name)."""
@@ -23,5 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/sso/login/", sso_views.sso_login, name="sso_login"),
+    path("accounts/sso/callback/", sso_views.sso_callback, name="sso_callback"),
     path("", include("hmi.urls")),
 ]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from hmi.emergency_screen import emergency
 from plant import alarm_kpis
 from plant.actions.alarms import (
     ACK_PERMISSION,
@@ -49,8 +50,10 @@ def visible_alarms(request: HttpRequest) -> QuerySet[Alarm]:
 
 
 def banner_context(request: HttpRequest) -> dict[str, object]:
-    """Counts by priority, the newest unacknowledged alarm, and open emergencies."""
+    """Counts by priority, the newest unacknowledged alarm, and open emergencies (with their
+    gas values and actions: hmi.emergency_screen)."""
     alarms = visible_alarms(request)
+    now = timezone.now()
     standing = list(alarms.filter(state__in=STANDING))
     waiting = sorted(
         (a for a in standing if a.state in ("unack", "rtn_unack")),
@@ -61,7 +64,7 @@ def banner_context(request: HttpRequest) -> dict[str, object]:
         "newest": waiting[0] if waiting else None,
         "unacked": len(waiting),
         "alerting": [a.pk for a in waiting if a.definition.priority in ("critical", "high")],
-        "emergencies": [a for a in waiting if a.definition.runs_emergency_actions],
+        "emergencies": [emergency(a, now) for a in waiting if a.definition.runs_emergency_actions],
         "plant_ids": list(visible_plants(request.user).values_list("pk", flat=True)),
         "can_ack": request.user.has_perm(ACK_PERMISSION),
         "next": _next(request, request.GET.get("next", "")),

@@ -7,4 +7,4 @@ class HmiConfig(AppConfig):
     name = "hmi"
 
     def ready(self) -> None:
-        from hmi import login_security  # noqa: F401  (its signal receivers)
+        from hmi import login_security, theme  # noqa: F401  (their signal receivers)

@@ -67,7 +67,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if self.feed is None:  # access ended while the snapshot was read (self.end)
             return
-        self.feed.screen.load(snapshot)
+        self.feed.load(snapshot)
         await self.accept()
         # The snapshot also resynchronises a tab that reconnects after a dropped connection.
         await self.send_html(self.feed.screen.render_all(snapshot))
@@ -90,7 +90,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             log.warning("live screen %s: could not resynchronise a tab: %s", self.feed.group, exc)
             return
         if self.feed is not None:  # still connected after the read
-            self.feed.screen.load(snapshot)
+            self.feed.load(snapshot)
             await self.send_html(feeds.FEED_UP + self.feed.screen.render_all(snapshot))
 
     async def watch_access(self, kind: ScreenKind, pk: int) -> None:

@@ -1,12 +1,16 @@
 """One channel-layer subscription per daphne process, fanned out to the screens and their tabs.
 
 Each screen open in this process (say, machine 7) has one `Feed`, which renders each message
-of the screen's group once, with the shared `hmi.screens.Screen`, and sends the same HTML to
-every tab showing the screen. The feeds share the process's `Hub`: one channel that joins the
-group of every open screen and one receive loop that hands each message to the feeds of the
-group it names (plant.live.group_send addresses every message). Tabs do not join groups
-themselves: with 500 tabs that would be 500 copies of every message through Redis, 500
-decodes and 500 trips through Channels' dispatch, each with a hop to its database thread;
+for the screen once, with the shared `hmi.screens.Screen`, and sends the same HTML to every tab
+showing the screen. The feeds share the process's `Hub`: one channel and one receive loop.
+The channel joins plant.live.VALUES_GROUP, where the ingest worker sends each push tick's values
+in one message, and the hub hands each feed the values of the tags its screen shows (`routes`,
+kept from each screen's snapshot); a screen shows the tags of one plant, whose user the tab's
+socket checked, so a value reaches only tabs that may see its plant. The channel also joins the
+group of every open screen, for the other messages (setpoints, loops, alarms), and hands each
+to the feeds of the group it names (plant.live.group_send addresses every message). Tabs do not
+join groups themselves: with 500 tabs that would be 500 copies of every message through Redis,
+500 decodes and 500 trips through Channels' dispatch, each with a hop to its database thread;
 and one receiver per screen would wake every receiver for every message.
 
 Each message type of plant.live has one handler in HANDLERS, named after it.
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -61,8 +65,8 @@ class Feed:
         self.tabs: dict[Tab, None] = {}  # tabs that have their snapshot, in joining order
         self.users = 0  # tabs joined, including those still reading their snapshot
 
-    async def handle(self, message: dict[str, Any]) -> None:
-        """Render a message of the screen's group once and send it to every tab."""
+    async def handle(self, message: Mapping[str, Any]) -> None:
+        """Render a message for the screen once and send it to every tab."""
         handler = HANDLERS.get(message.get("type", ""))
         if handler is None:
             log.warning("feed %s: no handler for message type %r", self.group, message)
@@ -75,6 +79,11 @@ class Feed:
         if html:
             await self.send(html)
 
+    def load(self, snapshot: screens.Snapshot) -> None:
+        """Take a snapshot of the screen, and the pushed values of the tags it shows."""
+        self.screen.load(snapshot)
+        hub().route(self)
+
     async def resync(self) -> None:
         """Send every tab the screen as the database has it now (after an outage)."""
         try:
@@ -82,7 +91,7 @@ class Feed:
         except Exception:
             log.exception("feed %s: could not read a snapshot to resynchronise", self.group)
             return
-        self.screen.load(snapshot)
+        self.load(snapshot)
         await self.send(FEED_UP + self.screen.render_all(snapshot))
 
     async def send(self, html: str) -> None:
@@ -111,6 +120,8 @@ class Hub:
         self.layer: BaseChannelLayer = layer
         self.channel = ""
         self.feeds: dict[str, list[Feed]] = {}  # group -> feeds of the open screens
+        self.routes: dict[int, list[Feed]] = {}  # tag -> feeds whose screen takes its values
+        self.routed: dict[Feed, set[int]] = {}  # feed -> the tags it is in `routes` for
         # Sessions' and users' groups of the open sockets (hmi.socket_access), by group name;
         # each gate is also in `feeds` under its group, so it is joined and renewed the same.
         self.gates: dict[str, Any] = {}
@@ -126,6 +137,7 @@ class Hub:
 
     async def _start(self) -> None:
         self.channel = await self.layer.new_channel()
+        self._change(live.VALUES_GROUP, "group_add")  # for as long as the hub lives
         self.tasks = [
             asyncio.create_task(self._receive(), name="live hub"),
             asyncio.create_task(self._renew(), name="live hub renewal"),
@@ -141,10 +153,38 @@ class Hub:
                 self.lost(exc)
                 await self._recover()
                 continue
-            if message.get("type") == CLOSE:
+            kind = message.get("type")
+            if kind == CLOSE:
                 return
+            if kind == "tag.values":
+                await self._hand_out(message["values"])
+                continue
             for feed in list(self.feeds.get(message.get("group", ""), ())):
                 await feed.handle(message)
+
+    async def _hand_out(self, values: list[live.TagValue]) -> None:
+        """Hand each feed the values of the tags its screen shows, in one message."""
+        routes, shares = self.routes, dict[Feed, list[live.TagValue]]()
+        for value in values:
+            for feed in routes.get(value["tag"], ()):
+                shares.setdefault(feed, []).append(value)
+        for feed, share in shares.items():
+            await feed.handle(live.tag_values(share))
+
+    def route(self, feed: Feed) -> None:
+        """Hand the feed the values of the tags its screen takes now (after its snapshot)."""
+        self.unroute(feed)
+        tags = feed.screen.routed()
+        for tag in tags:
+            self.routes.setdefault(tag, []).append(feed)
+        self.routed[feed] = tags
+
+    def unroute(self, feed: Feed) -> None:
+        for tag in self.routed.pop(feed, ()):
+            feeds = self.routes[tag]
+            feeds.remove(feed)
+            if not feeds:
+                del self.routes[tag]
 
     def lost(self, exc: BaseException) -> None:
         """Note that the channel layer failed; logged once per outage, not once per retry."""
@@ -181,7 +221,7 @@ class Hub:
             await close_pools()
         # The discard of a group nobody joins fails while Redis is down, even with no screens.
         await self.layer.group_discard(PROBE_GROUP, self.channel)
-        groups = list(self.feeds)
+        groups = [live.VALUES_GROUP, *self.feeds]
         for group in groups:
             self._change(group, "group_add")
         if not all(await asyncio.gather(*(asyncio.shield(self.changes[g]) for g in groups))):
@@ -195,7 +235,7 @@ class Hub:
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(MEMBERSHIP_REFRESH_S)
-            for group in list(self.feeds):
+            for group in [live.VALUES_GROUP, *self.feeds]:
                 with contextlib.suppress(Exception):  # Redis down: the next round tries again
                     await self.layer.group_add(group, self.channel)
 
@@ -207,6 +247,7 @@ class Hub:
             self._change(feed.group, "group_add")
 
     def remove(self, feed: Feed) -> None:
+        self.unroute(feed)
         feeds = self.feeds.get(feed.group, [])
         if feed in feeds:
             feeds.remove(feed)
@@ -214,11 +255,13 @@ class Hub:
             self._change(feed.group, "group_discard")
 
     async def heard(self, group: str) -> bool:
-        """Return once the group's membership is settled: True if it is in Redis and the hub
-        receives; False while the channel layer is down (the recovery resynchronises then)."""
+        """Return once the group's membership (and the hub's of VALUES_GROUP) is settled: True
+        if it is in Redis and the hub receives; False while the channel layer is down (the
+        recovery resynchronises then)."""
         await asyncio.shield(self.started)
+        values = await asyncio.shield(self.changes[live.VALUES_GROUP])
         joined = await asyncio.shield(self.changes[group])
-        return joined and self.down_since is None
+        return values and joined and self.down_since is None
 
     def _change(self, group: str, change: str) -> None:
         before = self.changes.get(group)
@@ -265,6 +308,8 @@ async def close_hub() -> None:
     await asyncio.shield(the_hub.started)
     receive, renew = the_hub.tasks
     renew.cancel()
+    # Out of VALUES_GROUP, or every later push would copy its values into this channel too.
+    the_hub._change(live.VALUES_GROUP, "group_discard")
     # A message ends the receive loop: a cancelled channels_redis receive can leave its Redis
     # connection waiting, and the event loop's close waiting on it. Without Redis, the loop
     # waits in its backoff, not on Redis, and can be cancelled.

@@ -27,9 +27,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from hmi import openapi
 from hmi.api import api_view, form_error, json_error
 from hmi.csv_safety import csv_text
 from hmi.history_forms import CurrentForm, ExportForm, HistoryForm, TrendForm
+from hmi.readings import vibration_limits
 from plant.historian import (
     History,
     HistoryError,
@@ -42,6 +44,7 @@ from plant.markers import markers
 from plant.models import LatestValue, Tag
 from plant.quality import label_of
 from plant.queries import format_value, visible_plants
+from plant.read_replica import history_connection
 
 RANGE_LABELS = [("hour", "Last hour"), ("shift", "Shift (8 h)"), ("day", "Day"), ("week", "Week")]
 
@@ -81,10 +84,16 @@ def history_api(request: HttpRequest) -> HttpResponse:
         return form_error(form)
     query = form.cleaned_data
     tags = tags_or_404(request.user, query["tag"])
+    reads = history_connection()  # the read replica, when there is one
     try:
         found = [
             history(
-                tag, query["start"], query["end"], points=query["points"], bucket_s=query["bucket"]
+                tag,
+                query["start"],
+                query["end"],
+                points=query["points"],
+                bucket_s=query["bucket"],
+                connection=reads,
             )
             for tag in tags
         ]
@@ -185,6 +194,7 @@ def csv_lines(
 ) -> Iterator[str]:
     """The CSV text, one chunk of rows (one database query's worth) at a time."""
     lead = ["tag", "topic", "time", "local_time"]
+    reads = history_connection()  # here, in the thread that pulls the chunks
     if bucket_s is None:
         yield csv_text([[*lead, "value", "text", "quality"]])
     else:
@@ -192,13 +202,13 @@ def csv_lines(
     for tag in tags:
         zone = ZoneInfo(tag.machine.line.plant.time_zone)
         if bucket_s is None:
-            for samples in iter_raw(tag.pk, start, end):
+            for samples in iter_raw(tag.pk, start, end, connection=reads):
                 yield csv_text(
                     [*_lead(tag, s.time, zone), s.value, s.text, label_of(s.quality)]
                     for s in samples
                 )
         else:
-            for buckets in iter_buckets(tag.pk, start, end, bucket_s):
+            for buckets in iter_buckets(tag.pk, start, end, bucket_s, connection=reads):
                 yield csv_text(
                     [*_lead(tag, b.time, zone), b.min, b.max, b.avg, b.count] for b in buckets
                 )
@@ -257,8 +267,15 @@ def wall_clock(moment: datetime, zone: str) -> str:
 def trend_tags(user: User | AnonymousUser) -> list[Tag]:
     """The tags a trend can draw (numbers and bools), in the order of the asset tree."""
     tags = visible_tags(user).exclude(data_type=Tag.DataType.STRING)
+    tags = tags.select_related("vibration_monitor")  # its zones are drawn on the chart
     order = ["machine__line__plant__name", "machine__line__position", "machine__line__name"]
     return list(tags.order_by(*order, "machine__position", "machine__name", "key"))
+
+
+def zones_json(tag: Tag) -> dict[str, float] | None:
+    """A vibration tag's ISO 10816-3 zone boundaries, which the chart draws as lines."""
+    limits = vibration_limits(tag)
+    return None if limits is None else {"ab": limits.ab, "bc": limits.bc, "cd": limits.cd}
 
 
 def trend_config(
@@ -273,7 +290,7 @@ def trend_config(
         "timeZone": zone,
         "tags": [
             {"id": t.pk, "name": tag_label(t), "unit": t.unit, "precision": t.precision}
-            | {"dataType": t.data_type}
+            | {"dataType": t.data_type, "zones": zones_json(t)}
             for t in tags
         ],
         "urls": {
@@ -283,3 +300,85 @@ def trend_config(
             "export": reverse("hmi:history_export"),
         },
     }
+
+
+# --- the OpenAPI description of these endpoints (hmi/openapi.py) ---------------------------
+
+_RANGE = [
+    openapi.query("start", openapi.ref("Time"), "Start of the range (default: end - 1 hour)."),
+    openapi.query("end", openapi.ref("Time"), "End of the range, exclusive (default: now)."),
+]
+_SERIES = {
+    "type": "object",
+    "required": ["tag", "name", "unit", "precision", "data_type", "time_zone", "start", "end",
+                 "bucket_s", "source", "max_gap_s", "time"],
+    "properties": {
+        "tag": {"type": "integer"}, "name": {"type": "string"}, "unit": {"type": "string"},
+        "precision": {"type": "integer"},
+        "data_type": {"enum": ["float", "int", "bool", "string"]},
+        "time_zone": {"type": "string"}, "start": openapi.ref("Time"), "end": openapi.ref("Time"),
+        "bucket_s": {"type": ["integer", "null"], "description": "null: raw values"},
+        "source": {"enum": ["raw", "samples", "sample_1m", "sample_1h"]},
+        "max_gap_s": {"type": "integer"},
+        "time": {"type": "array", "items": openapi.ref("Time")},
+        "value": {"type": "array", "items": openapi.ref("NullableNumber")},
+        "text": {"type": "array", "items": {"type": ["string", "null"]}},
+        "quality": {"type": "array", "items": {"enum": ["good", "uncertain", "bad"]}},
+        "min": {"type": "array", "items": {"type": "number"}},
+        "max": {"type": "array", "items": {"type": "number"}},
+        "avg": {"type": "array", "items": {"type": "number"}},
+        "count": {"type": "array", "items": {"type": "integer"}},
+    },
+}  # fmt: skip
+openapi.add_paths(
+    {
+        "/api/history/": openapi.get(
+            "history", "History of up to 8 tags: raw values, or min/max/avg buckets",
+            [openapi.query("tag", openapi.ids(8), "Tag ids (repeat: tag=1&tag=2).",
+                           required=True), *_RANGE,
+             openapi.query("points", {"type": "integer", "minimum": 2, "maximum": 10_000},
+                           "Most points per tag (default 1000): raw values if they fit."),
+             openapi.query("bucket", {"type": "integer", "minimum": 1, "maximum": 400 * 86400},
+                           "Bucket width in seconds (instead of points).")],
+            openapi.json_body("Each tag's series.", {
+                "type": "object", "required": ["start", "end", "series"],
+                "properties": {"start": openapi.ref("Time"), "end": openapi.ref("Time"),
+                               "series": {"type": "array", "items": openapi.ref("Series")}},
+            }),
+            tags=["history"],
+        ),
+        "/api/current/": openapi.get(
+            "current", "The latest value of up to 100 tags",
+            [openapi.query("tag", openapi.ids(100), "Tag ids (repeat).", required=True)],
+            openapi.json_body("Each tag's latest value (nulls: none yet).", {
+                "type": "object", "required": ["values"],
+                "properties": {"values": {"type": "array", "items": {
+                    "type": "object", "required": ["tag", "time", "value", "text", "quality"],
+                    "properties": {
+                        "tag": {"type": "integer"},
+                        "time": {"oneOf": [openapi.ref("Time"), {"type": "null"}]},
+                        "value": openapi.ref("NullableNumber"),
+                        "text": {"type": ["string", "null"]},
+                        "quality": {"enum": ["good", "uncertain", "bad", None]},
+                        "formatted": {"type": "string"},
+                    },
+                }}},
+            }),
+            tags=["history"],
+        ),
+        "/api/markers/": openapi.get(
+            "markers", "Setpoint writes and alarm events of tags in a range",
+            [openapi.query("tag", openapi.ids(8), "Tag ids (repeat).", required=True), *_RANGE],
+            openapi.json_body("The markers, oldest first.", {
+                "type": "object", "required": ["markers"],
+                "properties": {"markers": {"type": "array", "items": {
+                    "type": "object", "required": ["time", "tag", "kind", "text"],
+                    "properties": {"time": openapi.ref("Time"), "tag": {"type": "integer"},
+                                   "kind": {"type": "string"}, "text": {"type": "string"}},
+                }}},
+            }),
+            tags=["history"],
+        ),
+    },
+    {"Series": _SERIES},
+)  # fmt: skip

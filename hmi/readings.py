@@ -16,11 +16,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from django.utils import timezone
 from django.utils.html import escape
 
+from plant import vibration
 from plant.models import Quality, Tag
 from plant.queries import NO_VALUE, format_value
 
@@ -80,6 +82,24 @@ class ScreenReading:
         high = fraction(tag, tag.normal_max if tag.normal_max is not None else tag.range_max)
         assert low is not None and high is not None
         return low, high
+
+
+MONITOR = Tag.vibration_monitor  # the reverse one-to-one's descriptor
+
+
+def vibration_class(tag: Tag) -> tuple[int, str] | None:
+    """The ISO 10816-3 class (group, foundation) of a vibration tag, when its monitor was read
+    with it (reading_tags' select_related); drawing never runs a query."""
+    if not MONITOR.is_cached(tag):
+        return None
+    monitor = getattr(tag, "vibration_monitor", None)
+    return None if monitor is None else (monitor.machine_group, monitor.foundation)
+
+
+def vibration_limits(tag: Tag) -> vibration.Boundaries | None:
+    """The zone boundaries of a vibration tag read with its monitor (see vibration_class)."""
+    found = vibration_class(tag)
+    return None if found is None else vibration.boundaries(*found)
 
 
 def read_value(
@@ -246,6 +266,9 @@ def _radial(reading: ScreenReading, style: str) -> str:
     band = reading.band
     if band and band[1] > band[0]:
         parts.append(f'<path class="gauge-band" d="{arc(*band)}"/>')
+    machine_class = vibration_class(tag)
+    if machine_class is not None and tag.range_min is not None and tag.range_max is not None:
+        parts.append(radial_zones(tag.range_min, tag.range_max, *machine_class))
     setpoint = reading.setpoint_position
     if setpoint is not None:
         tip, left, right = (
@@ -288,6 +311,10 @@ def _bar(reading: ScreenReading, style: str) -> str:
     ]
     if band:
         parts.append(_bar_rect("gauge-band", band, 10, 10))
+    tag = reading.tag
+    machine_class = vibration_class(tag)
+    if machine_class is not None and tag.range_min is not None and tag.range_max is not None:
+        parts.append(bar_zones(tag.range_min, tag.range_max, *machine_class))
     setpoint = reading.setpoint_position
     if setpoint is not None:
         x = setpoint * BAR_W
@@ -295,12 +322,54 @@ def _bar(reading: ScreenReading, style: str) -> str:
         parts.append(f'<polygon class="gauge-setpoint" points="{points}"/>')
     if position is not None:
         parts.append(_bar_pointer(position, 6, 18, 4))
-    tag = reading.tag
     parts.append(
         f'<text class="gauge-scale" x="0" y="32" text-anchor="start">{number(tag.range_min)}'
         f'</text>\n  <text class="gauge-scale" x="200" y="32" text-anchor="end">'
         f"{number(tag.range_max)}</text>\n</svg>"
     )
+    return "\n  ".join(parts)
+
+
+def _zone_spans(
+    low: float, high: float, limits: vibration.Boundaries
+) -> list[tuple[str, float, float]]:
+    """Zones C and D as (css class, start, end) fractions of the range [low, high]."""
+
+    def at(value: float) -> float:
+        return min(max((value - low) / (high - low), 0.0), 1.0)
+
+    spans = [("gauge-zone gauge-zone-c", at(limits.bc), at(limits.cd)),
+             ("gauge-zone gauge-zone-d", at(limits.cd), 1.0)]  # fmt: skip
+    return [span for span in spans if span[2] > span[1]]
+
+
+@lru_cache(maxsize=1024)
+def radial_zones(low: float, high: float, group: int, foundation: str) -> str:
+    """Zones C and D as arcs inside the track, and a tick at each boundary (drawn once per
+    range and class: a push redraws it from the cache)."""
+    limits = vibration.boundaries(group, foundation)
+    parts = [f'<path class="{css}" d="{arc(start, end, R - 8)}"/>'
+             for css, start, end in _zone_spans(low, high, limits)]  # fmt: skip
+    for value in (limits.ab, limits.bc, limits.cd):
+        share = (value - low) / (high - low)
+        if 0 < share < 1:
+            (x1, y1), (x2, y2) = polar(share, R - 11), polar(share, R - 3)
+            parts.append(f'<line class="gauge-zone-tick" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"/>')
+    return "\n  ".join(parts)
+
+
+@lru_cache(maxsize=1024)
+def bar_zones(low: float, high: float, group: int, foundation: str) -> str:
+    """Zones C and D as a strip under the bar's track, with a tick at each boundary."""
+    limits = vibration.boundaries(group, foundation)
+    spans = _zone_spans(low, high, limits)
+    parts = [_bar_rect(css, (start, end), 21, 3) for css, start, end in spans]
+    for value in (limits.ab, limits.bc, limits.cd):
+        share = (value - low) / (high - low)
+        if 0 < share < 1:
+            x = share * BAR_W
+            parts.append(f'<rect class="gauge-zone-tick" x="{x - 0.5:.1f}" y="20" width="1" '
+                         'height="5"/>')  # fmt: skip
     return "\n  ".join(parts)
 
 

@@ -39,13 +39,18 @@ def is_key_tag(tag: Tag) -> bool:
 
 
 def reading_tags() -> QuerySet[Tag]:
-    """Tags with what their readings need (latest value, setpoint's latest) in one query."""
-    return Tag.objects.select_related("latest", "setpoint_tag__latest").order_by("key")
+    """Tags with what their readings need (latest value, setpoint's latest, the vibration
+    monitor whose zones the gauge draws) in one query."""
+    return Tag.objects.select_related(
+        "latest", "setpoint_tag__latest", "vibration_monitor"
+    ).order_by("key")
 
 
 def screen_tags(kind: ScreenKind, pk: int) -> list[Tag]:
     """The tags a plant, line, machine or tag screen shows, in screen order."""
     tags = reading_tags().filter(**{TAG_FILTER[kind]: pk})
+    # The plants of a tag and of its setpoint tag: a screen follows pushes of its own plant only.
+    tags = tags.select_related("machine__line", "setpoint_tag__machine__line")
     tags = tags.order_by("machine__line__position", "machine__position", "machine_id", "key")
     if kind != "plant":
         return list(tags)

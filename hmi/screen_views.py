@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from hmi.readings import read_latest
+from hmi.readings import read_latest, vibration_limits
 from hmi.screen_queries import (
     line_machines,
     machine_readings,
@@ -68,6 +68,8 @@ def machine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "now": now,
         "window_s": SPARK_WINDOW_S,
         "links": neuron_links(machine),
+        # Its health card loads after the page: it reads a month of history.
+        "monitored": any(vibration_limits(reading.tag) for reading in readings),
     }
     return render(request, "hmi/machine.html", context)
 

@@ -1,4 +1,4 @@
-"""What each live screen shows, and its pushed fragments, rendered once per group message.
+"""What each live screen shows, and its pushed frames, rendered once per message.
 
 Every browser tab of a screen (say, line 3) has its own LiveConsumer, and all of them in this
 process share one `Screen` through the screen's `hmi.feeds.Feed`: it holds the display specs
@@ -10,6 +10,7 @@ message, not once per socket).
 from __future__ import annotations
 
 import time
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import import_module
@@ -21,6 +22,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from hmi import live_frames
 from hmi.login_security import session_expired
 from hmi.readings import ScreenReading, read_value, reading_html
 from hmi.screen_queries import SparkPoint, active_alarm_counts, recent_samples, screen_tags
@@ -94,6 +96,13 @@ def read_snapshot(kind: ScreenKind, pk: int) -> Snapshot:
     return Snapshot(tags, sparks)
 
 
+def same_plant(tag: Tag, other: Tag | None) -> bool:
+    """Whether two tags (their machine__line preloaded) are of one plant: a screen follows
+    the pushed values of a setpoint tag only then, as a hub may hand a screen's tabs only
+    values of the plant the screen belongs to."""
+    return other is not None and other.machine.line.plant_id == tag.machine.line.plant_id
+
+
 def read_alarm_counts(plant_id: int) -> dict[int, dict[str, int]]:
     """Standing alarms by priority of each line of a plant (its tiles' count blocks)."""
     return active_alarm_counts(
@@ -116,6 +125,7 @@ class Screen:
         self.kind = kind
         self.pk = pk
         self.time_zone = time_zone
+        self.zone = zoneinfo.ZoneInfo(time_zone)
         self.style = GAUGE_STYLE[kind]
         self.tags: dict[int, Tag] = {}  # shown, in screen order
         self.held: dict[int, Held] = {}  # shown tags and their setpoint tags
@@ -129,7 +139,12 @@ class Screen:
             self._hold_latest(tag)
             if tag.setpoint_tag_id:
                 self._hold_latest(tag.setpoint_tag)
-                self.followers.setdefault(tag.setpoint_tag_id, []).append(tag.pk)
+                if same_plant(tag, tag.setpoint_tag):
+                    self.followers.setdefault(tag.setpoint_tag_id, []).append(tag.pk)
+
+    def routed(self) -> set[int]:
+        """The tags whose pushed values this screen takes: the hub hands it no others."""
+        return {*self.tags, *self.followers}
 
     def _hold_latest(self, tag: Tag | None) -> None:
         latest = getattr(tag, "latest", None)
@@ -148,9 +163,11 @@ class Screen:
         return self._render(readings, sparks)
 
     def render_push(self, values: list[live.TagValue]) -> str:
-        """The fragments a `tag.values` message changes ("" if none shown)."""
+        """The compact frame (hmi.live_frames) of what a `tag.values` message changes ("" if
+        none shown)."""
         changed = self._apply(values)
-        return self._render([self.reading(pk) for pk in changed], [])
+        readings = [self.reading(pk) for pk in changed]
+        return live_frames.encode(readings, self.style, self.zone, timezone.now())
 
     def _apply(self, values: list[live.TagValue]) -> list[int]:
         """Hold the newer values; return the shown tags to redraw, in screen order."""
@@ -201,7 +218,7 @@ class Screen:
     ) -> str:
         if not readings and not sparks:
             return ""
-        if not sparks:  # a push: the values alone, without the template engine's overhead
+        if not sparks:  # the values alone, without the template engine's overhead
             with timezone.override(self.time_zone):
                 return "".join(reading_html(reading, self.style) for reading in readings)
         context = {

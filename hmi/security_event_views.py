@@ -30,7 +30,8 @@ from plant.security_events import visible_events
 
 PAGE_SIZE = 50
 VIEW_PERMISSION = "plant.view_securityevent"  # admins (plant/roles.py) and superusers
-CSV_COLUMNS = ["at", "kind", "username", "source", "plant", "detail"]
+# "kind" in words for the person reading the sheet; "kind_code" for a script filtering it.
+CSV_COLUMNS = ["at", "kind", "username", "source", "plant", "detail", "kind_code"]
 
 
 class SecurityEventFilterForm(forms.Form):
@@ -118,8 +119,9 @@ def csv_chunks(events: Iterator[SecurityEvent], plants: dict[int, str]) -> Itera
     yield csv_text([CSV_COLUMNS])
     batch: list[list[object]] = []
     for event in events:
-        batch.append([event.at.isoformat(), event.kind, event.username, event.source,
-                      plants.get(event.plant_id or 0, ""), event.detail])  # fmt: skip
+        batch.append([event.at.isoformat(), event.get_kind_display(), event.username,
+                      event.source, plants.get(event.plant_id or 0, ""), event.detail,
+                      event.kind])  # fmt: skip
         if len(batch) == 1000:
             yield csv_text(batch)
             batch = []

@@ -27,10 +27,11 @@ from plant.setpoints import fmt
 
 PAGE_SIZE = 50
 VIEW_PERMISSION = "plant.view_setpointwrite"
+# "state" in words for the person reading the sheet; "state_code" for a script filtering it.
 CSV_COLUMNS = [
     "requested_at", "plant", "line", "machine", "tag", "topic", "unit", "old_value", "value",
     "user", "reason", "state", "sent_at", "confirmed_at", "finished_at", "readback", "detail",
-    "command_id",
+    "command_id", "state_code",
 ]  # fmt: skip
 
 
@@ -111,8 +112,8 @@ def csv_row(write: SetpointWrite) -> list[Any]:
         _iso(write.requested_at), plant.slug, line.slug, tag.machine.slug, tag.key, tag.topic,
         tag.unit, write.old_value, write.value,
         write.user.get_username() if write.user else "system", write.reason,
-        write.state, _iso(write.sent_at), _iso(write.confirmed_at), _iso(write.finished_at),
-        write.readback, write.detail, write.command_id,
+        write.get_state_display(), _iso(write.sent_at), _iso(write.confirmed_at),
+        _iso(write.finished_at), write.readback, write.detail, write.command_id, write.state,
     ]  # fmt: skip
 
 

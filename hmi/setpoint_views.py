@@ -26,6 +26,7 @@ from plant.queries import visible_plants
 from plant.setpoints import WRITE_PERMISSION, fmt, limits_text
 
 FRAGMENTS = "hmi/fragments/"
+PREFILL = {"value": 40, "reason": 200}  # what a link may pre-fill, at the fields' lengths
 
 
 def visible_tag(request: HttpRequest, pk: int, **filters: Any) -> Tag:
@@ -44,7 +45,11 @@ def writable_tag(request: HttpRequest, pk: int) -> Tag:
 
 @require_safe
 def setpoint_panel(request: HttpRequest, pk: int) -> HttpResponse:
-    """The setpoint panel of one writable tag: latest write, loop faceplate, form."""
+    """The setpoint panel of one writable tag: latest write, loop faceplate, form.
+
+    `?value=…&reason=…` pre-fill the form (the quality screen's recommended setpoint): the
+    operator still reviews and sends it, and every check runs as for a value typed in.
+    """
     tag = visible_tag(request, pk, writable=True)
     return render(request, FRAGMENTS + "setpoint_panel.html", panel_context(request, tag))
 
@@ -53,13 +58,16 @@ def panel_context(request: HttpRequest, tag: Tag) -> dict[str, Any]:
     latest = tag.setpoint_writes.select_related("tag__machine__line__plant", "user").first()
     loop = ControlLoop.objects.filter(sp_tag=tag).select_related("output_tag").first()
     can_write = request.user.has_perm(WRITE_PERMISSION)
+    initial = {name: request.GET[name][:size] for name, size in PREFILL.items()
+               if name in request.GET}  # fmt: skip
+    form = SetpointForm(tag=tag, user=request.user, initial=initial)
     return {
         "tag": tag,
         "status": setpoint_changed(latest) if latest else None,
         "loop": loop_changed(loop) if loop else None,
         "driven_by": ControlLoop.objects.filter(output_tag=tag).first(),
         "can_write": can_write,
-        **(form_context(tag, SetpointForm(tag=tag, user=request.user)) if can_write else {}),
+        **(form_context(tag, form) if can_write else {}),
     }
 
 

@@ -8,8 +8,14 @@ from django.urls import path
 from hmi import (
     alarm_views,
     config_history_views,
+    energy_views,
     health_views,
     history_views,
+    maintenance_views,
+    oee_views,
+    openapi,
+    preference_views,
+    quality_views,
     screen_views,
     security_event_views,
     setpoint_audit,
@@ -53,6 +59,28 @@ urlpatterns = [
     path("api/history/", history_views.history_api, name="history_api"),
     path("api/current/", history_views.current_api, name="current_api"),
     path("api/markers/", history_views.markers_api, name="markers_api"),
+    # Predictive maintenance: machines by urgency, health cards, the API and CSV
+    path("maintenance/", maintenance_views.maintenance_list, name="maintenance"),
+    path("maintenance/machines/<int:pk>/", maintenance_views.health_card, name="health_card"),
+    path("maintenance/export.csv", maintenance_views.maintenance_csv, name="maintenance_csv"),
+    path("api/maintenance/", maintenance_views.maintenance_api, name="maintenance_api"),
+    # Quality: SPC and the ℮ rule (screens, JSON API, hourly CSV)
+    path("quality/", quality_views.quality_index, name="quality_index"),
+    path("quality/<int:pk>/", quality_views.quality_tag, name="quality_tag"),
+    path("quality/<int:pk>/live/", quality_views.quality_live, name="quality_live"),
+    path("quality/<int:pk>/hours/", quality_views.quality_hours, name="quality_hours"),
+    path("quality/export.csv", quality_views.quality_export, name="quality_export"),
+    path("api/quality/", quality_views.quality_api, name="quality_api"),
+    path("api/quality/charts/", quality_views.quality_chart_api, name="quality_chart_api"),
+    # The OpenAPI document of the JSON API (no login: it describes shapes, shows no data)
+    path("api/openapi.json", openapi.openapi_json, name="openapi"),
+    # Energy: per line and plant, per shift and day; demand against the contracted peak
+    path("energy/", energy_views.energy_index, name="energy_index"),
+    path("energy/plants/<int:pk>/", energy_views.energy_plant, name="energy_plant"),
+    path("energy/plants/<int:pk>/demand/", energy_views.energy_demand, name="energy_demand"),
+    path("energy/export.csv", energy_views.energy_export, name="energy_export"),
+    path("api/energy/", energy_views.energy_api, name="energy_api"),
+    path("api/energy/demand/", energy_views.demand_api, name="energy_demand_api"),
     # Alarms
     path("alarms/", alarm_views.alarm_summary, name="alarm_summary"),
     path("alarms/banner/", alarm_views.alarm_banner, name="alarm_banner"),
@@ -62,4 +90,14 @@ urlpatterns = [
     path("alarms/<int:pk>/acknowledge/", alarm_views.acknowledge_alarm, name="acknowledge_alarm"),
     path("alarms/<int:pk>/shelve/", alarm_views.shelve_alarm, name="shelve_alarm"),
     path("alarms/<int:pk>/unshelve/", alarm_views.unshelve_alarm, name="unshelve_alarm"),
+    # OEE: screens, the stops' reasons, the API and the export
+    path("oee/", oee_views.oee_overview, name="oee_overview"),
+    path("oee/machines/<int:pk>/", oee_views.oee_machine, name="oee_machine"),
+    path("oee/machines/<int:pk>/panel/", oee_views.oee_machine_panel, name="oee_machine_panel"),
+    path("oee/machines/<int:pk>/stops/", oee_views.tag_stop, name="tag_stop"),
+    path("oee/lines/<int:pk>/", oee_views.oee_line, name="oee_line"),
+    path("oee/export.csv", oee_views.oee_export, name="oee_export"),
+    path("api/oee/", oee_views.oee_api, name="oee_api"),
+    # A person's own preferences: the colour theme
+    path("preferences/theme/", preference_views.set_theme, name="set_theme"),
 ]

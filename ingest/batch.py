@@ -184,6 +184,8 @@ def _decode_one(
             _reject(out, message, reason)
     elif message.topic in tags.by_machine_topic:
         _add_batch(out, message, tags.by_machine_topic[message.topic], now, deadband)
+    elif message.topic in tags.derived_topics:
+        _reject(out, message, "a derived tag: its values are computed by the worker, not sent")
     else:
         _reject(out, message, "unknown topic: no tag has it", unknown=True)
 

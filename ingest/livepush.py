@@ -1,8 +1,9 @@
 """Hands committed values to the channel layer for the screens, coalesced, off the hot path.
 
-The worker calls `offer()` after each commit; a daemon thread sends at most one message per
-group every `interval` seconds with the newest value of each changed tag. If Redis is slow or
-down, only this thread waits: the worker never does, and newer values replace older ones.
+The worker calls `offer()` after each commit; a daemon thread sends one message every
+`interval` seconds with the newest value of each changed tag, to plant.live.VALUES_GROUP: each
+daphne process's hub hands the values to its open screens. If Redis is slow or down, only this
+thread waits: the worker never does, and newer values replace older ones.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ LIVE_PUSH_INTERVAL_S = 0.15
 
 
 class LivePublisher:
-    """Coalesces the latest value per tag and sends one `tag.values` per group per interval."""
+    """Coalesces the latest value per tag and sends one `tag.values` per interval."""
 
     def __init__(
         self, tags: TagCache, interval: float = LIVE_PUSH_INTERVAL_S,
@@ -55,18 +56,12 @@ class LivePublisher:
         with self.lock:
             self.pending.update(values)
 
-    def take(self) -> dict[str, list[live.TagValue]]:
-        """Group the pending values by every group that shows them, and clear them."""
+    def take(self) -> list[live.TagValue]:
+        """The pending values of known tags, cleared."""
         with self.lock:
             pending, self.pending = self.pending, {}
-        groups: dict[str, list[live.TagValue]] = {}
-        for tag_id, value in pending.items():
-            tag = self.tags.by_id.get(tag_id)
-            if tag is None:
-                continue
-            for group in live.tag_groups(tag.machine_id, tag.line_id, tag.plant_id):
-                groups.setdefault(group, []).append(value)
-        return groups
+        known = self.tags.by_id
+        return [value for tag_id, value in pending.items() if tag_id in known]
 
     def _run(self) -> None:
         asyncio.run(self._loop())
@@ -75,9 +70,9 @@ class LivePublisher:
         while not self.stopping:
             started = time.monotonic()
             try:
-                groups = self.take()
-                if groups:
-                    await self._send(groups)
+                values = self.take()
+                if values:
+                    await self._send(values)
             except Exception as exc:  # a bug in building a message: this thread must live on
                 log.exception("live push: a tick failed")
                 if self.guard is not None:
@@ -86,12 +81,11 @@ class LivePublisher:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def _send(self, groups: dict[str, list[live.TagValue]]) -> None:
-        # All groups at once: one after another, a hundred groups cost hundreds of Redis round
-        # trips, each waiting for this thread's turn at the GIL. A dropped push (Redis down or
-        # slow; plant.live logs the outage) is not retried: newer values supersede it.
-        messages = {group: live.tag_values(values) for group, values in groups.items()}
-        self.failing = not await live.group_send_many(messages)
+    async def _send(self, values: list[live.TagValue]) -> None:
+        # One message for all screens of all daphne processes: each hub routes the values to
+        # the screens it has open. A dropped push (Redis down or slow; plant.live logs the
+        # outage) is not retried: newer values supersede it.
+        self.failing = not await live.send_values(values)
         if self.guard is None:
             return
         if self.failing:  # screens say so: live values are paused

@@ -37,6 +37,7 @@ PART_NAMES = {
     "alarms": "The alarm engine",
     "writer": "Sending setpoint writes",
     "loops": "The control loops",
+    "derived": "The derived values (computed tags)",
     "live": "Pushing live values to the screens",
     "health": "The worker's heartbeat",
     "broker": "Watching the broker",
@@ -44,6 +45,14 @@ PART_NAMES = {
     "rollups": "Folding new samples into the historian's rollups",
     "network": "The worker's MQTT connection",
 }
+
+
+def part_name(part: str) -> str:
+    """A part in words; a derived job's guard (`derived.<job>`) is named after its job."""
+    kind, _, job = part.partition(".")
+    if kind == "derived" and job:
+        return f"The derived job {job!r}"
+    return PART_NAMES.get(part, part)
 
 
 @dataclass
@@ -93,20 +102,20 @@ class PartGuard:
         failure = self.failures.get(part)
         if failure is None:
             self.failures[part] = Failure(now, error, now)
-            log.error("%s failed; the other parts go on", PART_NAMES.get(part, part),
+            log.error("%s failed; the other parts go on", part_name(part),
                       exc_info=exc)  # fmt: skip
             return
         failure.error, failure.ok_since = error, None
         failure.unsynced += 1
         if now - failure.last_log_at >= LOG_EVERY_S:
             failure.last_log_at = now
-            log.error("%s still failing: %s", PART_NAMES.get(part, part), error)
+            log.error("%s still failing: %s", part_name(part), error)
 
     def _database_down(self, part: str, exc: Exception) -> None:
         if part not in self.db_down_logged:
             self.db_down_logged.add(part)
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            log.warning("%s paused: database unavailable (%s)", PART_NAMES.get(part, part),
+            log.warning("%s paused: database unavailable (%s)", part_name(part),
                         first_line or type(exc).__name__)  # fmt: skip
         connection.close()
 
@@ -125,7 +134,7 @@ class PartGuard:
             elif failure.unsynced:
                 system_health.do_raise_system_alarm(
                     f"ingest.{part}",
-                    f"{PART_NAMES.get(part, part)} is failing in the ingest worker",
+                    f"{part_name(part)} is failing in the ingest worker",
                     detail=failure.error,
                     occurrences=failure.unsynced,
                 )

@@ -10,16 +10,18 @@ from django.db import connection
 FINGERPRINT_SQL = """
     SELECT md5(coalesce(string_agg(
         concat_ws('|', t.id, t.topic, t.key, t.data_type, t.deadband, t.heartbeat_s,
-                  t.machine_id, m.slug, l.slug, p.slug),
+                  t.machine_id, m.slug, l.slug, p.slug, d.id),
         ',' ORDER BY t.id), ''))
     FROM plant_tag t JOIN plant_machine m ON m.id = t.machine_id
     JOIN plant_line l ON l.id = m.line_id JOIN plant_plant p ON p.id = l.plant_id
+    LEFT JOIN plant_derivedtag d ON d.tag_id = t.id
 """
 LOAD_SQL = """
     SELECT t.id, t.topic, t.key, t.data_type, t.deadband, t.heartbeat_s,
-           t.machine_id, m.line_id, l.plant_id
+           t.machine_id, m.line_id, l.plant_id, d.id IS NOT NULL
     FROM plant_tag t JOIN plant_machine m ON m.id = t.machine_id
     JOIN plant_line l ON l.id = m.line_id
+    LEFT JOIN plant_derivedtag d ON d.tag_id = t.id
 """
 
 
@@ -36,16 +38,22 @@ class TagInfo:
     machine_id: int
     line_id: int
     plant_id: int
+    derived: bool = False  # computed by the worker (plant.derived): no device may publish it
 
 
 class TagCache:
     """Maps tag topics to tags and machine topics (`<tag topic>` minus its last level) to
-    their tags by key, for the batched gateway messages."""
+    their tags by key, for the batched gateway messages.
+
+    Derived tags (plant.derived) are known by id, for the live push and the derived jobs, but
+    not by topic: a message on a derived tag's topic is refused (`derived_topics`).
+    """
 
     def __init__(self) -> None:
         self.by_topic: dict[str, TagInfo] = {}
         self.by_machine_topic: dict[str, dict[str, TagInfo]] = {}
         self.by_id: dict[int, TagInfo] = {}
+        self.derived_topics: dict[str, TagInfo] = {}
         self.fingerprint = ""
 
     def refresh(self) -> bool:
@@ -57,8 +65,10 @@ class TagCache:
                 return False
             cursor.execute(LOAD_SQL)
             tags = [TagInfo(*row) for row in cursor.fetchall()]
-        self.by_topic = {tag.topic: tag for tag in tags}
         self.by_id = {tag.id: tag for tag in tags}
+        self.derived_topics = {tag.topic: tag for tag in tags if tag.derived}
+        tags = [tag for tag in tags if not tag.derived]
+        self.by_topic = {tag.topic: tag for tag in tags}
         machines: dict[str, dict[str, TagInfo]] = {}
         for tag in tags:
             machine_topic, _, _ = tag.topic.rpartition("/")

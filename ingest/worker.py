@@ -21,6 +21,8 @@ from ingest import metrics, retention
 from ingest.alarm_engine import AlarmEngine
 from ingest.batch import Deadband, Decoded, Message, Row, decode_messages
 from ingest.broker_watch import DROPPED_TOPICS, BrokerWatch
+from ingest.derived import DerivedRunner, Job
+from ingest.derived_jobs import default_jobs
 from ingest.livepush import LIVE_PUSH_INTERVAL_S, LivePublisher
 from ingest.loop_runner import LoopRunner
 from ingest.mqtt import SET_SUFFIX, make_client
@@ -85,6 +87,7 @@ class Worker:
         session_expiry_s: int = SESSION_EXPIRY_S,
         watchdog_s: float = 0.0,
         sparkplug_host_id: str | None = None,
+        derived_jobs: list[Job] | None = None,
     ) -> None:
         self.client_id = client_id
         self.topic_root = topic_root
@@ -115,6 +118,9 @@ class Worker:
         self.writer = Writer(url, client_id=client_id)  # setpoint writes
         self.loops = LoopRunner(client_id)  # the control loops (a lease lets one worker run each)
         self.broker = BrokerWatch()
+        # Analytics whose results are tag values (ingest.derived), leased like the loops.
+        jobs = default_jobs() if derived_jobs is None else derived_jobs
+        self.derived = DerivedRunner(jobs, self.tags, client_id=client_id, guard=self.guard)
         self.started_at = timezone.now()
         self.committed_at: datetime | None = None
         self.next_beat = 0.0
@@ -307,6 +313,7 @@ class Worker:
         guard("alarms", self.alarms.step)  # throttled inside: reloads, delays, comm loss, shelves
         guard("writer", self.writer.step)  # throttled inside: a few outbox reads a second
         guard("loops", self.loops.step, timezone.now())  # once a second
+        guard("derived", self._derive)  # each job once per its period, behind its own guard
         guard("health", self._beat)  # every HEARTBEAT_S: heartbeat and system alarms
         guard("broker", self.broker.step)
         guard("retention", self._purge)  # every PURGE_S
@@ -423,13 +430,21 @@ class Worker:
         self._ack(batch)
         self.committed_at = timezone.now()
         self._account(batch, decoded, stored, started)
-        # What depends on the committed values, each behind its own guard.
-        self.guard.run("live", self.live.offer, decoded.latest, time.time())
-        self.guard.run("alarms", self.alarms.evaluate, decoded)  # may request emergency writes
-        self.guard.run("writer", self.writer.on_values, decoded.latest)  # setpoint readbacks
+        self._committed(decoded)
         if self.neuron.responses:
             self.guard.run("writer", self.writer.on_neuron_responses, self.neuron.take_responses())
         return len(batch)
+
+    def _committed(self, decoded: Decoded) -> None:
+        """What depends on committed values (a batch's or a derived job's), each guarded."""
+        self.guard.run("live", self.live.offer, decoded.latest, time.time())
+        self.guard.run("alarms", self.alarms.evaluate, decoded)  # may request emergency writes
+        self.guard.run("writer", self.writer.on_values, decoded.latest)  # setpoint readbacks
+
+    def _derive(self) -> None:
+        """Run the derived jobs that are due; their values go where a batch's go."""
+        for decoded in self.derived.step(timezone.now()):
+            self._committed(decoded)
 
     def _store(self, batch: list[Message], decoded: Decoded) -> Stored:
         merge_latest(self.latest, decoded.latest)

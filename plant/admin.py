@@ -348,5 +348,14 @@ class DeviceIdentityAdmin(PlantScopedAdmin):
                              "now: it is not shown again.")  # fmt: skip
 
 
-# Register the health and Sparkplug models.
-from plant import discovery_admin, health_admin, sparkplug_admin  # noqa: E402, F401
+# Register the other modules' models (health, Sparkplug, discovery, shift calendar, OEE,
+# sign-on).
+from plant import (  # noqa: E402, F401
+    discovery_admin,
+    energy_admin,
+    health_admin,
+    oee_admin,
+    shift_admin,
+    sparkplug_admin,
+    sso_admin,
+)

@@ -17,7 +17,15 @@ class PlantConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for what they register: admin pages, checks and signal receivers.
-        from plant import access_signals, alarm_admin, checks, config_history  # noqa: F401
+        from plant import (  # noqa: F401
+            access_signals,
+            alarm_admin,
+            checks,
+            config_history,
+            notification_admin,
+            spc_admin,
+            vibration_admin,
+        )
 
         post_migrate.connect(apply_historian_policies, sender=self)
         config_history.connect()

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.db.models import QuerySet
 
 from plant.demo import PLANT_SLUG
 from plant.models import DeviceIdentity, Line, Machine, NeuronGateway, Tag
@@ -97,9 +98,14 @@ def hashed(login: Login, existing: dict[str, str]) -> str:
     return old if check_password(login.password, old) else hash_password(login.password)
 
 
+def device_tags() -> QuerySet[Tag]:
+    """The tags devices publish: all but the derived ones, which the worker computes."""
+    return Tag.objects.filter(derived__isnull=True)
+
+
 def plant_tags(slug: str) -> list[tuple[str, bool]]:
     return list(
-        Tag.objects.filter(machine__line__plant__slug=slug).values_list("topic", "writable")
+        device_tags().filter(machine__line__plant__slug=slug).values_list("topic", "writable")
     )
 
 
@@ -113,7 +119,7 @@ class TopicIndex:
     def under(self, plant_id: int, prefix: str) -> list[tuple[str, bool]]:
         if plant_id not in self.plants:
             index: dict[str, list[tuple[str, bool]]] = {}
-            rows = Tag.objects.filter(machine__line__plant_id=plant_id)
+            rows = device_tags().filter(machine__line__plant_id=plant_id)
             for topic, writable in rows.values_list("topic", "writable"):
                 levels = topic.split("/")
                 for depth in range(1, len(levels) + 1):

@@ -33,13 +33,26 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronGateway,
     NeuronTag,
+    NotificationRecipient,
+    NotificationRoster,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
+    PlannedDowntime,
     Plant,
+    PlantEnergy,
+    Shift,
+    ShiftBreak,
     SparkplugGroup,
+    SpcSettings,
+    StopReason,
     Tag,
+    VibrationMonitor,
 )
 
 SYSTEM = "system"
@@ -49,6 +62,7 @@ SECRETS = {
     "password": "password",
     "key_hash": "secret",
     "password_hash": "password",
+    "secret": "secret",  # a notification webhook's shared secret
 }  # recorded as "changed", never shown
 _actor: ContextVar[Callable[[], Actor] | None] = ContextVar("config_actor", default=None)
 
@@ -155,6 +169,29 @@ TRACKED: dict[type[Model], Tracked] = {
         exclude=frozenset({"last_seen_at", "count", "last_value", "data_type"}),
         plant=lambda obj: obj.plant_id,
     ),
+    # The shift calendar: planned busy time, and so every OEE figure, follows from it.
+    Shift: Tracked(plant=lambda obj: obj.plant_id),
+    ShiftBreak: Tracked(plant=_plant_of(Shift, "plant_id", "shift_id")),
+    PlannedDowntime: Tracked(plant=lambda obj: obj.plant_id),
+    # Who is told of alarms; a webhook's shared secret recorded as "secret changed".
+    NotificationRoster: Tracked(plant=lambda obj: obj.plant_id),
+    NotificationRecipient: Tracked(plant=_plant_of(NotificationRoster, "plant_id", "roster_id")),
+    # A tag's machine class; the zone alarms it makes are recorded as alarm definitions.
+    VibrationMonitor: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
+    ),
+    # A tag's specification limits, ℮ settings, run rules and the loop's own-move switch.
+    SpcSettings: Tracked(
+        exclude=frozenset({"updated_at"}), plant=_plant_of(Tag, "machine__line__plant_id", "tag_id")
+    ),
+    # How OEE is measured; the reasons given to stops have their own journal (MachineStopEntry).
+    OeeMachine: Tracked(plant=_plant_of(Machine, "line__plant_id", "machine_id")),
+    OeeState: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
+    OeeProduct: Tracked(plant=_plant_of(OeeMachine, "machine__line__plant_id", "oee_machine_id")),
+    StopReason: Tracked(plant=lambda obj: obj.plant_id),
+    # Energy monitoring: the demand contract and the meters.
+    PlantEnergy: Tracked(plant=lambda obj: obj.plant_id),
+    EnergyMeter: Tracked(plant=lambda obj: obj.plant_id),
 }
 
 

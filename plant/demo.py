@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,28 @@ from django.db import transaction
 
 from plant.actions.alarms import do_create_missing_alarms
 from plant.actions.loops import do_add_loop
+from plant.actions.vibration import do_apply_vibration_class
+from plant.energy_alarm import ensure_demand_alarm
 from plant.models import (
     AlarmDefinition,
     ControlLoop,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
+    OeeMachine,
+    OeeState,
     Plant,
+    PlantEnergy,
+    Shift,
+    ShiftBreak,
+    SpcSettings,
+    StopReason,
     Tag,
+    VibrationMonitor,
 )
 from plant.roles import ROLES
+from plant.spc_tags import ensure_spc_tags
 
 PLANT_SLUG = "bottling"
 DEMO_ROLES = list(ROLES)
@@ -148,7 +161,65 @@ def load_demo_plant(topic_root: str = "", slug: str = PLANT_SLUG) -> Plant:
                     )
     _load_fill_level_loop(plant)
     _load_alarms(plant)
+    _load_oee(plant)
+    _load_vibration_monitors(plant)
+    _load_quality(plant)
+    _load_energy(plant)
     return plant
+
+
+# Three shifts every day, so the OEE screens show a running shift whenever the demo runs:
+# (name, start, end, break start, break end).
+DEMO_SHIFTS = [
+    ("Early", time(6), time(14), time(10), time(10, 30)),
+    ("Late", time(14), time(22), time(18), time(18, 30)),
+    ("Night", time(22), time(6), time(2), time(2, 30)),
+]
+
+
+# The simulator's filler states (ingest/sim/filler_states.py) and what each means for OEE.
+DEMO_OEE_STATES = {
+    "running": "running", "slow": "slow_running", "jammed": "breakdown", "fault": "breakdown",
+    "starved": "starved", "blocked": "blocked", "changeover": "changeover",
+    "cleaning": "cleaning", "no_order": "no_order", "maintenance": "planned_maintenance",
+    "break": "break",
+}  # fmt: skip
+# Reasons operators give stops, and the loss each makes a stop ("": the state's own).
+DEMO_STOP_REASONS = [
+    ("Bottle jam", ""), ("Waiting for bottles", "starved"), ("Outfeed full", "blocked"),
+    ("Product change", "changeover"), ("Cleaning", "cleaning"), ("Nozzle fault", "breakdown"),
+    ("Planned maintenance", "planned_maintenance"),
+]  # fmt: skip
+
+
+def _load_oee(plant: Plant) -> None:
+    """The demo's shift calendar, the filler's OEE (3 bottles a second against an ideal cycle
+    of 0.3 s) and the stop reasons; running it again changes nothing."""
+    for name, start, end, break_start, break_end in DEMO_SHIFTS:
+        shift, _ = Shift.objects.update_or_create(
+            plant=plant, name=name,
+            defaults={"start_time": start, "end_time": end, "weekdays": "1234567"},
+        )  # fmt: skip
+        shift.full_clean()
+        pause, _ = ShiftBreak.objects.update_or_create(
+            shift=shift, name="Break", defaults={"start_time": break_start, "end_time": break_end}
+        )
+        pause.full_clean()
+    filler = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant,
+                                                  machine__slug="filler")}  # fmt: skip
+    config, _ = OeeMachine.objects.update_or_create(
+        machine=filler["state"].machine,
+        defaults={"state_tag": filler["state"], "produced_tag": filler["bottles_filled"],
+                  "rejected_tag": filler["bottles_rejected"], "ideal_cycle_s": 0.3,
+                  "microstop_s": 120.0, "is_bottleneck": True},
+    )  # fmt: skip
+    config.full_clean()
+    for state, category in DEMO_OEE_STATES.items():
+        OeeState.objects.update_or_create(oee_machine=config, state=state,
+                                          defaults={"category": category})  # fmt: skip
+    for name, category in DEMO_STOP_REASONS:
+        StopReason.objects.update_or_create(plant=plant, name=name,
+                                            defaults={"category": category})  # fmt: skip
 
 
 # (tag key, kind, limit, deadband, on delay s, priority, emergency, message, response)
@@ -164,9 +235,11 @@ DEMO_ALARMS = [
      "Leave the gas area with breathing protection; ventilation starts on its own."),
     ("fill_level", "deviation", 5.0, 1.0, 5.0, "medium", False, "Fill level off setpoint",
      "Check the filler valve and the fill-level loop."),
-    ("vibration_rms", "h", 7.1, 0.3, 2.0, "high", False, "Pump vibration high (ISO 10816)",
-     "Plan a bearing inspection; stop the pump if it keeps rising."),
 ]  # fmt: skip
+# The transfer pump (about 30 kW on a concrete plinth): ISO 10816-3 group 2, rigid. Its zone C
+# and D alarms come from that class (plant.actions.vibration), with an on-delay of 5 s for the
+# spike of a start. (vibration tag key, group, foundation, bearing temperature key, on-delay s)
+DEMO_VIBRATION = [("vibration_rms", 2, "rigid", "bearing_temp", 5.0)]
 # The gas area's emergency response: ventilation on, isolation valve closed.
 DEMO_EMERGENCY_ACTIONS = [("gas", "fan", 1.0), ("gas", "valve_open", 0.0)]
 
@@ -189,6 +262,53 @@ def _load_alarms(plant: Plant) -> None:
             defaults={"value": value, "position": position},
         )  # fmt: skip
         action.full_clean()
+
+
+def _load_vibration_monitors(plant: Plant) -> None:
+    """The pump's vibration monitor and its zone alarms; running it again changes nothing."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant)}
+    for key, group, foundation, bearing, on_delay in DEMO_VIBRATION:
+        monitor, _ = VibrationMonitor.objects.update_or_create(
+            tag=tags[key],
+            defaults={"machine_group": group, "foundation": foundation,
+                      "bearing_temperature_tag": tags[bearing], "on_delay_s": on_delay},
+        )  # fmt: skip
+        monitor.full_clean()
+        do_apply_vibration_class(monitor)
+
+
+# The filler's 500 ml ℮-marked bottles. The run rules watch subgroup means of five bottles (a
+# point every 5 s at one bottle a second): rules 1 to 3 catch a shift or a drift such as the
+# simulator's fill_drift within seconds; on a fill in control one of them breaks about five
+# times an hour, by chance (the price of any run rule).
+FILL_QUALITY = {
+    "lsl": 490.0, "usl": 510.0, "nominal": 500.0, "tne": None, "e_marked": True,
+    "subgroup_size": 5, "rules": [1, 2, 3], "rules_chart": "xbar",
+}  # fmt: skip
+# The run-rule alarm: on for 9 s, so it takes two points in a row (5 s apart) that break a rule,
+# which a fill in control shows about once an hour (a point beyond 3σ alone: twice an hour).
+FILL_RULE_ALARM = {
+    "kind": "digital", "limit": 1.0, "on_delay_s": 9.0, "priority": "low",
+    "message": "Fill level out of statistical control (SPC run rule)",
+    "response": "Check the filler's nozzles and the fill-level loop; the Quality screen shows "
+                "which rule broke and the recommended fill-level setpoint.",
+}  # fmt: skip
+
+
+def _load_quality(plant: Plant) -> SpcSettings:
+    """The fill level's SPC settings, its derived run-rule tags and the alarm on the flag;
+    running it again keeps what an admin changed of the settings."""
+    level = Tag.objects.get(machine__line__plant=plant, machine__slug="filler", key="fill_level")
+    spc, _ = SpcSettings.objects.get_or_create(tag=level, defaults=FILL_QUALITY)
+    spc.full_clean()
+    flag = ensure_spc_tags(spc).flag
+    definition, _ = AlarmDefinition.objects.update_or_create(
+        tag=flag, kind=FILL_RULE_ALARM["kind"],
+        defaults={k: v for k, v in FILL_RULE_ALARM.items() if k != "kind"},
+    )  # fmt: skip
+    definition.full_clean()
+    do_create_missing_alarms([definition])
+    return spc
 
 
 # The fill-level loop's tuning: about 0.5 ml of fill per 0.05 l/min of flow, so the write
@@ -214,6 +334,28 @@ def _load_fill_level_loop(plant: Plant) -> ControlLoop:
     )  # fmt: skip
     loop.full_clean()
     return loop
+
+
+# The demo's supply contract: the plant draws about 190 kW, 205 kW with the gas area's fan
+# running, so a gas leak (`simulate --fault gas_leak`) brings the predicted demand over the
+# warning at 204 kW (5 % under the 215 kW peak).
+DEMO_ENERGY = {"contracted_peak_kw": 215.0, "warning_margin_pct": 5.0, "demand_interval_min": 15}
+
+
+def _load_energy(plant: Plant) -> None:
+    """The energy meter of the demo (utilities/energy) as the filling line's meter, with the
+    filler's bottle counter as its output, and the plant's demand contract."""
+    tags = {t.key: t for t in Tag.objects.filter(machine__line__plant=plant)}
+    contract, _ = PlantEnergy.objects.update_or_create(plant=plant, defaults=DEMO_ENERGY)
+    contract.full_clean()
+    meter, _ = EnergyMeter.objects.update_or_create(
+        plant=plant, name="Filling line meter",
+        defaults={"line": Line.objects.get(plant=plant, slug="filling"),
+                  "energy_tag": tags["energy"], "power_tag": tags["power"],
+                  "production_tag": tags["bottles_filled"]},
+    )  # fmt: skip
+    meter.full_clean()
+    ensure_demand_alarm(contract)
 
 
 def _load_tag(machine: Machine, spec: TagSpec, topic: str) -> Tag:

@@ -1,18 +1,23 @@
 """The live contract: messages pushed to browsers over the channel layer, and their groups.
 
 A page joins the group of what it shows (through hmi.feeds), which handles each `type` with
-the handler named after it, dots replaced by underscores. Messages carry plain values, never model
-instances: they cross Redis as msgpack. The builders below are the only code that makes them, and
-a setpoint's or loop's message is also the one input of the fragment that shows it, so a state
-looks the same at page load and after a push.
+the handler named after it, dots replaced by underscores. Tag values are the exception: each
+push tick the ingest worker sends all changed values as ONE `tag.values` message to
+VALUES_GROUP, which every daphne process's hub joins, and the hub hands each value to the open
+screens that show its tag (it knows them; one message per screen group would carry each value
+three times, to its machine's, line's and plant's group, in a hundred messages a tick).
+Messages carry plain values, never model instances: they cross Redis as msgpack. The builders
+below are the only code that makes them, and a setpoint's or loop's message is also the one
+input of the fragment that shows it, so a state looks the same at page load and after a push.
 
-Every send goes through `group_send_many`, and all four ways in (`group_send`, `group_send_many`,
-`send`, `send_on_commit`) follow one failure rule: a push that the channel layer does not take
-within SEND_TIMEOUT_S (Redis down, or hanging) is dropped and counted, never raised. A push
-announces a state change that is already committed, and screens re-read the database when they
-reconnect, so a channel layer that is down must not turn a committed action into an error or
-stop the ingest worker's loop. An outage is logged when it starts and when it ends (`link`), not
-once per dropped push: a busy worker pushes many times a second.
+Every send goes through `group_send_many`, and all five ways in (`group_send`,
+`group_send_many`, `send_values`, `send`, `send_on_commit`) follow one failure rule: a push
+that the channel layer does not take within SEND_TIMEOUT_S (Redis down, or hanging) is dropped
+and counted, never raised. A push announces a state change that is already committed, and
+screens re-read the database when they reconnect, so a channel layer that is down must not
+turn a committed action into an error or stop the ingest worker's loop. An outage is logged
+when it starts and when it ends (`link`), not once per dropped push: a busy worker pushes many
+times a second.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ log = logging.getLogger(__name__)
 # A push waits at most this long for the channel layer: a Redis that hangs must not hold up
 # the caller (a view, the ingest worker's loop or its live push) for redis-py's 15 s.
 SEND_TIMEOUT_S = 2.0
+
+
+# The group of the worker's live values: every daphne process's hub (hmi.feeds) joins it.
+VALUES_GROUP = "values"
 
 
 def plant_group(plant_id: int) -> str:
@@ -316,13 +325,10 @@ async def _send_addressed(messages: Mapping[str, LiveMessage]) -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer is configured (settings.CHANNEL_LAYERS)")
-    addressed = {group: {**message, "group": group} for group, message in messages.items()}
-    send_many = getattr(layer, "group_send_many", None)  # plant.redis_layer.ChannelLayer's
-    if send_many is not None:
-        await send_many(addressed)
-        return
-    for group, message in addressed.items():  # another layer (a test's): one at a time
-        await layer.group_send(group, message)
+    # The channel layer's public API, one group_send a group: an action's push names one to
+    # three groups, and the worker's live push one (VALUES_GROUP).
+    for group, message in messages.items():
+        await layer.group_send(group, {**message, "group": group})
 
 
 async def group_send(group: str, message: LiveMessage) -> bool:
@@ -330,9 +336,14 @@ async def group_send(group: str, message: LiveMessage) -> bool:
     return await group_send_many({group: message})
 
 
+async def send_values(values: list[TagValue]) -> bool:
+    """Send one push tick's values to every daphne process's hub; False if dropped."""
+    return await group_send(VALUES_GROUP, tag_values(values))
+
+
 def send(groups: list[str], message: LiveMessage) -> bool:
-    """Send one message to several groups from sync code, in one trip through an event loop
-    and to Redis; False if the push was dropped.
+    """Send one message to several groups from sync code, in one trip through an event loop;
+    False if the push was dropped.
 
     From sync code each async_to_sync call starts an event loop and a Redis connection of its
     own, so three groups sent one by one would cost three of those.

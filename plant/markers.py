@@ -17,6 +17,8 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
+from plant import alarming
+
 log = logging.getLogger(__name__)
 MAX_MARKERS = 500
 
@@ -101,7 +103,10 @@ def describe_setpoint_write(write: models.Model) -> str:
 def describe_alarm_event(entry: models.Model) -> str:
     event, message = getattr(entry, "event", ""), getattr(entry, "message", "")
     priority = getattr(entry, "priority", "")
-    return f"{event} {priority}: {message}".strip() if event else str(entry)
+    if not event:
+        return str(entry)
+    words = alarming.event_label(event)
+    return f"{words} ({priority}): {message}" if priority else f"{words}: {message}"
 
 
 SOURCES: list[MarkerSource] = [

@@ -18,12 +18,16 @@ VIEW = [
     "plant.view_alarm",  # everyone sees alarms; only supervisors acknowledge and shelve
     "plant.view_alarmjournalentry",
     "plant.view_alarmdefinition",
+    "plant.view_shift",  # the shift calendar, which every OEE figure is measured against
+    "plant.view_shiftbreak",
+    "plant.view_planneddowntime",
 ]
-OPERATE = ["plant.write_setpoint"]
+OPERATE = ["plant.write_setpoint", "plant.tag_stop"]  # tag_stop: a stop's first reason
 SUPERVISE = [
     "plant.acknowledge_alarm",
     "plant.shelve_alarm",
     "plant.view_configchange",  # the configuration history (/audit/configuration/)
+    "plant.retag_stop",  # change the reason someone gave a stop (OEE)
 ]
 CONFIGURE = [
     f"plant.{action}_{model}"
@@ -61,6 +65,53 @@ CONFIGURE = [
     "plant.change_neurondevice",
     "plant.view_discoveredsignal",
     "plant.change_discoveredsignal",
+    # The shift calendar of their own plants: shifts with their breaks, planned downtime.
+    *[
+        f"plant.{action}_{model}"
+        for model in ("shift", "shiftbreak", "planneddowntime")
+        for action in ("add", "change", "delete")
+    ],
+    # SPC settings of their plants' measured tags (specification limits, ℮, run rules).
+    "plant.view_spcsettings",
+    "plant.add_spcsettings",
+    "plant.change_spcsettings",
+    "plant.delete_spcsettings",
+    # Alarm notifications of their own plants: rosters and their recipients, and the outbox
+    # of deliveries (looked at, and a failed one sent again; the dispatcher writes them).
+    "plant.view_notificationroster",
+    "plant.add_notificationroster",
+    "plant.change_notificationroster",
+    "plant.delete_notificationroster",
+    "plant.view_notificationrecipient",
+    "plant.add_notificationrecipient",
+    "plant.change_notificationrecipient",
+    "plant.delete_notificationrecipient",
+    "plant.view_notificationdelivery",
+    # Vibration monitors: a tag's ISO 10816-3 class, from which its zone alarms are made.
+    "plant.view_vibrationmonitor",
+    "plant.add_vibrationmonitor",
+    "plant.change_vibrationmonitor",
+    "plant.delete_vibrationmonitor",
+    # How OEE is measured on their machines, and the stop reasons operators may give (never
+    # deleted: stops refer to them; withdrawn instead).
+    "plant.view_oeemachine",
+    *[
+        f"plant.{action}_{model}"
+        for model in ("oeemachine", "oeestate", "oeeproduct")
+        for action in ("add", "change", "delete")
+    ],
+    "plant.view_stopreason",
+    "plant.add_stopreason",
+    "plant.change_stopreason",
+    # Energy monitoring of their own plants: the demand contract and the meters.
+    "plant.view_plantenergy",
+    "plant.add_plantenergy",
+    "plant.change_plantenergy",
+    "plant.delete_plantenergy",
+    "plant.view_energymeter",
+    "plant.add_energymeter",
+    "plant.change_energymeter",
+    "plant.delete_energymeter",
 ]
 
 ROLES: dict[str, list[str]] = {

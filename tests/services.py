@@ -146,6 +146,23 @@ class Postgres:
             stdout=subprocess.DEVNULL,
         )
 
+    @classmethod
+    def standby_of(cls, primary: Postgres) -> Postgres:
+        """A hot standby of `primary` (pg_basebackup -R: it streams the primary's WAL), on a spare
+        port of its own; start() it like the primary."""
+        standby = cls.__new__(cls)
+        standby.port = free_port()
+        standby.dir = Path(tempfile.mkdtemp(prefix="scada-pg-standby-"))
+        standby.data = standby.dir / "data"
+        if os.geteuid() == 0:
+            shutil.chown(standby.dir, "postgres", "postgres")
+        backup = [
+            str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+            "-U", "postgres", "-D", str(standby.data), "-R", "-X", "stream", "--no-sync",
+        ]  # fmt: skip
+        subprocess.run(_as_postgres(backup), check=True, stdout=subprocess.DEVNULL)
+        return standby
+
     @property
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/postgres"

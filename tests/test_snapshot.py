@@ -32,7 +32,10 @@ def test_the_inserted_demo_plant_has_the_rows_of_a_real_load_under_the_tests_roo
         transaction.set_rollback(True)
     demo_snapshot.insert(topic_root)
     assert row_counts() == loaded
-    assert loaded["plant_tag"] == 16 and loaded["plant_configchange"] > 16
+    # 16 device tags, the fill level's two derived SPC tags (plant.spc_tags) and the derived
+    # predicted demand (plant.energy_alarm).
+    assert loaded["plant_tag"] == 19 and loaded["plant_configchange"] > 19
+    assert loaded["plant_derivedtag"] == 3 and loaded["plant_spcsettings"] == 1
 
     plant = Plant.objects.get(slug="bottling")
     tags = Tag.objects.filter(machine__line__plant=plant)

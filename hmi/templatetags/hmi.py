@@ -10,6 +10,7 @@ import json
 from datetime import datetime
 
 from django import template
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
@@ -61,3 +62,9 @@ register.filter("clock", readings.clock)
 register.filter("number", readings.number)
 register.filter("alarm_state", alarming.state_label)
 register.filter("alarm_event", alarming.event_label)
+
+
+@register.simple_tag
+def sso_provider() -> str:
+    """The name of the plant's identity provider when single sign-on is set up, else ""."""
+    return str(settings.OIDC_PROVIDER_NAME) if settings.OIDC_ISSUER else ""

@@ -15,7 +15,11 @@ from typing import Any
 from ingest.payloads import PayloadError
 
 DEFAULT_FAULT_S = 60.0
-PROCESS_FAULTS = ("gas_leak", "pump_vibration", "fill_drift")
+# The filler's stops, for OEE: each holds the filler in a state while active (filler_stop: a
+# breakdown, starved: no bottles, slow: half speed); filler_stops makes it stop now and then by
+# itself (short stops and a few longer ones) for as long as it is active.
+FILLER_FAULTS = ("filler_stop", "starved", "slow", "filler_stops")
+PROCESS_FAULTS = ("gas_leak", "pump_vibration", "fill_drift", *FILLER_FAULTS)
 SILENT, REJECT_WRITES = "silent:", "reject_writes:"  # followed by a machine slug / a tag key
 
 

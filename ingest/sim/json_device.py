@@ -62,7 +62,9 @@ class SimTag:
 
 
 def load_tags(plant_slug: str) -> list[SimTag]:
-    tags = Tag.objects.filter(machine__line__plant__slug=plant_slug).select_related("machine__line")
+    # Derived tags (plant.derived) are the worker's to compute, not a device's to publish.
+    tags = Tag.objects.filter(machine__line__plant__slug=plant_slug, derived__isnull=True)
+    tags = tags.select_related("machine__line")
     return [
         SimTag(
             t.key,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from ingest.payloads import Scalar
 from ingest.sim.faults import DEFAULT_FAULT_S, ScheduledFault
+from ingest.sim.filler_states import FillerStops
 
 WRITABLE_KEYS = ("fill_level_sp", "flow_rate_sp", "fan", "valve_open")
 
@@ -52,6 +53,7 @@ class PlantModel:
         self.bottles, self.rejected = 0.0, 0  # bottles is fractional: a bottle counts when done
         self.gas = 0.0  # concentration of leaked gas: 0 none, 1 a full open leak
         self.vibration_excess, self.bearing, self.energy = 0.0, 45.0, 125_000.0
+        self.stops = FillerStops(None if seed is None else seed + 1)
         self.values: dict[str, Scalar] = {
             "fill_level_sp": 500.0, "flow_rate_sp": 50.0, "fan": False, "valve_open": True,
             "state": "running",
@@ -105,9 +107,11 @@ class PlantModel:
         else:  # the cause went away (say, a nozzle was cleaned): the offset recovers as slowly
             self.drift = min(0.0, self.drift + DRIFT_ML_PER_S * dt)
         fill_level = self._noisy(self.fill_lagged + self.drift, 0.3)
-        if self.values["state"] == "running":
-            made = int(self.bottles + BOTTLES_PER_S * dt) - int(self.bottles)
-            self.bottles += BOTTLES_PER_S * dt
+        self.values["state"] = self.stops.state(self.t, self.faults)
+        speed = {"running": 1.0, "slow": 0.5}.get(str(self.values["state"]), 0.0)
+        if speed:
+            made = int(self.bottles + BOTTLES_PER_S * speed * dt) - int(self.bottles)
+            self.bottles += BOTTLES_PER_S * speed * dt
             if abs(fill_level - float(self.values["fill_level_sp"])) > REJECT_BAND_ML:
                 self.rejected += made
         self.values.update(

@@ -238,7 +238,7 @@ def do_run_emergency_actions(alarm: Alarm, now: datetime | None = None) -> list[
     stays active.
     """
     now = now or timezone.now()
-    writes = [_attempt(alarm, action, now) for action in _actions_of(alarm)]
+    writes = [_attempt(alarm, action, now) for action in emergency_actions_of(alarm)]
     return [write for write in writes if write is not None]
 
 
@@ -255,7 +255,7 @@ def do_ensure_emergency_actions(alarm_id: int, now: datetime) -> bool:
     if alarm.state not in alarming.IN_ALARM or not alarm.definition.runs_emergency_actions:
         system_health.do_clear_system_alarm(key, now=now)
         return False
-    standing = [_ensure(alarm, action, now) for action in _actions_of(alarm)]
+    standing = [_ensure(alarm, action, now) for action in emergency_actions_of(alarm)]
     if all(standing):
         system_health.do_clear_system_alarm(key, now=now)
     return True
@@ -270,7 +270,7 @@ def emergency_reason(alarm: Alarm) -> str:
     return f"emergency: {alarm.definition.message}"
 
 
-def _actions_of(alarm: Alarm) -> QuerySet[EmergencyAction]:
+def emergency_actions_of(alarm: Alarm) -> QuerySet[EmergencyAction]:
     line_id = alarm.definition.tag.machine.line_id
     return EmergencyAction.objects.filter(line_id=line_id).select_related("tag__machine__line")
 
@@ -292,13 +292,13 @@ def _attempt(alarm: Alarm, action: EmergencyAction, now: datetime) -> SetpointWr
 
 def _ensure(alarm: Alarm, action: EmergencyAction, now: datetime) -> bool:
     """True once the action's latest write is confirmed; else journal a failure, retry if due."""
-    write = _latest_write(alarm, action)
+    write = latest_emergency_write(alarm, action)
     if write is not None and write.state == SetpointWrite.State.CONFIRMED:
         return True
     if write is not None and not write.is_final:
         return False  # on its way to the device
     entries = AlarmJournalEntry.objects.filter(alarm=alarm, event=ACTION_FAILED)
-    label = _label(action)
+    label = action_label(action)
     if write is not None and write.finished_at is not None:
         seen = entries.filter(comment__startswith=label, at__gte=write.finished_at).exists()
         if not seen:  # journaled once per write, however long the retry takes
@@ -311,7 +311,7 @@ def _ensure(alarm: Alarm, action: EmergencyAction, now: datetime) -> bool:
     return False
 
 
-def _latest_write(alarm: Alarm, action: EmergencyAction) -> SetpointWrite | None:
+def latest_emergency_write(alarm: Alarm, action: EmergencyAction) -> SetpointWrite | None:
     """The newest emergency write of this alarm's present activation to the action's tag."""
     since = (alarm.activated_at or alarm.changed_at or timezone.now()) - ACTIVATION_SLACK
     writes = SetpointWrite.objects.filter(
@@ -324,7 +324,7 @@ def _latest_write(alarm: Alarm, action: EmergencyAction) -> SetpointWrite | None
 def _journal_failure(alarm: Alarm, action: EmergencyAction, detail: str, now: datetime) -> None:
     """An emergency action that does not stand: on the alarm's journal, and a system alarm."""
     definition = alarm.definition
-    comment = f"{_label(action)}: {detail}"[:200]
+    comment = f"{action_label(action)}: {detail}"[:200]
     AlarmJournalEntry.objects.create(
         alarm=alarm, tag_id=definition.tag_id, at=now, value=action.value,
         from_state=alarm.state, to_state=alarm.state, event=ACTION_FAILED,
@@ -336,7 +336,7 @@ def _journal_failure(alarm: Alarm, action: EmergencyAction, detail: str, now: da
     )  # fmt: skip
 
 
-def _label(action: EmergencyAction) -> str:
+def action_label(action: EmergencyAction) -> str:
     """The action in words, e.g. "Ventilation fan ← on"; it starts the journal's comment."""
     tag = action.tag
     name = tag.description or tag.key

@@ -16,7 +16,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from plant import alarming, live, setpoints
-from plant.models import Alarm, ControlLoop, ControlLoopEvent, EmergencyAction, LatestValue, Tag
+from plant.actions.setpoints import do_request_setpoint
+from plant.models import (
+    Alarm,
+    ControlLoop,
+    ControlLoopEvent,
+    EmergencyAction,
+    LatestValue,
+    SetpointWrite,
+    SpcSettings,
+    Tag,
+)
 from plant.setpoints import Person
 
 
@@ -117,3 +127,40 @@ def do_add_loop(output_tag: Tag, **fields: Any) -> ControlLoop:
     """
     loop, _ = ControlLoop.objects.get_or_create(output_tag=output_tag, defaults=fields)
     return loop
+
+
+def do_apply_recommended_setpoint(
+    spc: SpcSettings, target: float, *, reason: str
+) -> SetpointWrite | None:
+    """The system's own bounded move of a loop's setpoint towards the SPC's recommended target.
+
+    Only where an admin enabled it (`loop_may_apply`): at most `max_loop_change` (and the
+    setpoint tag's own largest step) at once, within its setpoint limits, as a write of the
+    system through the audited path, so the audit trail shows it with its reason. None when
+    there is nothing to move (no setpoint, no current value, already at the target).
+    """
+    setpoint = spc.tag.setpoint_tag
+    if not spc.loop_may_apply or setpoint is None or not setpoint.writable:
+        return None
+    current = LatestValue.objects.filter(tag=setpoint).first()
+    if current is None or current.value is None:
+        return None
+    value = bounded_move(current.value, target, spc.max_loop_change, setpoint)
+    if abs(value - current.value) < 0.5 * 10.0**-setpoint.precision:
+        return None
+    return do_request_setpoint(setpoint, value, by=None, reason=reason[:200])
+
+
+def bounded_move(current: float, target: float, most: float, setpoint: Tag) -> float:
+    """From `current` towards `target` by at most `most` (and the tag's largest step), within
+    the tag's setpoint limits, rounded to its precision (away from the limits it was cut at)."""
+    if setpoint.max_step is not None:
+        most = min(most, setpoint.max_step)
+    value = current + max(-most, min(most, target - current))
+    if setpoint.setpoint_min is not None:
+        value = max(value, setpoint.setpoint_min)
+    if setpoint.setpoint_max is not None:
+        value = min(value, setpoint.setpoint_max)
+    step = 10.0**-setpoint.precision
+    rounded = round(value / step) * step
+    return rounded if abs(rounded - current) <= most + 1e-9 else value

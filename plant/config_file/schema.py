@@ -25,7 +25,7 @@ TAG: Fields = (
     ("true_label", "str"), ("false_label", "str"), ("expected_interval_s", "int"),
     ("deadband", "float"), ("heartbeat_s", "int"), ("writable", "bool"),
     ("setpoint_min", "float?"), ("setpoint_max", "float?"), ("max_step", "float?"),
-    ("readback_tolerance", "float"), ("setpoint_tag", "ref?"),
+    ("readback_tolerance", "float"), ("counter_rollover", "float?"), ("setpoint_tag", "ref?"),
 )  # fmt: skip
 ALARM: Fields = (
     ("kind", "str"), ("limit", "float"), ("deadband", "float"), ("on_delay_s", "float"),

@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
 
     atomic = False
 
-    dependencies = [("plant", "0024_neuron")]
+    dependencies = [("plant", "0030_user_preferences")]
 
     operations = [
         migrations.CreateModel(

@@ -12,7 +12,8 @@ from django.db import models
 
 INF = float("inf")
 FLOAT_FIELDS = ("range_min", "range_max", "normal_min", "normal_max", "deadband",
-                "setpoint_min", "setpoint_max", "max_step", "readback_tolerance")  # fmt: skip
+                "setpoint_min", "setpoint_max", "max_step", "readback_tolerance",
+                "counter_rollover")  # fmt: skip
 
 # MQTT topic names may not hold wildcards and must not start with '$' (reserved by brokers).
 TOPIC_RE = re.compile(r"^[^#+$\s/][^#+\s]*$")
@@ -145,6 +146,13 @@ class Tag(models.Model):
         help_text="The device sends each write's id back with its readback, so only such a "
         "readback confirms a write. Set by the ingest worker the first time it does.",
     )
+    counter_rollover = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Cumulative counters only: the value at which the counter starts again from "
+        "0 (its modulus: 4294967296 for a 32-bit counter, 1000000 for six digits). Empty: "
+        "every drop is a reset.",
+    )
     setpoint_tag = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -187,6 +195,10 @@ class Tag(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(max_step__gt=0, max_step__lt=INF), name="tag_max_step_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(counter_rollover__gt=0, counter_rollover__lt=INF),
+                name="tag_counter_rollover_positive",
             ),
         ]
         permissions = [
@@ -237,6 +249,9 @@ class Tag(models.Model):
                 errors[name] = "Must not be negative."
         if self.max_step is not None and "max_step" not in errors and self.max_step <= 0:
             errors["max_step"] = "Must be above zero, or empty for no limit."
+        rollover = self.counter_rollover
+        if rollover is not None and "counter_rollover" not in errors and rollover <= 0:
+            errors["counter_rollover"] = "Must be above zero, or empty for a counter without one."
         if self.expected_interval_s is not None and self.expected_interval_s <= 0:
             errors["expected_interval_s"] = "Must be at least one second."
         return errors

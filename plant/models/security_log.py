@@ -29,6 +29,7 @@ class SecurityEvent(models.Model):
         TOKEN_REFUSED = "token_refused", "API token refused"
         TOKEN_MISUSED = "token_misused", "API token used to write"
         MQTT_IDENTITY_REFUSED = "mqtt_identity_refused", "MQTT identity refused"
+        SSO_REFUSED = "sso_refused", "single sign-on refused"
 
     at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -60,6 +61,7 @@ class SecurityEvent(models.Model):
                         "token_refused",
                         "token_misused",
                         "mqtt_identity_refused",
+                        "sso_refused",
                     ]
                 ),
                 name="security_event_kind_known",

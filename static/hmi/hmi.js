@@ -11,13 +11,16 @@
  * 4. A pushed value older than the one shown (data-ts, the device's time) is not swapped in,
  *    so a late message can never move a value backwards.
  * 5. Sparklines (#spark-<tag>) take each pushed value of their tag and drop what is older
- *    than their window.
+ *    than their window. Pushed values mostly come as compact frames (live_frames.js), which
+ *    extend them through window.hmiSparklines.
  * 6. The status bar (#system-status) is polled over HTTP; it is swapped only when it changes
  *    (so a screen reader hears it once), never with a login page after the session ends, and
  *    while it says values are not current the live indicator does not say "live"; nor while
  *    the server has lost its channel layer (#live-feed, pushed by hmi.feeds).
  * 7. A socket the server closes for good (4401: the session ended; 4403: the screen is no
  *    longer the user's) is not reopened: the page says "signed out" and goes to the login.
+ * 8. The theme switch in the header takes effect when a theme is picked (its Set button is
+ *    for browsers without this script).
  */
 (function () {
   "use strict";
@@ -46,10 +49,22 @@
       ];
       htmx.config.wsReconnectDelay = reconnectDelay;
     }
+    themeSwitch();
     markStale();
     window.setInterval(markStale, 1000);
     window.setInterval(redrawSparklines, 5000);
   });
+
+  function themeSwitch() {
+    var form = document.querySelector(".theme-switch");
+    if (!form) {
+      return;
+    }
+    form.querySelector("button").hidden = true;
+    form.querySelector("select").addEventListener("change", function () {
+      form.requestSubmit();
+    });
+  }
 
   /* Backoff: 0.5 s, 1 s, 2 s … capped at 10 s, each with jitter so tabs do not return at once. */
   function reconnectDelay(retryCount) {
@@ -190,26 +205,27 @@
       event.detail.shouldSwap = false;
       return;
     }
-    extendSparkline(incoming);
+    if (incoming.dataset.v !== undefined) {
+      extendSparkline(incoming.id.slice("tag-".length), Number(incoming.dataset.ts),
+        Number(incoming.dataset.v), incoming.classList.contains("is-bad"));
+    }
   });
 
-  function sparkOf(reading) {
-    return document.getElementById("spark-" + reading.id.slice("tag-".length));
-  }
-
-  function extendSparkline(reading) {
-    var spark = sparkOf(reading);
-    if (!spark || reading.dataset.v === undefined || reading.classList.contains("is-bad")) {
+  /* A pushed value of a tag (epoch ms, number, bad quality?) extends its sparkline, if shown. */
+  function extendSparkline(tagId, ts, value, bad) {
+    var spark = document.getElementById("spark-" + tagId);
+    if (!spark || bad) {
       return;
     }
     var points = pointsOf(spark);
-    var ts = Number(reading.dataset.ts);
     if (points.length && points[points.length - 1][0] >= ts) {
       return;
     }
-    points.push([ts, Number(reading.dataset.v)]);
+    points.push([ts, value]);
     drawSparkline(spark);
   }
+  // Compact frames (live_frames.js) are applied without htmx's swap events.
+  window.hmiSparklines = { extend: extendSparkline };
 
   function pointsOf(spark) {
     if (!spark.hmiPoints) {

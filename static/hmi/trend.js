@@ -16,7 +16,12 @@
 
   const config = JSON.parse(configElement.textContent);
   const RANGES = { hour: 3600, shift: 8 * 3600, day: 86400, week: 7 * 86400 };
-  const COLORS = ["#1d5fa8", "#c25400", "#2e7d32", "#8e1f8a", "#00838f", "#6d4c41", "#ad1457", "#455a64"];
+  /* The theme's colours (hmi.css, dark.css): the canvas cannot read CSS variables itself. */
+  const css = getComputedStyle(document.documentElement);
+  const themed = (name) => css.getPropertyValue(name).trim();
+  const COLORS = themed("--trend-series").split(/\s+/).filter(Boolean);
+  const INK = themed("--text");
+  const GRID = themed("--track");
   const POLL_MS = 5000;
   const RELOAD_DELAY_MS = 250;
   const HEIGHT = 420;
@@ -203,10 +208,19 @@
     });
     const scales = { x: { time: true } };
     units.forEach((unit) => { scales[unit] = { auto: true }; });
-    const axes = [{ stroke: "#1f2327", grid: { stroke: "#c3c7cb" }, values: timeLabels, space: 70 }].concat(
+    /* A scale of vibration tags reaches from 0 past their C/D boundary, so every zone shows. */
+    series.forEach((s) => {
+      const tag = tags.find((t) => t.id === s.tag);
+      if (!tag || !tag.zones) return;
+      const top = tag.zones.cd * 1.15;
+      scales[unitKey(s.unit)].range = (u, low, high) => [
+        Math.min(low === null ? 0 : low, 0), Math.max(high === null ? top : high, top),
+      ];
+    });
+    const axes = [{ stroke: INK, grid: { stroke: GRID }, values: timeLabels, space: 70 }].concat(
       units.map((unit, i) => ({
-        scale: unit, label: unit, side: i % 2 ? 1 : 3, stroke: "#1f2327",
-        grid: { show: i === 0, stroke: "#c3c7cb" }, size: 60,
+        scale: unit, label: unit, side: i % 2 ? 1 : 3, stroke: INK,
+        grid: { show: i === 0, stroke: GRID }, size: 60,
       })),
     );
     return {
@@ -215,7 +229,7 @@
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), config.timeZone),
       // uPlot only draws the selection; onSelect turns it into a new window to load.
       cursor: { drag: { x: true, y: false, setScale: false } },
-      hooks: { setSelect: [onSelect], setCursor: [showCursorValues], draw: [drawMarkers] },
+      hooks: { setSelect: [onSelect], setCursor: [showCursorValues], draw: [drawZones, drawMarkers] },
     };
   }
 
@@ -308,6 +322,51 @@
     });
   }
 
+  /* A vibration tag's ISO 10816-3 zones on its own y-scale: zone C shaded light, zone D
+     darker, a dashed line with its name at each boundary (grey: only alarms bring colour). */
+  const ZONE_LINES = [["ab", "A/B"], ["bc", "B/C"], ["cd", "C/D"]];
+
+  function drawZones(u) {
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    ctx.save();
+    series.forEach((s) => {
+      const tag = tags.find((t) => t.id === s.tag);
+      const zones = tag && tag.zones;
+      const scale = unitKey(s.unit);
+      if (!zones || !u.scales[scale] || u.scales[scale].min === undefined) return;
+      const y = (value) => Math.round(u.valToPos(value, scale, true));
+      const clampY = (value) => Math.min(top + height, Math.max(top, y(value)));
+      ctx.fillStyle = INK; /* the theme's text colour, faintly: dark on light, light on dark */
+      ctx.globalAlpha = 0.06;
+      ctx.fillRect(left, clampY(zones.cd), width, clampY(zones.bc) - clampY(zones.cd));
+      ctx.globalAlpha = 0.14;
+      ctx.fillRect(left, top, width, clampY(zones.cd) - top);
+      ctx.globalAlpha = 1;
+      ctx.setLineDash([6, 4]);
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = themed("--muted");
+      ctx.fillStyle = themed("--muted");
+      ctx.textAlign = "left";
+      ctx.textBaseline = "bottom";
+      ctx.font = `${Math.round(11 * (window.devicePixelRatio || 1))}px system-ui, sans-serif`;
+      ZONE_LINES.forEach(([key, label]) => {
+        const at = y(zones[key]);
+        if (at < top || at > top + height) return;
+        ctx.beginPath();
+        ctx.moveTo(left, at);
+        ctx.lineTo(left + width, at);
+        ctx.stroke();
+        ctx.fillText(`${label} ${zones[key]}`, left + 4, at - 3);
+      });
+    });
+    ctx.restore();
+    chartElement.dataset.zones = String(series.filter((s) => {
+      const tag = tags.find((t) => t.id === s.tag);
+      return tag && tag.zones;
+    }).length);
+  }
+
   /* Setpoint writes and alarm events: a dashed line on the time axis, listed below. */
   function drawMarkers(u) {
     const ctx = u.ctx;
@@ -318,7 +377,7 @@
     markers.forEach((marker) => {
       const x = Math.round(u.valToPos(Date.parse(marker.time) / 1000, "x", true));
       if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
-      ctx.strokeStyle = marker.kind === "alarm" ? "#c8102e" : "#596066";
+      ctx.strokeStyle = marker.kind === "alarm" ? themed("--error-text") : themed("--muted");
       ctx.beginPath();
       ctx.moveTo(x, top);
       ctx.lineTo(x, top + height);

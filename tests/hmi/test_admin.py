@@ -49,7 +49,8 @@ def test_a_machines_change_page_edits_its_tags_inline(
     response = admin_role_client.get(f"/admin/plant/machine/{filler.pk}/change/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'name="tags-TOTAL_FORMS" value="8"' in html
+    # Its 8 device tags and the fill level's two derived SPC tags (plant.spc_tags).
+    assert 'name="tags-TOTAL_FORMS" value="10"' in html
     assert 'value="fill_level_sp"' in html
 
 
@@ -68,7 +69,9 @@ def listed_tag_keys(client: Client, query: str) -> set[str]:
 
 @pytest.mark.django_db
 def test_searching_tags_by_key_finds_them(admin_role_client: Client, demo_plant: Plant) -> None:
-    assert listed_tag_keys(admin_role_client, "q=fill_level") == {"fill_level", "fill_level_sp"}
+    assert listed_tag_keys(admin_role_client, "q=fill_level") == {
+        "fill_level", "fill_level_sp", "fill_level_spc_rule", "fill_level_spc_rules",
+    }  # fmt: skip
 
 
 @pytest.mark.django_db
@@ -82,7 +85,7 @@ def test_searching_tags_by_machine_name_finds_its_tags(
 @pytest.mark.parametrize(
     ("query", "keys"),
     [
-        ("data_type__exact=bool", {"fan", "valve_open"}),
+        ("data_type__exact=bool", {"fan", "valve_open", "fill_level_spc_rule"}),
         ("writable__exact=1", {"fill_level_sp", "flow_rate_sp", "fan", "valve_open"}),
         ("data_type__exact=int", {"bottles_filled", "bottles_rejected"}),
     ],

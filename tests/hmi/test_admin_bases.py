@@ -27,6 +27,7 @@ LOGS = {"plant.alarm", "plant.systemalarm", "plant.workerheartbeat", "plant.reje
         "plant.sparkplugnode", "plant.sparkplugpendingbirth"}  # fmt: skip
 # Each read-only page's model → the object of tests/hmi/two_plants.py it is tried on.
 READ_ONLY = {
+    "plant.ssoidentity": ("X", "ssoid"),
     "plant.alarmjournalentry": ("A", "journal"),
     "plant.setpointwrite": ("A", "write"),
     "plant.alarm": ("A", "alarm"),
@@ -35,6 +36,7 @@ READ_ONLY = {
     "plant.rejectiontally": ("X", "tally"),
     "plant.sparkplugnode": ("X", "spnode"),
     "plant.sparkplugpendingbirth": ("X", "sppending"),  # approved or ignored by list actions
+    "plant.notificationdelivery": ("A", "delivery"),  # the outbox; a list action sends again
 }
 # Rows the product writes that an admin may delete, to tidy up, but never add or change.
 SYSTEM_WRITTEN = {

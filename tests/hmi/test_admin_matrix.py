@@ -63,6 +63,18 @@ LISTS = {
     "plant.neurongateway":    "va va va",  # a gateway feeds one plant: its admins add it
     "plant.neurondevice":     "v v v",     # south nodes come from the gateway's own reports
     "plant.discoveredsignal": "v v v",     # signals come from what devices sent
+    "plant.ssogroupmapping":  "- - va",    # a mapping may grant roles in any plant
+    "plant.ssoidentity":      "- - v",     # written by the sign-in alone
+    "plant.shift":            "va va va",  # the shift calendar of the admin's own plants
+    "plant.planneddowntime":  "va va va",
+    "plant.notificationroster": "va va va",  # who is told of their plants' alarms
+    "plant.notificationdelivery": "v v v",   # the outbox: only the dispatcher writes it
+    "plant.vibrationmonitor": "va va va",  # a tag's machine class: its zone alarms follow
+    "plant.spcsettings":      "va va va",  # a tag's SPC settings, in the admin's own plants
+    "plant.oeemachine":       "va va va",  # how OEE is measured on the admin's own machines
+    "plant.stopreason":       "va va va",  # the reasons operators give stops
+    "plant.plantenergy":      "va va va",  # a plant's demand contract
+    "plant.energymeter":      "va va va",  # the meters of the admin's own plants
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -111,6 +123,28 @@ OBJECTS = [
     ("plant.neurondevice", "B", "south",          "- vc vcd"),
     ("plant.discoveredsignal", "A", "signal",     "vc - vcd"),
     ("plant.discoveredsignal", "B", "signal",     "- vc vcd"),
+    ("plant.ssogroupmapping", "X", "ssomap",      "- - vcd"),
+    ("plant.ssoidentity", "X", "ssoid",           "- - v"),
+    ("plant.shift", "A", "shift",                 "vcd - vcd"),
+    ("plant.shift", "B", "shift",                 "- vcd vcd"),
+    ("plant.planneddowntime", "A", "downtime",    "vcd - vcd"),
+    ("plant.planneddowntime", "B", "downtime",    "- vcd vcd"),
+    ("plant.notificationroster", "A", "roster",   "vcd - vcd"),
+    ("plant.notificationroster", "B", "roster",   "- vcd vcd"),
+    ("plant.notificationdelivery", "A", "delivery", "v - v"),
+    ("plant.notificationdelivery", "B", "delivery", "- v v"),
+    ("plant.vibrationmonitor", "A", "vibration",  "vcd - vcd"),
+    ("plant.vibrationmonitor", "B", "vibration",  "- vcd vcd"),
+    ("plant.spcsettings", "A", "spc",             "vcd - vcd"),
+    ("plant.spcsettings", "B", "spc",             "- vcd vcd"),
+    ("plant.oeemachine", "A", "oee",              "vcd - vcd"),
+    ("plant.oeemachine", "B", "oee",              "- vcd vcd"),
+    ("plant.stopreason", "A", "reason",           "vc - vc"),   # given reasons stay: withdrawn
+    ("plant.stopreason", "B", "reason",           "- vc vc"),
+    ("plant.plantenergy", "A", "plant_energy",    "vcd - vcd"),
+    ("plant.plantenergy", "B", "plant_energy",    "- vcd vcd"),
+    ("plant.energymeter", "A", "meter",           "vcd - vcd"),
+    ("plant.energymeter", "B", "meter",           "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

@@ -7,9 +7,12 @@ data, the role groups, afterwards by serialized rollback).
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
@@ -46,7 +49,7 @@ def socket(path: str, cookie: bytes = b"", origin: bytes = ORIGIN) -> WebsocketC
 async def opened(path: str, user: User) -> WebsocketCommunicator:
     """A socket that connected and has taken its snapshot."""
     communicator = socket(path, cookie_of(user))
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)  # a loaded box: not a time limit
     assert connected
     assert "tag-" in await communicator.receive_from()
     return communicator
@@ -58,8 +61,23 @@ def value(tag: Tag, v: float | str, *, q: str = "good", age_s: float = 0) -> liv
     return live.tag_value(tag.pk, number, text, ts, code_of(q), time.time())
 
 
-async def push(group: str, *values: live.TagValue) -> None:
-    await live.group_send(group, live.tag_values(list(values)))
+async def push(*values: live.TagValue) -> None:
+    """Push values as the ingest worker does: one message to every daphne process's hub."""
+    assert await live.send_values(list(values))
+
+
+def rows_of(frame: str) -> dict[int, list[Any]]:
+    """The compact rows of a pushed frame (hmi/live_frames.py), by tag."""
+    return {row[0]: row for row in json.loads(frame).get("v", [])}
+
+
+def shown_in(frame: str) -> dict[int, str]:
+    """The values a pushed frame shows, by tag: its rows' texts and its whole elements'."""
+    texts = {pk: row[2] for pk, row in rows_of(frame).items()}
+    whole = json.loads(frame).get("h", "")
+    for pk, text in re.findall(r'id="tag-(\d+)".*?class="reading-value">([^<]*)<', whole, re.S):
+        texts[int(pk)] = text
+    return texts
 
 
 def demo_tag(key: str) -> Tag:
@@ -130,12 +148,10 @@ async def test_a_line_socket_receives_its_lines_values_and_no_others(
 ) -> None:
     fill_level, methane = demo_tag("fill_level"), demo_tag("methane")
     communicator = await opened(f"/ws/line/{fill_level.machine.line_id}/", viewer)
-    await push(live.line_group(methane.machine.line_id), value(methane, 3.0))
-    await push(live.line_group(fill_level.machine.line_id), value(fill_level, 501.5))
-    html = await communicator.receive_from()  # the first push to arrive: the line's own
-    assert f'id="tag-{methane.pk}"' not in html
-    assert f'id="tag-{fill_level.pk}"' in html and "501.5" in html
-    assert "reading-bar" in html  # drawn as the line's faceplates draw it
+    await push(value(methane, 3.0))
+    await push(value(fill_level, 501.5))
+    frame = await communicator.receive_from()  # the first push to arrive: the line's own
+    assert shown_in(frame) == {fill_level.pk: "501.5"}
     await communicator.disconnect()
 
 
@@ -144,21 +160,18 @@ async def test_a_plant_tile_socket_sends_nothing_for_values_no_tile_shows(
 ) -> None:
     communicator = await opened(f"/ws/plant/{demo_plant.pk}/", viewer)
     bottles, fill_level = demo_tag("bottles_filled"), demo_tag("fill_level")
-    await push(live.plant_group(demo_plant.pk), value(bottles, 12.0))
-    await push(live.plant_group(demo_plant.pk), value(fill_level, 501.5))  # a tile shows it
-    html = await communicator.receive_from()  # the marker: nothing came before it
-    assert f'id="tag-{bottles.pk}"' not in html
-    assert f'id="tag-{fill_level.pk}"' in html and "501.5" in html
+    await push(value(bottles, 12.0))
+    await push(value(fill_level, 501.5))  # a tile shows it
+    frame = await communicator.receive_from()  # the marker: nothing came before it
+    assert shown_in(frame) == {fill_level.pk: "501.5"}
     await communicator.disconnect()
 
 
 async def test_a_tag_socket_shows_its_tag_only(demo_plant: Plant, viewer: User) -> None:
     fill_level, flow_rate = demo_tag("fill_level"), demo_tag("flow_rate")
     communicator = await opened(f"/ws/tag/{fill_level.pk}/", viewer)
-    group = live.machine_group(fill_level.machine_id)
-    await push(group, value(flow_rate, 50.0), value(fill_level, 499.5))
-    html = await communicator.receive_from()
-    assert f'id="tag-{fill_level.pk}"' in html and f'id="tag-{flow_rate.pk}"' not in html
+    await push(value(flow_rate, 50.0), value(fill_level, 499.5))
+    assert shown_in(await communicator.receive_from()) == {fill_level.pk: "499.5"}
     await communicator.disconnect()
 
 
@@ -170,7 +183,7 @@ async def test_tabs_of_one_screen_share_one_render_of_each_message(
     first, second = await opened(path, viewer), await opened(path, viewer)
     (feed,) = feeds.FEEDS.values()  # one subscription for both tabs
     assert len(feed.tabs) == 2
-    await push(live.machine_group(fill_level.machine_id), value(fill_level, 498.0))
+    await push(value(fill_level, 498.0))
     assert await first.receive_from() == await second.receive_from()
     await first.disconnect()
     await second.disconnect()
@@ -181,10 +194,11 @@ async def test_a_setpoint_push_moves_the_marker_on_its_process_values_gauge(
 ) -> None:
     fill_level, setpoint = demo_tag("fill_level"), demo_tag("fill_level_sp")
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
-    await push(live.machine_group(fill_level.machine_id), value(setpoint, 510.0))
-    html = await communicator.receive_from()
-    gauge = html.split(f'id="tag-{fill_level.pk}"')[1].split("</svg>")[0]
-    assert "gauge-setpoint" in gauge
+    await push(value(fill_level, 500.0))  # a value, so its gauge has its pointer
+    await communicator.receive_from()
+    await push(value(setpoint, 510.0))
+    rows = rows_of(await communicator.receive_from())  # the setpoint's and the process value's
+    assert rows[fill_level.pk][6] == pytest.approx(0.6)  # its marker: 510 of 450..550
     await communicator.disconnect()
 
 
@@ -192,14 +206,14 @@ async def test_bad_quality_is_pushed_with_the_time_of_the_last_good_value(
     demo_plant: Plant, viewer: User
 ) -> None:
     fill_level = demo_tag("fill_level")
-    group = live.machine_group(fill_level.machine_id)
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
-    await push(group, value(fill_level, 500.0, age_s=1))
+    good = value(fill_level, 500.0, age_s=1)
+    await push(good)
     await communicator.receive_from()
-    await push(group, value(fill_level, 0.0, q="bad"))
-    html = await communicator.receive_from()
-    assert "is-bad" in html and ">bad<" in html
-    assert "last good " in html
+    await push(value(fill_level, 0.0, q="bad"))
+    (row,) = rows_of(await communicator.receive_from()).values()
+    assert row[1] == "bad" and row[8] == 0  # is-bad, flagged "bad", never to be marked stale
+    assert row[7] == int(good["ts"] * 1000)  # "last good" at the good value's time
     await communicator.disconnect()
 
 
@@ -207,14 +221,12 @@ async def test_a_late_older_value_does_not_replace_a_newer_one(
     demo_plant: Plant, viewer: User
 ) -> None:
     fill_level = demo_tag("fill_level")
-    group = live.machine_group(fill_level.machine_id)
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
-    await push(group, value(fill_level, 502.0))
+    await push(value(fill_level, 502.0))
     await communicator.receive_from()
-    await push(group, value(fill_level, 490.0, age_s=5))
-    await push(group, value(fill_level, 503.0))  # the marker: newer than both
-    html = await communicator.receive_from()
-    assert "490.0" not in html and "503.0" in html
+    await push(value(fill_level, 490.0, age_s=5))
+    await push(value(fill_level, 503.0))  # the marker: newer than both
+    assert shown_in(await communicator.receive_from()) == {fill_level.pk: "503.0"}
     await communicator.disconnect()
 
 
@@ -241,7 +253,7 @@ async def test_a_socket_that_waits_longer_than_redis_blocks_still_receives(
     fill_level = demo_tag("fill_level")
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
     assert await communicator.receive_nothing(timeout=6.5)
-    await push(live.machine_group(fill_level.machine_id), value(fill_level, 497.5))
+    await push(value(fill_level, 497.5))
     assert "497.5" in await communicator.receive_from()
     await communicator.disconnect()
 
@@ -253,7 +265,7 @@ async def test_a_tab_keeps_receiving_when_another_tab_of_its_screen_closes(
     path = f"/ws/machine/{fill_level.machine_id}/"
     first, second = await opened(path, viewer), await opened(path, viewer)
     await first.disconnect()
-    await push(live.machine_group(fill_level.machine_id), value(fill_level, 496.5))
+    await push(value(fill_level, 496.5))
     assert "496.5" in await second.receive_from()
     await second.disconnect()
 
@@ -265,24 +277,23 @@ async def test_a_message_of_an_unknown_type_is_skipped_and_the_feed_goes_on(
     group = live.machine_group(fill_level.machine_id)
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
     await get_channel_layer().group_send(group, {"type": "no.such.type", "group": group})
-    await push(group, value(fill_level, 495.5))
+    await push(value(fill_level, 495.5))
     assert "495.5" in await communicator.receive_from()
     await communicator.disconnect()
 
 
-async def test_two_screens_of_one_group_each_hear_it_until_their_own_last_tab_goes(
+async def test_two_screens_of_one_tag_each_hear_it_until_their_own_last_tab_goes(
     demo_plant: Plant, viewer: User
 ) -> None:
     fill_level = demo_tag("fill_level")
-    group = live.machine_group(fill_level.machine_id)
     machine = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
     tag = await opened(f"/ws/tag/{fill_level.pk}/", viewer)
-    await push(group, value(fill_level, 494.5))
+    await push(value(fill_level, 494.5))
     assert "494.5" in await machine.receive_from()
     assert "494.5" in await tag.receive_from()
-    await machine.disconnect()  # the tag screen still needs the machine's group
-    await push(group, value(fill_level, 493.5))
+    await machine.disconnect()  # the tag screen still takes the tag's values
+    await push(value(fill_level, 493.5))
     assert "493.5" in await tag.receive_from()
-    await push(group, value(fill_level, 492.5))
+    await push(value(fill_level, 492.5))
     assert "492.5" in await tag.receive_from(), "one message, one push"
     await tag.disconnect()

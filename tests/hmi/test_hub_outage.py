@@ -20,7 +20,6 @@ from django.conf import Settings
 from django.contrib.auth.models import User
 
 from hmi import feeds
-from plant import live
 from plant.models import LatestValue, Plant, Quality
 from tests.hmi.test_consumers import (  # noqa: F401 (an autouse fixture, imported to apply here)
     _short_lived_connections,
@@ -80,7 +79,6 @@ async def test_a_screen_open_through_a_redis_restart_is_resynchronised_and_hears
     demo_plant: Plant, private_redis: Redis, viewer: User
 ) -> None:
     fill_level = demo_tag("fill_level")
-    group = live.machine_group(fill_level.machine_id)
     communicator = await opened(f"/ws/machine/{fill_level.machine_id}/", viewer)
     private_redis.stop()
     assert DOWN in await communicator.receive_from(timeout=5)  # the page stops saying "live"
@@ -90,7 +88,7 @@ async def test_a_screen_open_through_a_redis_restart_is_resynchronised_and_hears
     private_redis.start()
     resync = await communicator.receive_from(timeout=RECOVERY_S)
     assert UP in resync and f'id="tag-{fill_level.pk}"' in resync and "488.5" in resync
-    await push(group, value(fill_level, 492.5))
+    await push(value(fill_level, 492.5))
     assert "492.5" in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
 
@@ -110,7 +108,7 @@ async def test_a_tab_opened_while_redis_is_down_gets_its_snapshot_and_pushes_onc
     private_redis.start()
     resync = await communicator.receive_from(timeout=RECOVERY_S)
     assert UP in resync and "499.5" in resync
-    await push(live.machine_group(fill_level.machine_id), value(fill_level, 491.5))
+    await push(value(fill_level, 491.5))
     assert "491.5" in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
 
@@ -142,6 +140,6 @@ async def test_two_outages_in_a_row_are_each_recovered(
     for v in (487.5, 486.5):
         await outage(private_redis, communicator)
         assert UP in await communicator.receive_from(timeout=RECOVERY_S)
-        await push(live.line_group(fill_level.machine.line_id), value(fill_level, v))
+        await push(value(fill_level, v))
         assert str(v) in await communicator.receive_from(timeout=5)
     await communicator.disconnect()

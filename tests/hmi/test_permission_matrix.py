@@ -28,8 +28,8 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from plant.models import Alarm, ControlLoop, SetpointWrite
-from tests.hmi.two_plants import ROLES, World, built_once
+from plant.models import Alarm, ControlLoop, MachineStop, SetpointWrite, UserPreference
+from tests.hmi.two_plants import ROLES, STOP_AT, World, built_once
 
 # An answer is a status code, or where a redirect goes:
 #   login        302 to the login page (anonymous, or a token on a page that needs a session)
@@ -129,6 +129,42 @@ ROWS = [
     Row("hmi:current_api", "GET", "/api/current/?tag={tag}", "B", API_READER_B),
     Row("hmi:markers_api", "GET", "/api/markers/?tag={sp_tag}", "A", API_READER_A),
     Row("hmi:markers_api", "GET", "/api/markers/?tag={sp_tag}", "B", API_READER_B),
+    # Predictive maintenance: the list, a machine's health card, the API and the CSV
+    Row("hmi:maintenance", "GET", "/maintenance/", "", LOGGED_IN),
+    Row("hmi:maintenance", "GET", "/maintenance/?plant={plant}", "B", MEMBER_OF_B),
+    Row("hmi:health_card", "GET", "/maintenance/machines/{pump}/", "A", MEMBER_OF_A),
+    Row("hmi:health_card", "GET", "/maintenance/machines/{pump}/", "B", MEMBER_OF_B),
+    Row("hmi:maintenance_api", "GET", "/api/maintenance/?plant={plant}", "A", API_READER_A),
+    Row("hmi:maintenance_api", "GET", "/api/maintenance/?plant={plant}", "B", API_READER_B),
+    Row("hmi:maintenance_csv", "GET", "/maintenance/export.csv?plant={plant}", "A", API_READER_A),
+    Row("hmi:maintenance_csv", "GET", "/maintenance/export.csv?plant={plant}", "B", API_READER_B),
+    # Quality: the screens (plant members), the JSON API and the hourly export (readers)
+    Row("hmi:quality_index", "GET", "/quality/", "", LOGGED_IN),
+    Row("hmi:quality_tag", "GET", "/quality/{tag}/", "A", MEMBER_OF_A),
+    Row("hmi:quality_tag", "GET", "/quality/{tag}/", "B", MEMBER_OF_B),
+    Row("hmi:quality_live", "GET", "/quality/{tag}/live/", "A", MEMBER_OF_A),
+    Row("hmi:quality_live", "GET", "/quality/{tag}/live/", "B", MEMBER_OF_B),
+    Row("hmi:quality_hours", "GET", "/quality/{tag}/hours/", "A", MEMBER_OF_A),
+    Row("hmi:quality_hours", "GET", "/quality/{tag}/hours/", "B", MEMBER_OF_B),
+    Row("hmi:quality_export", "GET", "/quality/export.csv?tag={tag}", "A", API_READER_A),
+    Row("hmi:quality_export", "GET", "/quality/export.csv?tag={tag}", "B", API_READER_B),
+    Row("hmi:quality_api", "GET", "/api/quality/?tag={tag}", "A", API_READER_A),
+    Row("hmi:quality_api", "GET", "/api/quality/?tag={tag}", "B", API_READER_B),
+    Row("hmi:quality_chart_api", "GET", "/api/quality/charts/?tag={tag}", "A", API_READER_A),
+    Row("hmi:quality_chart_api", "GET", "/api/quality/charts/?tag={tag}", "B", API_READER_B),
+    Row("hmi:openapi", "GET", "/api/openapi.json", "", ANYONE),
+    # Energy: the screens (a session), the API and the export (a session or a bearer token)
+    Row("hmi:energy_index", "GET", "/energy/", "", LOGGED_IN),
+    Row("hmi:energy_plant", "GET", "/energy/plants/{plant}/", "A", MEMBER_OF_A),
+    Row("hmi:energy_plant", "GET", "/energy/plants/{plant}/", "B", MEMBER_OF_B),
+    Row("hmi:energy_demand", "GET", "/energy/plants/{plant}/demand/", "A", MEMBER_OF_A),
+    Row("hmi:energy_demand", "GET", "/energy/plants/{plant}/demand/", "B", MEMBER_OF_B),
+    Row("hmi:energy_export", "GET", "/energy/export.csv?plant={plant}", "A", API_READER_A),
+    Row("hmi:energy_export", "GET", "/energy/export.csv?plant={plant}", "B", API_READER_B),
+    Row("hmi:energy_api", "GET", "/api/energy/?plant={plant}", "A", API_READER_A),
+    Row("hmi:energy_api", "GET", "/api/energy/?plant={plant}", "B", API_READER_B),
+    Row("hmi:energy_demand_api", "GET", "/api/energy/demand/?plant={plant}", "A", API_READER_A),
+    Row("hmi:energy_demand_api", "GET", "/api/energy/demand/?plant={plant}", "B", API_READER_B),
     # Alarms
     Row("hmi:alarm_summary", "GET", "/alarms/", "", LOGGED_IN),
     Row("hmi:alarm_summary", "GET", "/alarms/?plant={plant}&line={line}", "B", LOGGED_IN),
@@ -153,9 +189,34 @@ ROWS = [
         "login 404 403 403 302* 302* 404 302* 403", (), done="shelved"),
     Row("hmi:unshelve_alarm", "POST", "/alarms/{shelved}/unshelve/", "B",
         "login 404 404 404 404 404 302* 302* 403", (), done="shelved"),
+    # OEE: the screens, the API and export (a session or a token), a stop's reason
+    Row("hmi:oee_overview", "GET", "/oee/", "", LOGGED_IN),
+    Row("hmi:oee_machine", "GET", "/oee/machines/{machine}/", "A", MEMBER_OF_A),
+    Row("hmi:oee_machine", "GET", "/oee/machines/{machine}/", "B", MEMBER_OF_B),
+    Row("hmi:oee_machine_panel", "GET", "/oee/machines/{machine}/panel/", "A", MEMBER_OF_A),
+    Row("hmi:oee_machine_panel", "GET", "/oee/machines/{machine}/panel/", "B", MEMBER_OF_B),
+    Row("hmi:oee_line", "GET", "/oee/lines/{line}/", "A", MEMBER_OF_A),
+    Row("hmi:oee_line", "GET", "/oee/lines/{line}/", "B", MEMBER_OF_B),
+    Row("hmi:oee_api", "GET", "/api/oee/?machine={machine}", "A", API_READER_A),
+    Row("hmi:oee_api", "GET", "/api/oee/?line={line}", "B", API_READER_B),
+    Row("hmi:oee_export", "GET", "/oee/export.csv?machine={machine}", "A", API_READER_A),
+    Row("hmi:oee_export", "GET", "/oee/export.csv?machine={machine}", "B", API_READER_B),
+    Row("hmi:tag_stop", "POST", "/oee/machines/{machine}/stops/", "A",
+        "login 403 403 302* 302* 302* 404 302* 403",
+        (("started_at", STOP_AT.isoformat()), ("reason", "{reason}")), done="stop"),
+    Row("hmi:tag_stop", "POST", "/oee/machines/{machine}/stops/", "B",
+        "login 403 403 404 404 404 302* 302* 403",
+        (("started_at", STOP_AT.isoformat()), ("reason", "{reason}")), done="stop"),
+    # A person's own theme: anyone logged in, for themselves
+    Row("hmi:set_theme", "POST", "/preferences/theme/", "",
+        posted("login 302* 302* 302* 302* 302* 302* 302* login"), (("theme", "dark"),),
+        done="theme"),
     # Logging in and out
     Row("login", "GET", "/accounts/login/", "", ANYONE),
     Row("logout", "POST", "/accounts/logout/", "", posted(LOGGED_OUT)),
+    # Single sign-on, off here (no OIDC_ISSUER): both go back to the login page
+    Row("sso_login", "GET", "/accounts/sso/login/", "", LOGGED_OUT),
+    Row("sso_callback", "GET", "/accounts/sso/callback/", "", LOGGED_OUT),
     # The icon, for anyone (browsers ask before anyone logs in): a redirect to the static file
     Row("favicon", "GET", "/favicon.ico", "", "301 301 301 301 301 301 301 301 301"),
 ]
@@ -167,6 +228,8 @@ DONE: dict[str, Callable[[dict[str, int]], object]] = {
     "loop": lambda ids: ControlLoop.objects.get(pk=ids["loop"]).mode,
     "alarm": lambda ids: Alarm.objects.get(pk=ids["alarm"]).state,
     "shelved": lambda ids: Alarm.objects.get(pk=ids["shelved"]).state,
+    "stop": lambda ids: MachineStop.objects.filter(machine_id=ids["machine"]).count(),
+    "theme": lambda ids: sorted(UserPreference.objects.values_list("user_id", "theme")),
 }
 # Admin pages are the admin matrix's (test_admin_matrix.py): every registered model's pages
 # and these pages of the admin site itself.
@@ -303,7 +366,9 @@ def test_each_role_is_answered_as_the_matrix_says(world: World, row: Row, role: 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "path", ["/", "/alarms/", "/alarms/history/", "/audit/setpoints/", "/audit/setpoints.csv",
-             "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv"],
+             "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv",
+             "/maintenance/", "/api/maintenance/", "/maintenance/export.csv", "/oee/",
+             "/energy/"],
 )  # fmt: skip
 def test_the_search_for_other_plants_would_find_them(world: World, path: str) -> None:
     """The superuser sees both plants on the lists: the slug search above is not blind."""
@@ -330,19 +395,25 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
 
 def wrong_method(role: str, row: Row) -> str:
     """Pages answer a method they do not take with 405; without a session, the login comes
-    first, except on the API, whose door answers the method before asking who is there; a
-    post with a bearer token is refused before either."""
+    first, except on the API, whose door answers the method before asking who is there, and on
+    pages open to anyone; a post with a bearer token is refused before either."""
     if role == "token" and row.method == "GET":
         return "403"  # posted with a bearer token: refused before anything else
-    if role in ("anon", "token") and row.expect.split()[0] != "401":
+    if role in ("anon", "token") and row.expect.split()[0] not in ("401", "200"):
         return "login"
     return "405"
+
+
+LOGIN_FREE = ("login", "logout", "favicon", "sso_login", "sso_callback")
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["anon", "viewer", "admin_b", "super", "token"])
 @pytest.mark.parametrize(
-    "row", [r for r in ROWS if r.name not in ("login", "logout", "favicon")], ids=row_id
+    # The pages anyone may open answer a wrong method 405 to everyone, logged in or not.
+    "row",
+    [r for r in ROWS if r.name not in LOGIN_FREE],
+    ids=row_id,
 )
 def test_each_url_refuses_the_method_it_does_not_take(world: World, row: Row, role: str) -> None:
     client = client_of(world, role)

@@ -155,8 +155,9 @@ def test_the_csv_neutralises_every_text_cell(
     client.force_login(User.objects.create_superuser("root"))
     response = client.get("/audit/security.csv", {"username": '=HYPERLINK("http://x")'})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == ["at", "kind", "username", "source", "plant", "detail"]
-    assert rows[1][1:4] == ["login_failed", '\'=HYPERLINK("http://x")', "10.3.3.3"]
+    assert rows[0] == ["at", "kind", "username", "source", "plant", "detail", "kind_code"]
+    assert rows[1][1:4] == ["login failed", '\'=HYPERLINK("http://x")', "10.3.3.3"]
+    assert rows[1][6] == "login_failed"
     assert len(rows) == 2
 
 

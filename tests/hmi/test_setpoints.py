@@ -260,6 +260,7 @@ def test_the_audit_trail_exports_as_csv_with_formulas_defused(
     )
     confirmed = by_id[str(writes[1].command_id)]
     assert confirmed["state"] == "confirmed" and confirmed["confirmed_at"]
+    assert confirmed["state_code"] == "confirmed"
     assert by_id[str(writes[2].command_id)]["user"] == "system"
 
 

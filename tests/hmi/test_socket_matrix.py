@@ -10,7 +10,9 @@ whole matrix, in one test per route.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -23,6 +25,8 @@ from django.test import Client
 from config.asgi import application
 from hmi import consumers, feeds
 from hmi.routing import websocket_urlpatterns
+from plant import live
+from plant.models import Quality, Tag
 from tests.hmi.two_plants import ROLES, World, build_world
 
 ORIGIN = b"http://localhost:8000"  # an allowed host, as the browser sends it
@@ -153,5 +157,39 @@ async def test_an_open_socket_closes_once_its_user_loses_the_screen(
     assert await sockets["admin_a"].receive_nothing(timeout=0.5), "a member's socket was closed"
     for communicator in sockets.values():
         await communicator.disconnect()
+    await sync_to_async(connections.close_all)()
+    assert feeds.FEEDS == {}, "a closed socket left its screen's feed behind"
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("live_hub")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_pushed_values_reach_only_the_sockets_of_their_own_plant() -> None:
+    """Each hub hears every plant's values in one message a tick (plant.live.VALUES_GROUP);
+    a socket gets only values of its screen's plant, even where a tag of plant A names a
+    tag of plant B as its setpoint (the page shows that marker, but B's pushes stay with B)."""
+    world = await sync_to_async(build_world)()
+    a, b = world.ids["A"], world.ids["B"]
+    await sync_to_async(Tag.objects.filter(pk=a["tag"]).update)(setpoint_tag_id=b["sp_tag"])
+    tabs = {}
+    for letter, role in (("A", "viewer"), ("B", "admin_b")):
+        path = f"/ws/machine/{world.ids[letter]['machine']}/"
+        tabs[letter] = WebsocketCommunicator(
+            application, path, headers=await sync_to_async(headers_of)(world, role)
+        )
+        assert (await tabs[letter].connect())[0]
+        assert "tag-" in await tabs[letter].receive_from(timeout=5)
+
+    def value(tag: int, v: float) -> live.TagValue:
+        return live.tag_value(tag, v, None, datetime.now(UTC), Quality.GOOD, time.time())
+
+    assert await live.send_values([value(b["tag"], 111.5), value(b["sp_tag"], 222.5)])
+    assert await live.send_values([value(a["tag"], 333.5)])  # the marker for A's tab
+    assert "111.5" in await tabs["B"].receive_from(timeout=5)
+    seen_by_a = await tabs["A"].receive_from(timeout=5)  # the first push A's tab gets
+    assert "111.5" not in seen_by_a
+    assert "333.5" in seen_by_a, "a push for B's setpoint tag came to A's tab first"
+    for tab in tabs.values():
+        await tab.disconnect()
     await sync_to_async(connections.close_all)()
     assert feeds.FEEDS == {}, "a closed socket left its screen's feed behind"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from plant import security_events
 from plant.actions.alarms import do_set_alarm_condition, do_shelve_alarm
+from plant.actions.notifications import do_plan_deliveries
 from plant.actions.setpoints import do_request_setpoint
 from plant.demo import load_demo_plant
 from plant.models import (
@@ -33,27 +34,44 @@ from plant.models import (
     DeviceIdentity,
     DiscoveredSignal,
     EmergencyAction,
+    EnergyMeter,
     Line,
     Machine,
     NeuronDevice,
     NeuronGateway,
+    NotificationDelivery,
+    NotificationRecipient,
+    NotificationRoster,
+    OeeMachine,
+    PlannedDowntime,
     Plant,
+    PlantEnergy,
     RejectedMessage,
     RejectionTally,
     Sample,
     SetpointWrite,
+    Shift,
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
+    SpcSettings,
+    SsoGroupMapping,
+    SsoIdentity,
+    StopReason,
     SystemAlarm,
     Tag,
     UnknownTopic,
+    VibrationMonitor,
     WorkerHeartbeat,
 )
+from plant.notifications.rules import Reason
 from plant.token_actions import do_revoke_api_token
 from tests.builders import demo_tag, record_value
 
 SLUGS = {"A": "kestrel", "B": "osprey"}
+# A stop of each plant's filler that an operator may give a reason: 06:10 to 06:40 in Berlin,
+# in the Early shift of 2026-12-01.
+STOP_AT = datetime(2026, 12, 1, 5, 10, tzinfo=UTC)
 STRAY_ROOT = "stray-device/"  # a topic root no plant has: nobody's but the superusers'
 # The people of the matrices, in the order of its columns. `token` is no session at all:
 # a script sending viewer A's read-only API token.
@@ -96,7 +114,7 @@ def _person(name: str, role: str | None, plant: Plant | None, *, staff: bool = F
 
 
 def _name_after(plant: Plant) -> None:
-    """Put the plant's slug in the names of its lines, machines, tags and alarms."""
+    """Put the plant's slug in the names of its lines, machines, tags, alarms and meters."""
     slug = plant.slug
     for line in Line.objects.filter(plant=plant):
         Line.objects.filter(pk=line.pk).update(name=f"{line.name} {slug}")
@@ -108,6 +126,8 @@ def _name_after(plant: Plant) -> None:
         AlarmDefinition.objects.filter(pk=definition.pk).update(
             message=f"{definition.message} {slug}"
         )
+    for meter in EnergyMeter.objects.filter(plant=plant):
+        EnergyMeter.objects.filter(pk=meter.pk).update(name=f"{meter.name} {slug}")
     ControlLoop.objects.filter(output_tag__machine__line__plant=plant).update(
         name=f"fill-level loop {slug}", mode=ControlLoop.Mode.AUTO
     )
@@ -127,7 +147,8 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
     standing = Alarm.objects.get(definition__tag=demo_tag(plant, "methane"),
                                  definition__kind="hh")  # fmt: skip
     do_set_alarm_condition(standing.pk, True, value=45.0, at=now)
-    shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"))
+    shelved = Alarm.objects.get(definition__tag=demo_tag(plant, "vibration_rms"),
+                                definition__kind="h")  # fmt: skip
     do_set_alarm_condition(shelved.pk, True, value=9.0, at=now)
     do_shelve_alarm(shelved, by=root, reason=f"{plant.slug} work", duration_s=3600)
     rejected = RejectedMessage.objects.create(
@@ -150,7 +171,21 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         kind=DiscoveredSignal.Kind.NEURON, key=f"gw-{plant.slug}/filler/grp/new_{plant.slug}",
         plant=plant, first_seen_at=now, last_seen_at=now,
     )  # fmt: skip
+    downtime = PlannedDowntime.objects.create(
+        plant=plant, line=line, start_at=now, end_at=now + timedelta(hours=2),
+        reason=f"filler service {plant.slug}",
+    )  # fmt: skip
+    roster, delivery = _notification_objects(plant, line, standing)
+    state = demo_tag(plant, "state")
+    Tag.objects.filter(pk=state.pk).update(expected_interval_s=3600)  # a state sent on change
+    for minutes, value in ((-10, "running"), (0, "fault"), (30, "running")):
+        Sample.objects.create(tag=state, time=STOP_AT + timedelta(minutes=minutes), text=value)
     return {
+        "shift": Shift.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
+        "oee": OeeMachine.objects.get(machine__line__plant=plant).pk,
+        "reason": StopReason.objects.filter(plant=plant).first().pk,  # type: ignore[union-attr]
+        "downtime": downtime.pk,
+        "roster": roster.pk, "delivery": delivery.pk,
         "gateway": gateway.pk, "south": south.pk, "signal": signal.pk,
         "plant": plant.pk, "line": line.pk, "machine": level.machine_id, "tag": level.pk,
         "sp_tag": setpoint.pk, "write": write.pk, "alarm": standing.pk, "shelved": shelved.pk,
@@ -159,7 +194,26 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "emergency": EmergencyAction.objects.filter(line__plant=plant).first().pk,  # type: ignore[union-attr]
         "journal": AlarmJournalEntry.objects.filter(tag__machine__line__plant=plant).first().pk,  # type: ignore[union-attr]
         "rejected": rejected.pk, "unknown": unknown.pk, "device": device.pk,
+        "vibration": VibrationMonitor.objects.get(tag__machine__line__plant=plant).pk,
+        "pump": demo_tag(plant, "vibration_rms").machine_id,
+        "spc": SpcSettings.objects.get(tag=level).pk,  # the demo's (plant.demo._load_quality)
+        "plant_energy": PlantEnergy.objects.get(plant=plant).pk,
+        "meter": EnergyMeter.objects.get(plant=plant).pk,
     }  # fmt: skip
+
+
+def _notification_objects(
+    plant: Plant, line: Line, standing: Alarm
+) -> tuple[NotificationRoster, NotificationDelivery]:
+    """A roster of the plant's line with a recipient, and the delivery of its standing alarm."""
+    roster = NotificationRoster.objects.create(name=f"shift {plant.slug}", plant=plant, line=line)
+    NotificationRecipient.objects.create(roster=roster, address=f"shift@{plant.slug}.example")
+    entry = AlarmJournalEntry.objects.filter(alarm=standing).select_related(
+        "tag__machine__line__plant", "alarm__definition"
+    ).first()  # fmt: skip
+    assert entry is not None
+    do_plan_deliveries(entry, Reason.ACTIVATION, [roster])
+    return roster, NotificationDelivery.objects.get(roster=roster)
 
 
 def build_world() -> World:
@@ -198,6 +252,7 @@ def build_world() -> World:
         "tally": RejectionTally.objects.create(day=now.date(), rejected=2).pk,  # type: ignore[dict-item]
         "group": Group.objects.get(name="viewer").pk,
         **_sparkplug_objects(now),
+        **_sso_objects(users["operator"], plants["A"], now),
     }  # fmt: skip
     ids["A"]["user"] = users["viewer"].pk
     ids["B"]["user"] = users["admin_b"].pk
@@ -232,6 +287,20 @@ def built_once(django_db_blocker: object) -> Iterator[World]:
     with django_db_blocker.unblock(), transaction.atomic():  # type: ignore[attr-defined]
         yield build_world()
         transaction.set_rollback(True)
+
+
+def _sso_objects(person: User, plant: Plant, now: Any) -> dict[str, int]:
+    """A single sign-on group mapping (it may grant roles in any plant) and a signed-in identity."""
+    mapping = SsoGroupMapping.objects.create(group="idp-operators", role="operator")
+    mapping.plants.add(plant)
+    identity = SsoIdentity.objects.create(
+        user=person,
+        issuer="https://idp.example",
+        subject="s-1",
+        groups=["idp-operators"],
+        last_sign_in=now,
+    )
+    return {"ssomap": mapping.pk, "ssoid": identity.pk}
 
 
 def _sparkplug_objects(now: Any) -> dict[str, int]:

@@ -90,13 +90,13 @@ def test_the_gas_leak_is_answered_and_the_simulator_confirms_the_writes(
 
 
 def test_a_value_within_the_deadband_does_not_clear_and_one_below_does(worker: Worker) -> None:
-    send("vibration_rms", 8.0)
-    # The vibration alarm has an on-delay of 2 s: it waits for the condition to last.
-    run_until(lambda: alarm("vibration_rms", "h").state == "unack", worker.run_once, timeout=6)
-    send("vibration_rms", 6.9)  # 7.1 - 0.3 deadband = 6.8
-    run_until(lambda: evaluated("vibration_rms", 6.9), worker.run_once)
+    send("vibration_rms", 3.2)  # zone C of the pump's class (group 2, rigid: 2.8 to 4.5)
+    # The zone alarms have an on-delay of 5 s: it waits for the condition to last.
+    run_until(lambda: alarm("vibration_rms", "h").state == "unack", worker.run_once, timeout=10)
+    send("vibration_rms", 2.7)  # 2.8 - 0.14 deadband = 2.66
+    run_until(lambda: evaluated("vibration_rms", 2.7), worker.run_once)
     assert alarm("vibration_rms", "h").state == "unack"
-    send("vibration_rms", 6.0)
+    send("vibration_rms", 2.5)
     run_until(lambda: alarm("vibration_rms", "h").state == "rtn_unack", worker.run_once)
 
 
@@ -164,9 +164,9 @@ def test_an_off_delay_that_was_counting_resumes_after_a_restart(demo_plant: Plan
     engine = AlarmEngine()
     engine.reload(now)
     engine.evaluate(sample("vibration_rms", 8.0, now), now=now)
-    engine.tick(now + timedelta(seconds=3))  # past the 2 s on-delay: in alarm
-    cleared = now + timedelta(seconds=5)
-    engine.evaluate(sample("vibration_rms", 5.0, cleared), now=cleared)
+    engine.tick(now + timedelta(seconds=6))  # past the 5 s on-delay: in alarm
+    cleared = now + timedelta(seconds=8)
+    engine.evaluate(sample("vibration_rms", 2.0, cleared), now=cleared)
     restarted = AlarmEngine()
     restarted.reload(cleared + timedelta(seconds=25))
     restarted.tick(cleared + timedelta(seconds=31))

@@ -343,7 +343,7 @@ def test_a_screen_gets_the_newest_value_of_each_changed_tag_not_every_sample(
     layer = get_channel_layer()
     level = Tag.objects.get(key="fill_level")
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(live.machine_group(level.machine_id), channel)
+    async_to_sync(layer.group_add)(live.VALUES_GROUP, channel)  # as every daphne's hub does
     publisher = FastPublisher(port_of(settings.MQTT_URL), f"pub-{uuid.uuid4().hex[:6]}")
     publisher.publish_all(numbered(level.topic, 200))
     run_until(lambda: len(worker.inbox) == 200, timeout=60)

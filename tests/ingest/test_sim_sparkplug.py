@@ -142,9 +142,11 @@ def edge_nodes(
 
 
 def discovered(group: str, demo_plant: Plant) -> bool:
-    """Every demo tag has its metric's tag (the host adds a status tag per node and device)."""
+    """Every demo device tag has its metric's tag (the host adds a status tag per node and
+    device; the demo's derived tags are the worker's, never a device's metrics)."""
     count = Tag.objects.filter(machine__line__plant__name=group).exclude(key=STATUS_KEY).count()
-    return count == Tag.objects.filter(machine__line__plant=demo_plant).count()
+    devices = Tag.objects.filter(machine__line__plant=demo_plant, derived__isnull=True)
+    return count == devices.count()
 
 
 def tag_of(group: str, machine: str, key: str) -> Tag:

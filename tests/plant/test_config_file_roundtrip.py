@@ -50,7 +50,7 @@ def tags(draw: st.DrawFn, line: str, machine: str, key: str) -> dict[str, Any]:
         "setpoint_min": set_low if writable else None,
         "setpoint_max": set_low + draw(POSITIVE) if writable else None,
         "max_step": draw(st.none() | POSITIVE), "readback_tolerance": draw(POSITIVE),
-        "setpoint_tag": None,
+        "counter_rollover": draw(st.none() | POSITIVE), "setpoint_tag": None,
         "alarms": [in_file_order({"kind": kind, **draw(alarm)}) for kind in sorted(kinds)],
     }  # fmt: skip
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from plant.models import Line, Machine, Plant, Tag
+from plant.models import Line, Machine, Plant, Sample, Tag
 from plant.roles import ROLES
 
 # (line, machine, tag key, unit) of every tag the Foundation issue names.
@@ -119,3 +122,18 @@ def test_without_debug_or_demo_password_no_users_are_created(
         load_demo(topic_root, tmp_path / "demo-logins.txt")
     assert not User.objects.filter(username__in=ROLES).exists()
     assert not (tmp_path / "demo-logins.txt").exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_history_is_written_once_before_the_first_live_value() -> None:
+    call_command("load_demo", "--no-users", "--history-days", "2", stdout=StringIO())
+    vibration = Tag.objects.get(key="vibration_rms")
+    past = Sample.objects.filter(tag=vibration)
+    written = past.count()
+    assert written > 2 * 24 * 30  # two days of minute values at least
+    first = past.order_by("time").first()
+    assert first is not None and timezone.now() - first.time > timedelta(days=1, hours=23)
+    call_command("load_demo", "--no-users", "--history-days", "2", stdout=StringIO())
+    assert past.count() == written  # a second run writes nothing more
+    with pytest.raises(CommandError, match="between 0 and 366"):
+        call_command("load_demo", "--no-users", "--history-days", "400", stdout=StringIO())

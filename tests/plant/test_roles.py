@@ -29,6 +29,14 @@ MATRIX = [
     ("admin", "plant.add_machine", True),
     ("admin", "plant.delete_plant", True),
     ("admin", "auth.change_user", False),
+    ("viewer", "plant.tag_stop", False),
+    ("operator", "plant.tag_stop", True),
+    ("operator", "plant.retag_stop", False),
+    ("supervisor", "plant.retag_stop", True),
+    ("supervisor", "plant.change_oeemachine", False),
+    ("admin", "plant.change_oeemachine", True),
+    ("admin", "plant.change_shift", True),
+    ("viewer", "plant.view_shift", True),
 ]
 
 

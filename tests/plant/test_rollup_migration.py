@@ -41,7 +41,7 @@ def database() -> Iterator[str]:
 
 
 def test_the_migration_rolls_up_the_samples_already_stored(database: str) -> None:
-    migrate(database, "plant", "0024_neuron")
+    migrate(database, "plant", "0030_user_preferences")
     sql = "COPY plant_sample (tag_id, time, value, quality) FROM STDIN"
     with psycopg.connect(database) as conn, conn.cursor() as cursor, cursor.copy(sql) as copy:
         for i in range(3 * 24 * 360):  # three days of two tags every 10 s

@@ -294,7 +294,7 @@ def product(run_database: str) -> Iterator[dict]:
     lines = Lines(process)
     try:
         pids = {}
-        for _ in range(4):
+        for _ in range(5):  # the broker, web, ingest, simulate and notify
             name, pid = lines.wait_for(
                 r"^run: started (\S+).* \(pid (\d+)\)$", timeout=120
             ).groups()
@@ -328,6 +328,13 @@ def test_the_ingest_worker_and_the_simulator_are_given_the_broker_of_run(product
         assert not [v for v in environ if v.startswith(b"MQTT_PASSWORD=")]  # files, not values
     for user in ("ingest", "simulator"):
         assert oct((credentials / user).stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_notification_dispatcher_runs_beside_the_worker(product: dict) -> None:
+    argv = Path(f"/proc/{product['pids']['notify']}/cmdline").read_bytes().rstrip(b"\0")
+    assert argv.split(b"\0")[-1] == b"notify"
+    environ = Path(f"/proc/{product['pids']['notify']}/environ").read_bytes().split(b"\0")
+    assert [v for v in environ if v.startswith(b"DATABASE_URL=postgres://scada_app")]
 
 
 def login(product: dict, user: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from plant.demo import demo_passwords, load_demo_plant, load_demo_users
+from plant.demo_history import backfill_demo_history
 
 
 class Command(BaseCommand):
@@ -20,6 +21,11 @@ class Command(BaseCommand):
                             help="Prefix of every demo topic, e.g. 'site1/'.")  # fmt: skip
         parser.add_argument("--no-users", action="store_true", help="Skip the demo users.")
         parser.add_argument(
+            "--history-days", type=int, default=0,
+            help="Also write this many past days of the analytics' tags "
+                 "(plant/demo_history.py; only before their first value).",
+        )  # fmt: skip
+        parser.add_argument(
             "--passwords-file",
             default=os.environ.get("DEMO_PASSWORDS_FILE", str(settings.BASE_DIR / "var" /
                                                               "demo-logins.txt")),
@@ -27,11 +33,17 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args: Any, topic_root: str, no_users: bool, passwords_file: str,
-               **options: Any) -> None:  # fmt: skip
+               history_days: int, **options: Any) -> None:  # fmt: skip
         if topic_root and not topic_root.endswith("/"):
             raise CommandError("--topic-root must end with '/'")
+        if not 0 <= history_days <= 366:
+            raise CommandError("--history-days must be between 0 and 366")
         plant = load_demo_plant(topic_root=topic_root)
         self.stdout.write(f"demo plant {plant.name!r} loaded ({plant.lines.count()} lines)")
+        if history_days:
+            written = backfill_demo_history(plant, history_days)
+            parts = ", ".join(f"{name} {rows:,} values" for name, rows in written.items())
+            self.stdout.write(f"  history of the last {history_days} days: {parts}")
         if no_users:
             return
         # DEMO_PASSWORD_FILE (settings) or, as tests and scripts set it, DEMO_PASSWORD.

@@ -45,8 +45,11 @@ from plant.mosquitto_auth import AuthFileError, Listener, adapt_conf
 STOP_TIMEOUT_S = 15
 # How long daphne or the broker may take to accept connections before we say so.
 START_TIMEOUT_S = 30
-# Long-running commands started beside daphne when some app provides them, in this order.
-WORKER_COMMANDS = ["ingest", "simulate"]
+# Long-running commands started beside daphne when some app provides them, in this order
+# (notify: the alarm notifications, plant.notifications.dispatcher).
+WORKER_COMMANDS = ["ingest", "simulate", "notify"]
+DEMO_STOPS_S = 10 * 365 * 86400  # the simulator's filler_stops fault: ten years
+DEMO_HISTORY_DAYS = 30  # past days of the analytics' tags (plant/demo_history.py)
 # A child that dies is started again after a delay that doubles from the first to the longest,
 # so a child that cannot start (a port taken, a service gone) does not spin; once it has run
 # this long, it counts as healthy again and its next restart waits the first delay.
@@ -550,7 +553,7 @@ class Command(BaseCommand):
     def load_demo(self) -> list[str]:
         """Load the demo plant and users; return the login lines it printed."""
         output = StringIO()
-        call_command("load_demo", stdout=output)
+        call_command("load_demo", history_days=DEMO_HISTORY_DAYS, stdout=output)
         self.stdout.write(output.getvalue(), ending="")
         return [line.strip() for line in output.getvalue().splitlines() if "login:" in line]
 
@@ -565,6 +568,9 @@ class Command(BaseCommand):
                 argv = [sys.executable, manage, name]
                 if name == "ingest":
                     argv += ["--metrics-port", str(self.metrics_port)]
+                if name == "simulate":
+                    # The demo filler stops now and then, so the OEE screens show losses.
+                    argv += ["--fault", f"filler_stops@0:{DEMO_STOPS_S}"]
                 commands.append((name, argv))
             else:
                 self.say(f"run: no '{name}' command installed yet, not starting it")
