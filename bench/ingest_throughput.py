@@ -117,7 +117,9 @@ def publish(job: Job) -> float:
     return time.perf_counter() - started
 
 
-def start_workers(n: int, env: dict[str, str], root: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    n: int, env: dict[str, str], root: str, port: int = 9300
+) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i in range(n):
         cmd = [
@@ -127,7 +129,7 @@ def start_workers(n: int, env: dict[str, str], root: str) -> list[subprocess.Pop
             "--client-id",
             f"bench-{i}",
             "--metrics-port",
-            str(9300 + i),
+            str(port + i),
         ]
         if n > 1:
             cmd += ["--share-group", "bench"]
@@ -195,12 +197,36 @@ def count_measured(dsn: str) -> int:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time of processes, from /proc."""
+    return sum(cpu_of(pids).values())
+
+
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    """Each live process's user plus system CPU seconds (one that has exited is left out)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found = {}
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def backend_cpu(dsn: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the bench database (the workers'
+    pool): what storing costs the database, rollups included, beside the workers' own CPU."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return cpu_of([pid for (pid,) in rows])
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two snapshots; a backend that appeared meanwhile counts whole."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def latency_p99(ports: list[int]) -> str:
@@ -245,6 +271,14 @@ def parse_args() -> argparse.Namespace:
         "its publish time); 0: as fast as possible",
     )
     parser.add_argument("--timescaledb", choices=["auto", "off"], default="auto")
+    parser.add_argument(
+        "--database",
+        default="scada_bench",
+        help="name of the bench database on DATABASE_URL's server (dropped and made afresh)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=9300, help="the first worker's metrics port"
+    )
     args = parser.parse_args()
     if args.rate:
         args.mode = "live"
@@ -257,7 +291,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the clean-up below
     broker = Broker()
     broker.start()
-    dsn = fresh_database("scada_bench", args.timescaledb)
+    dsn = fresh_database(args.database, args.timescaledb)
     root = "bench/bench/l/"
     create_tags(dsn, args.tags, root)
     env = {
@@ -273,9 +307,9 @@ def main() -> None:
     machines = max(1, args.tags // 50)
     expected = args.messages * args.batch
     workers: list[subprocess.Popen[bytes]] = []
-    ports = [9300 + i for i in range(args.workers)]
+    ports = [args.metrics_port + i for i in range(args.workers)]
     try:
-        workers = start_workers(args.workers, env, root)
+        workers = start_workers(args.workers, env, root, args.metrics_port)
         probes = probe(root, broker.port, ports)
         if args.mode == "backlog":
             for w in workers:
@@ -299,6 +333,7 @@ def main() -> None:
         ]
         started = time.monotonic()
         cpu_before = cpu_seconds([w.pid for w in workers]) if args.mode == "live" else 0.0
+        db_before = backend_cpu(dsn)
         with multiprocessing.Pool(args.publishers) as pool:
             publish_s = max(pool.map(publish, jobs))
         print(
@@ -309,15 +344,17 @@ def main() -> None:
         if args.mode == "backlog":
             # The restarted workers' counters start at 0; their start-up (Django, the tag
             # cache) is not the drain: time and CPU count from their first connection.
-            workers = start_workers(args.workers, env, root)
+            workers = start_workers(args.workers, env, root, args.metrics_port)
             goal = expected
             while metric(ports, "scada_ingest_broker_connected") < args.workers:
                 time.sleep(0.05)
             started = time.monotonic()
             cpu_before = cpu_seconds([w.pid for w in workers])
+            db_before = backend_cpu(dsn)
         done, finished = wait_handled(ports, goal, timeout=600)
         elapsed = finished - started
         cpu = cpu_seconds([w.pid for w in workers]) - cpu_before
+        db_cpu = cpu_since(db_before, backend_cpu(dsn))
         redelivered = metric(ports, "scada_ingest_deduplicated_total")
         time.sleep(2)
         final = count_measured(dsn)
@@ -334,7 +371,10 @@ def main() -> None:
         # Only paced runs stamp messages with the time of publishing; the others carry fixed
         # past times (so that a redelivery is recognisable), which say nothing of latency.
         latency = latency_p99(ports) if args.rate else "n/a"
-        print(f"ingest CPU: {cpu / elapsed:.2f} cores; publish-to-commit {latency}")
+        print(
+            f"ingest CPU: {cpu / elapsed:.2f} cores, its PostgreSQL backends "
+            f"{db_cpu / elapsed:.2f} cores; publish-to-commit {latency}"
+        )
     finally:
         for w in workers:
             w.terminate()

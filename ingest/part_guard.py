@@ -42,6 +42,7 @@ PART_NAMES = {
     "health": "The worker's heartbeat",
     "broker": "Watching the broker",
     "retention": "Purging old rejected messages",
+    "rollups": "Folding new samples into the historian's rollups",
     "network": "The worker's MQTT connection",
 }
 

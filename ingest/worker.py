@@ -37,7 +37,7 @@ from ingest.sparkplug.host import Deferred as SparkplugDeferred
 from ingest.sparkplug.host import Host as SparkplugHost
 from ingest.store import Stored, store, store_apart
 from ingest.tagcache import TagCache
-from plant import system_health
+from plant import rollups, system_health
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class Worker:
         self.committed_at: datetime | None = None
         self.next_beat = 0.0
         self.next_purge = 0.0
+        self.next_fold = 0.0
         self.turned_at = time.monotonic()  # the main loop's last turn (watchdog, health)
         self.watchdog_s = watchdog_s
         self.client, self.address = make_client(client_id, url=url, manual_ack=True, fast=True)
@@ -316,6 +317,7 @@ class Worker:
         guard("health", self._beat)  # every HEARTBEAT_S: heartbeat and system alarms
         guard("broker", self.broker.step)
         guard("retention", self._purge)  # every PURGE_S
+        guard("rollups", self._fold)  # every rollups.FOLD_S, on plain PostgreSQL
         return guard("storage", self._take_and_store, timeout) or 0
 
     def _take_and_store(self, timeout: float) -> int:
@@ -358,6 +360,15 @@ class Worker:
         purged = retention.purge_rejections(timezone.now())
         if purged:
             log.info("retention: purged %d old rejected messages and unknown topics", purged)
+
+    def _fold(self) -> None:
+        """Fold the samples' pending partial minutes into the rollups (plant/rollups.py)."""
+        now = time.monotonic()
+        if now < self.next_fold:
+            return
+        self.next_fold = now + rollups.FOLD_S
+        if rollups.rollups_available():
+            rollups.fold()
 
     def _flush_latest(self, force: bool = False) -> None:
         """Write held latest values when due and no batch is coming to carry them."""

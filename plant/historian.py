@@ -8,8 +8,10 @@ returned, so a gap in the data stays a gap in the chart.
 Buckets start at whole multiples of their width counted from ORIGIN, in UTC, and a range is
 widened to whole buckets, so the same bucket always holds the same samples. With TimescaleDB,
 widths of whole minutes or hours are read from the continuous aggregates sample_1m and
-sample_1h (plant/timescale.py); otherwise, and on plain PostgreSQL, `date_bin` groups the raw
-samples. Both give the same buckets. Bad-quality values and text are never aggregated.
+sample_1h (plant/timescale.py); on plain PostgreSQL, from the product's own rollups
+plant_rollup_1m and plant_rollup_1h (plant/rollups.py), which have the same columns and are
+read with the same query; other widths `date_bin` the raw samples. All give the same buckets.
+Bad-quality values and text are never aggregated.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant.models import Tag
 from plant.quality import USABLE_SQL
+from plant.rollups import ROLLUPS, rollups_available
 from plant.timescale import AGGREGATES, aggregates_available
 
 # TimescaleDB's time_bucket counts from this Monday too, so both paths cut at the same instants.
@@ -94,7 +97,8 @@ class History:
     start: datetime
     end: datetime
     bucket_s: int | None
-    source: str  # "raw", or where buckets came from: "samples", "sample_1m", "sample_1h"
+    # "raw", or where buckets came from: "samples", or a table of aggregate_sources()
+    source: str
     samples: list[RawSample] = field(default_factory=list)
     buckets: list[Bucket] = field(default_factory=list)
 
@@ -123,12 +127,21 @@ def bucket_count(start: datetime, end: datetime, bucket_s: int) -> int:
     return (last - first) // timedelta(seconds=bucket_s)
 
 
-def source_for(bucket_s: int, connection: BaseDatabaseWrapper = default_connection) -> str:
-    """The widest continuous aggregate whose buckets nest in bucket_s, else the raw samples."""
+def aggregate_sources(connection: BaseDatabaseWrapper = default_connection) -> dict[str, int]:
+    """The pre-aggregated buckets this database keeps, each with its width in seconds:
+    TimescaleDB's continuous aggregates, else the product's own rollups, else none."""
     if aggregates_available(connection):
-        for view, width in sorted(AGGREGATES.items(), key=lambda item: -item[1]):
-            if bucket_s % width == 0:
-                return view
+        return AGGREGATES
+    if rollups_available(connection):
+        return ROLLUPS
+    return {}
+
+
+def source_for(bucket_s: int, connection: BaseDatabaseWrapper = default_connection) -> str:
+    """The widest aggregate (or rollup) whose buckets nest in bucket_s, else the raw samples."""
+    for table, width in sorted(aggregate_sources(connection).items(), key=lambda item: -item[1]):
+        if bucket_s % width == 0:
+            return table
     return "samples"
 
 
@@ -166,9 +179,11 @@ def history(
 
 
 def _dropped(tag: Tag, samples: list[RawSample], connection: BaseDatabaseWrapper) -> bool:
-    """True when no raw values came back but the aggregates may still hold the range: the
-    retention policy drops old samples, never the aggregates' buckets."""
-    return not samples and tag.data_type != Tag.DataType.STRING and aggregates_available(connection)
+    """True when no raw values came back but the aggregates may still hold the range: a
+    retention drops old samples, never the aggregates' (or the rollups') buckets."""
+    return (
+        not samples and tag.data_type != Tag.DataType.STRING and bool(aggregate_sources(connection))
+    )
 
 
 def raw_samples(
@@ -197,7 +212,7 @@ def buckets(
     """The non-empty buckets of a tag in [start, end), which must be aligned to bucket_s."""
     if source == "samples":
         sql = SAMPLES_SQL
-    elif source in AGGREGATES:
+    elif source in AGGREGATES or source in ROLLUPS:
         sql = AGGREGATE_SQL.format(view=source)
     else:
         raise ValueError(f"unknown history source {source!r}")

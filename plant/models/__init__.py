@@ -32,6 +32,7 @@ from plant.models.oee import (
     StopReason,
 )
 from plant.models.preferences import UserPreference
+from plant.models.rollups import HourRollup, MinuteRollup, PendingRollup
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
 from plant.models.shifts import PlannedDowntime, Shift, ShiftBreak
@@ -61,11 +62,13 @@ __all__ = [
     "DiscoveredSignal",
     "EmergencyAction",
     "EnergyMeter",
+    "HourRollup",
     "LatestValue",
     "Line",
     "Machine",
     "MachineStop",
     "MachineStopEntry",
+    "MinuteRollup",
     "NeuronDevice",
     "NeuronGateway",
     "NeuronTag",
@@ -77,6 +80,7 @@ __all__ = [
     "OeeMachine",
     "OeeProduct",
     "OeeState",
+    "PendingRollup",
     "PlannedDowntime",
     "Plant",
     "PlantEnergy",

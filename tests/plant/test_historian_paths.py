@@ -1,8 +1,10 @@
 """Both historian paths give the same answers: TimescaleDB's continuous aggregates, and
-`date_bin` over plain PostgreSQL's samples table.
+plain PostgreSQL's own rollups (plant/rollups.py), or `date_bin` over its samples table.
 
 Two fresh databases on the same server, one migrated with TimescaleDB and one with
 TIMESCALEDB=off, get the same samples; the aggregates are refreshed as their policy would.
+The plain database's rollups are compared with its raw samples even where the server has no
+TimescaleDB.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import DatabaseWrapper
 
-from plant.historian import Bucket, History, history, source_for
+from plant.historian import Bucket, History, buckets, history, source_for
 from plant.models import Tag
+from plant.rollups import fold, rollups_available
 from plant.timescale import aggregates_available, apply_storage_policies, extension_installed
 from tests.history_data import Row, copy_rows
 from tests.services import database_url, fresh_database
@@ -103,9 +106,33 @@ def read(wrapper: BaseDatabaseWrapper, start: datetime, end: datetime, **how: in
     return history(TAG, start, end, connection=wrapper, **how)
 
 
-def test_the_plain_database_has_no_aggregates(paths: dict[str, BaseDatabaseWrapper]) -> None:
+def test_the_plain_database_keeps_rollups_instead_of_aggregates(
+    paths: dict[str, BaseDatabaseWrapper],
+) -> None:
     assert not aggregates_available(paths["plain"])
-    assert source_for(3600, paths["plain"]) == "samples"
+    assert rollups_available(paths["plain"])
+    assert source_for(3600, paths["plain"]) == "rollup_1h"
+    assert read(paths["plain"], START, START + timedelta(days=2), points=1000).source == (
+        "rollup_1m"
+    )
+    assert read(paths["plain"], START, START + timedelta(days=2), points=40).source == ("rollup_1h")
+    assert source_for(90, paths["plain"]) == "samples"
+
+
+@pytest.mark.parametrize("width", [60, 120, 900, 3600, 7200, 5 * 3600, 86400])
+def test_the_plain_rollups_give_the_buckets_of_the_raw_samples(
+    paths: dict[str, BaseDatabaseWrapper], width: int
+) -> None:
+    plain = paths["plain"]
+    start, end = START, START + timedelta(days=2)
+    expected = buckets(TAG.pk, start, end, width, source="samples", connection=plain)
+    assert expected, "the range holds data"
+    for _ in ("pending", "folded"):  # the first run folds; the others find nothing pending
+        rolled = buckets(
+            TAG.pk, start, end, width, source=source_for(width, plain), connection=plain
+        )
+        same(rolled, expected)
+        fold(plain)
 
 
 def test_long_ranges_read_the_aggregates(timescale: BaseDatabaseWrapper) -> None:
