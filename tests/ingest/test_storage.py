@@ -215,7 +215,7 @@ def test_a_message_the_database_cannot_take_costs_only_itself(demo_plant: Plant)
 def test_a_latest_value_of_a_deleted_tag_is_skipped_not_fatal_to_the_batch(
     demo_plant: Plant,
 ) -> None:
-    gone, kept = Tag.objects.get(key="energy"), Tag.objects.get(key="power")
+    gone, kept = Tag.objects.get(key="tank_level"), Tag.objects.get(key="power")
     now, gone_id = datetime.now(UTC), gone.pk
     latest = [Row(gone_id, now, 1.0, None, 0), Row(kept.pk, now, 2.0, None, 0)]
     gone.delete()  # while the worker still holds its latest value
