@@ -36,7 +36,9 @@ def counter_step(previous: float, value: float, rollover: float | None) -> float
     """What the counter counted from one sample to the next."""
     if value >= previous:
         return value - previous
-    if rollover is not None and previous >= rollover * ROLLOVER_ZONE:
+    # A drop from just below the rollover is a rollover; from above it (a counter that does not
+    # roll where it was said to) or from lower down, a reset.
+    if rollover is not None and rollover * ROLLOVER_ZONE <= previous <= rollover:
         return value + rollover - previous
     return value
 
@@ -67,6 +69,7 @@ SELECT width_bucket(time, %(edges)s::timestamptz[]) AS range, sum(
     CASE WHEN value >= previous THEN value - previous
          WHEN %(rollover)s::float8 IS NOT NULL
               AND previous >= %(rollover)s::float8 * {ROLLOVER_ZONE}
+              AND previous <= %(rollover)s::float8
          THEN value + %(rollover)s::float8 - previous
          ELSE value END)
 FROM steps WHERE previous IS NOT NULL AND time >= %(start)s

@@ -281,7 +281,7 @@ def _load_vibration_monitors(plant: Plant) -> None:
 # point every 5 s at one bottle a second): rules 1 to 3 catch a shift or a drift such as the
 # simulator's fill_drift within seconds; on a fill in control one of them breaks about five
 # times an hour, by chance (the price of any run rule).
-FILL_QUALITY = {
+FILL_SPC_SETTINGS = {
     "lsl": 490.0, "usl": 510.0, "nominal": 500.0, "tne": None, "e_marked": True,
     "subgroup_size": 5, "rules": [1, 2, 3], "rules_chart": "xbar",
 }  # fmt: skip
@@ -299,7 +299,7 @@ def _load_quality(plant: Plant) -> SpcSettings:
     """The fill level's SPC settings, its derived run-rule tags and the alarm on the flag;
     running it again keeps what an admin changed of the settings."""
     level = Tag.objects.get(machine__line__plant=plant, machine__slug="filler", key="fill_level")
-    spc, _ = SpcSettings.objects.get_or_create(tag=level, defaults=FILL_QUALITY)
+    spc, _ = SpcSettings.objects.get_or_create(tag=level, defaults=FILL_SPC_SETTINGS)
     spc.full_clean()
     flag = ensure_spc_tags(spc).flag
     definition, _ = AlarmDefinition.objects.update_or_create(

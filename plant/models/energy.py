@@ -102,7 +102,7 @@ class EnergyMeter(models.Model):
     name = models.CharField(max_length=100)
     energy_tag = models.ForeignKey(
         "plant.Tag",
-        on_delete=models.PROTECT,
+        on_delete=models.CASCADE,  # a meter without its counter measures nothing
         related_name="energy_meters",
         help_text="The meter's cumulative energy counter (kWh).",
     )

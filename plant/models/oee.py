@@ -20,16 +20,18 @@ class OeeMachine(models.Model):
     """A machine's OEE configuration: what its state and counters are, and its ideal speed."""
 
     machine = models.OneToOneField("plant.Machine", on_delete=models.CASCADE, related_name="oee")
+    # The configuration follows its tags: a machine whose state or counter tag is deleted has
+    # no OEE to compute (its stops and their journal stay: they protect the machine).
     state_tag = models.ForeignKey(
-        "plant.Tag", on_delete=models.PROTECT, related_name="+",
+        "plant.Tag", on_delete=models.CASCADE, related_name="+",
         help_text="The machine's state (a text or a number), mapped to loss categories below.",
     )  # fmt: skip
     produced_tag = models.ForeignKey(
-        "plant.Tag", on_delete=models.PROTECT, related_name="+",
+        "plant.Tag", on_delete=models.CASCADE, related_name="+",
         help_text="Cumulative counter of everything made, good and rejected.",
     )  # fmt: skip
     rejected_tag = models.ForeignKey(
-        "plant.Tag", on_delete=models.PROTECT, related_name="+", null=True, blank=True,
+        "plant.Tag", on_delete=models.SET_NULL, related_name="+", null=True, blank=True,
         help_text="Cumulative counter of rejects. Empty: everything made is good.",
     )  # fmt: skip
     ideal_cycle_s = models.FloatField(

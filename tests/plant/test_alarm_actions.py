@@ -40,12 +40,12 @@ def active_alarm(demo_plant: Plant) -> Alarm:
 def test_the_demo_plant_has_its_alarms_and_loading_it_again_changes_nothing(
     demo_plant: Plant,
 ) -> None:
-    assert Alarm.objects.count() == 7  # the pump's zone C and D alarms among them
+    assert Alarm.objects.count() == 10  # the pump's zone C and D, the SPC flag's, the demand's two
     assert gas_alarm(demo_plant).definition.runs_emergency_actions
     from plant.demo import load_demo_plant
 
     load_demo_plant(topic_root="x/", slug=demo_plant.slug)
-    assert Alarm.objects.count() == 7  # the pump's zone C and D alarms among them
+    assert Alarm.objects.count() == 10  # the pump's zone C and D, the SPC flag's, the demand's two
 
 
 def test_activation_is_journaled_by_the_system(active_alarm: Alarm) -> None:

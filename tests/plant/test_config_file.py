@@ -153,20 +153,21 @@ def test_every_error_of_a_file_is_reported_not_only_the_first(demo_plant: Plant)
 
 @pytest.mark.django_db
 def test_what_the_file_no_longer_names_is_removed_only_with_prune(demo_plant: Plant) -> None:
+    # The tank level: no analytics refer to it (the OEE counters' tags cannot be removed).
     text = export_text(demo_plant)
-    entry = re.search(r"    - key: bottles_rejected\n(      .*\n)+", text)
+    entry = re.search(r"    - key: tank_level\n(      .*\n)+", text)
     assert entry
     text = text.replace(entry.group(0), "")
     dry = import_text(text, apply=True)
     assert [(c.action, c.what) for c in dry.changes] == [
-        ("unlisted", "tag filling/filler/bottles_rejected")
+        ("unlisted", "tag filling/filler/tank_level")
     ]
-    assert Tag.objects.filter(key="bottles_rejected").exists()
+    assert Tag.objects.filter(key="tank_level").exists()
     pruned = import_text(text, apply=True, prune=True)
     assert [(c.action, c.what) for c in pruned.changes] == [
-        ("remove", "tag filling/filler/bottles_rejected")
+        ("remove", "tag filling/filler/tank_level")
     ]
-    assert not Tag.objects.filter(key="bottles_rejected").exists()
+    assert not Tag.objects.filter(key="tank_level").exists()
     assert export_text(demo_plant) == text
 
 
