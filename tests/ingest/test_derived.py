@@ -129,7 +129,7 @@ def test_a_derived_value_is_stored_pushed_and_alarmed_like_an_mqtt_sample(
     worker.derived.jobs = [Above(level, flag, 510.0)]
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(live.machine_group(level.machine_id), channel)
+    async_to_sync(layer.group_add)(live.VALUES_GROUP, channel)  # what every hub joins
     run_until(lambda: worker.alarms.rules.get(flag.pk), worker.run_once)
 
     send((level.topic, json.dumps({"v": 501.0})), (level.topic, json.dumps({"v": 520.0})))
