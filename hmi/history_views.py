@@ -318,7 +318,7 @@ _SERIES = {
         "data_type": {"enum": ["float", "int", "bool", "string"]},
         "time_zone": {"type": "string"}, "start": openapi.ref("Time"), "end": openapi.ref("Time"),
         "bucket_s": {"type": ["integer", "null"], "description": "null: raw values"},
-        "source": {"enum": ["raw", "samples", "sample_1m", "sample_1h"]},
+        "source": {"enum": ["raw", "samples", "sample_1m", "sample_1h", "rollup_1m", "rollup_1h"]},
         "max_gap_s": {"type": "integer"},
         "time": {"type": "array", "items": openapi.ref("Time")},
         "value": {"type": "array", "items": openapi.ref("NullableNumber")},
