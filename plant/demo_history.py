@@ -15,8 +15,8 @@ from plant.models import Plant
 
 # Each takes the plant and a number of days and returns the rows it wrote.
 BACKFILLS: dict[str, Callable[[Plant, int], int]] = {
-    "vibration": lambda plant, days: backfill_vibration(plant, days),
-    "energy": lambda plant, days: backfill_energy(plant, days),
+    "vibration": backfill_vibration,
+    "energy": backfill_energy,
 }
 
 
