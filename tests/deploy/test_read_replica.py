@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,9 +110,9 @@ def clusters(db: None, tmp_path: Path) -> Iterator[Clusters]:
         primary.close()
 
 
-def wait_for(check: object, timeout: float = 20.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, "not within the time allowed"
         time.sleep(0.1)
 
