@@ -31,7 +31,7 @@ from ingest.sim.faults import (
     decode_fault,
     fault_topic,
 )
-from ingest.sim.plant_model import PlantModel
+from ingest.sim.plant_model import START_KWH, PlantModel
 from plant.models import Tag
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,13 @@ class SimTag:
     unit: str = ""
     range_min: float | None = None
     range_max: float | None = None
+    stored: float | None = None  # the tag's newest stored numeric value, if it has one
 
 
 def load_tags(plant_slug: str) -> list[SimTag]:
     # Derived tags (plant.derived) are the worker's to compute, not a device's to publish.
     tags = Tag.objects.filter(machine__line__plant__slug=plant_slug, derived__isnull=True)
-    tags = tags.select_related("machine__line")
+    tags = tags.select_related("machine__line", "latest")
     return [
         SimTag(
             t.key,
@@ -76,9 +77,22 @@ def load_tags(plant_slug: str) -> list[SimTag]:
             t.unit,
             t.range_min,
             t.range_max,
+            _stored(t),
         )
         for t in tags.order_by("machine__line__position", "machine__position", "pk")
     ]
+
+
+def _stored(tag: Tag) -> float | None:
+    latest = getattr(tag, "latest", None)
+    return None if latest is None else latest.value
+
+
+def meter_start_kwh(tags: Iterable[SimTag]) -> float:
+    """Where the energy meter carries on from: its newest stored reading, as a real meter's
+    register survives a restart (starting again at START_KWH would read as a meter reset)."""
+    stored = [t.stored for t in tags if t.key == "energy" and t.stored is not None]
+    return max(stored) if stored else START_KWH
 
 
 def as_tag_value(value: Scalar, data_type: str) -> Scalar:
@@ -108,7 +122,7 @@ class Simulator(OneClientLoop):
     def __init__(self, tags: list[SimTag], *, plant_slug: str, rate: float = 1.0,
                  seed: int | None = None, schedule: Iterable[ScheduledFault] = (),
                  url: str | None = None) -> None:  # fmt: skip
-        self.model = PlantModel(seed)
+        self.model = PlantModel(seed, meter_kwh=meter_start_kwh(tags))
         self.tags = [t for t in tags if t.key in self.model.values]
         self.unmodelled = sorted(t.key for t in tags if t.key not in self.model.values)
         self.by_set_topic = {set_topic(t.topic): t for t in self.tags if t.writable}

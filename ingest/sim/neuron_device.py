@@ -40,7 +40,7 @@ from ingest.sim.faults import (
     decode_fault,
     fault_topic,
 )
-from ingest.sim.json_device import SimTag, as_tag_value
+from ingest.sim.json_device import SimTag, as_tag_value, meter_start_kwh
 from ingest.sim.plant_model import PlantModel
 from plant import neuron
 
@@ -125,7 +125,7 @@ class NeuronGateway(OneClientLoop):
                  rate: float = 1.0, seed: int | None = None,
                  schedule: Iterable[ScheduledFault] = (),
                  url: str | None = None) -> None:  # fmt: skip
-        self.model = PlantModel(seed)
+        self.model = PlantModel(seed, meter_kwh=meter_start_kwh(tags))
         self.tags = [t for t in tags if t.key in self.model.values]
         self.plant_slug, self.app, self.interval = plant_slug, app or plant_slug, 1.0 / rate
         self.groups: dict[tuple[str, str], list[SimTag]] = {}

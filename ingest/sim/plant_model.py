@@ -28,6 +28,9 @@ LEAK_TAU_S, FAN_CLEAR_TAU_S, STILL_AIR_TAU_S, FAN_DILUTION = 3.5, 5.0, 60.0, 0.6
 METHANE_PER_LEAK, H2S_PER_LEAK = 44.0, 17.5
 # Pump: a failing bearing vibrates ~0.1 mm/s more each second, up to ~12 mm/s, and warms up.
 VIBRATION_RAMP, VIBRATION_MAX_EXCESS, BEARING_K_PER_EXCESS, BEARING_TAU_S = 0.1, 10.0, 4.0, 60.0
+# The energy meter's reading when it has none stored yet (plant/demo_energy.py ends its
+# backfilled history just under the meter's first stored reading).
+START_KWH = 125_000.0
 
 
 def lag(value: float, target: float, dt: float, tau: float) -> float:
@@ -40,10 +43,12 @@ class PlantModel:
 
     `values` holds what each tag reads now, by tag key. Faults are kept by name with the
     simulated time they end; the model acts on the process faults and only keeps the time of
-    the others (silent:…, reject_writes:…), which the device side acts on.
+    the others (silent:…, reject_writes:…), which the device side acts on. A meter's register
+    survives a power cut, so `meter_kwh` is where the energy meter carries on from (the
+    devices pass its newest stored reading).
     """
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, *, meter_kwh: float = START_KWH) -> None:
         self.rng = random.Random(seed)
         self.t = 0.0
         self.faults: dict[str, float] = {}
@@ -52,7 +57,7 @@ class PlantModel:
         self.tank, self.refilling = 60.0, False
         self.bottles, self.rejected = 0.0, 0  # bottles is fractional: a bottle counts when done
         self.gas = 0.0  # concentration of leaked gas: 0 none, 1 a full open leak
-        self.vibration_excess, self.bearing, self.energy = 0.0, 45.0, 125_000.0
+        self.vibration_excess, self.bearing, self.energy = 0.0, 45.0, meter_kwh
         self.stops = FillerStops(None if seed is None else seed + 1)
         self.values: dict[str, Scalar] = {
             "fill_level_sp": 500.0, "flow_rate_sp": 50.0, "fan": False, "valve_open": True,

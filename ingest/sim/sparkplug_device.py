@@ -37,7 +37,7 @@ from ingest.sim.faults import (
     decode_fault,
     fault_topic,
 )
-from ingest.sim.json_device import SimTag, as_tag_value, differing
+from ingest.sim.json_device import SimTag, as_tag_value, differing, meter_start_kwh
 from ingest.sim.plant_model import PlantModel
 from ingest.sparkplug import codec
 from ingest.sparkplug.codec import D, PropertyValue
@@ -133,7 +133,7 @@ class SparkplugPlant:
                  rate: float = 1.0, seed: int | None = None,
                  schedule: Iterable[ScheduledFault] = (), url: str | None = None,
                  host_id: str | None = None) -> None:  # fmt: skip
-        self.model = PlantModel(seed)
+        self.model = PlantModel(seed, meter_kwh=meter_start_kwh(tags))
         self.tags = [t for t in tags if t.key in self.model.values and t.data_type in DATATYPES]
         self.plant_slug, self.group, self.interval = plant_slug, group or plant_slug, 1.0 / rate
         self.fault_topic = fault_topic(settings.MQTT_TOPIC_ROOT, plant_slug)
