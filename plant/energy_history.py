@@ -1,11 +1,9 @@
 """Energy figures of a plant read from the historian: per line and plant, per shift and day.
 
-Counters are read as the historian's buckets (plant.historian: TimescaleDB's continuous
-aggregates, or the samples grouped in SQL), each bucket standing as two readings, its minimum
-just after its start and its maximum just before its end: for a counter that only rises, that
-is exactly its increase. Only a bucket in which the counter fell (a rollover or a reset, some
-times a year) is read raw, so a month of a 1 Hz meter costs 720 hourly buckets, not 2.6 million
-samples, and still counts a rollover exactly. The arithmetic is plant.energy's.
+Counters are read as the historian's buckets (plant.counter_history: TimescaleDB's continuous
+aggregates, or the rollups of plain PostgreSQL), so a month of a 1 Hz meter costs 720 hourly
+buckets, not 2.6 million samples, and still counts a rollover exactly. The arithmetic is
+plant.energy's.
 
 Which meters count: a line's consumption is the sum of its meters; the plant's is the sum of
 its plant meters (no line: its incomers) when it has any, else of all its line meters. A
@@ -24,96 +22,11 @@ from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant import energy
-from plant.historian import ORIGIN, iter_buckets, raw_samples
+from plant.counter_history import EPSILON, Counter, counter_increases, raw_points, reading_at
 from plant.models import EnergyMeter, Line, Plant, PlantEnergy
-from plant.quality import USABLE_SQL, Quality
 from plant.shifts import day_window, shifts_between
 
 DEFAULT_BASELINE_DAYS = 28  # PlantEnergy.baseline_days
-LOOKBACK = timedelta(days=7)  # how far back a counter's reading at a period's start is sought
-RESOLUTIONS_S = (3600, 900, 60, 1)
-EPSILON = timedelta(microseconds=1)
-BEFORE_SQL = f"""
-SELECT value FROM plant_sample
-WHERE tag_id = %s AND time < %s AND time > %s AND value IS NOT NULL AND {USABLE_SQL}
-ORDER BY time DESC LIMIT 1
-"""
-
-
-@dataclass(frozen=True)
-class Counter:
-    """A cumulative counter tag and its rollover."""
-
-    tag_id: int
-    rollover: float | None
-
-
-def resolution_for(edges: Sequence[datetime]) -> int:
-    """The widest bucket width (s) whose boundaries include every edge."""
-    for width in RESOLUTIONS_S:
-        if all((edge - ORIGIN).total_seconds() % width == 0 for edge in edges):
-            return width
-    return 1
-
-
-def reading_at(
-    tag_id: int, moment: datetime, *, connection: BaseDatabaseWrapper = default_connection
-) -> float | None:
-    """A counter's last usable reading before `moment` (within LOOKBACK): its reading at an
-    edge, as a bucket that ends there gives it (a sample exactly at the edge opens the next)."""
-    with connection.cursor() as cursor:
-        cursor.execute(BEFORE_SQL, [tag_id, moment, moment - LOOKBACK])
-        row = cursor.fetchone()
-    return None if row is None else float(row[0])
-
-
-def counter_points(
-    counter: Counter,
-    start: datetime,
-    end: datetime,
-    width: int,
-    *,
-    connection: BaseDatabaseWrapper = default_connection,
-) -> list[energy.Point]:
-    """The counter's readings within [start, end) as points: two per bucket where it rose
-    (its minimum just after the bucket's start, its maximum just before its end), every sample
-    of a bucket in which it fell. `start` and `end` lie on bucket boundaries, so a reading at
-    an edge is the maximum of the bucket that ends there."""
-    points: list[energy.Point] = []
-    last = reading_at(counter.tag_id, start, connection=connection)
-    step = timedelta(seconds=width)
-    for chunk in iter_buckets(counter.tag_id, start, end, width, connection=connection):
-        for bucket in chunk:
-            if last is not None and bucket.min < last and width > 1:
-                points += _raw_points(counter.tag_id, bucket.time, bucket.time + step, connection)
-            else:
-                points += [(bucket.time + EPSILON, bucket.min),
-                           (bucket.time + step - EPSILON, bucket.max)]  # fmt: skip
-            last = points[-1][1] if points else last
-    return points
-
-
-def _raw_points(
-    tag_id: int, start: datetime, end: datetime, connection: BaseDatabaseWrapper
-) -> list[energy.Point]:
-    """The usable samples of [start, end), each kept inside the bucket's open interval, as a
-    bucket's own points are: a sample at the bucket's start is not the reading at the edge."""
-    rows = raw_samples(tag_id, start, end, limit=10_000_000, connection=connection)
-    return [(max(s.time, start + EPSILON), s.value) for s in rows
-            if s.value is not None and s.quality < Quality.BAD]  # fmt: skip
-
-
-def counter_increases(
-    counter: Counter,
-    edges: Sequence[datetime],
-    *,
-    connection: BaseDatabaseWrapper = default_connection,
-) -> list[float]:
-    """The counter's increase within each [edges[i], edges[i + 1])."""
-    width = resolution_for(edges)
-    before = reading_at(counter.tag_id, edges[0], connection=connection)
-    points = counter_points(counter, edges[0], edges[-1], width, connection=connection)
-    return energy.interval_increases(points, edges, counter.rollover, before=before)
 
 
 @dataclass(frozen=True)
@@ -371,7 +284,7 @@ def demand_now(
     parts = []
     for counter in whole.energy_counters:
         # The readings of (since, at]: the last demand interval, which holds the current block.
-        points = _raw_points(counter.tag_id, since, at + EPSILON, connection)
+        points = raw_points(counter.tag_id, since, at + EPSILON, connection)
         before = reading_at(counter.tag_id, since, connection=connection)
         parts.append(energy.demand_now(points, at, interval_s, zone, counter.rollover,
                                        before=before))  # fmt: skip

@@ -3,7 +3,9 @@
 The state tag's samples are collapsed to its changes in SQL (a window function: a shift of a
 state sampled every second is a few dozen rows, not 28,800); a state older than the tag's hold
 time (plant.historian.hold_seconds) without a newer sample is "no data" from then on. Counters
-come from plant.counters, all shifts of a period in one query per counter. The rules are
+come from plant.counter_history, all shifts of a period at once per counter: the historian's
+hourly or minute buckets (TimescaleDB's aggregates, plain PostgreSQL's rollups) where the
+shift edges lie on whole minutes, the raw samples otherwise. The rules are
 plant.oee's; the calendar is plant.shifts'.
 
 Line OEE: the line's bottleneck machine's (OeeMachine.is_bottleneck), if it has one; else its
@@ -22,7 +24,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 
 from plant import oee
-from plant.counters import increases
+from plant.counter_history import increases
 from plant.historian import hold_seconds
 from plant.models import Line, Machine, MachineStop, OeeMachine, Tag
 from plant.oee import LABELS, Category, Figures, Interval, StateChange

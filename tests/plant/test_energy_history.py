@@ -9,11 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from plant import energy
+from plant.counter_history import Counter, counter_increases
 from plant.demo_energy import backfill_energy
 from plant.energy_history import (
-    Counter,
     Period,
-    counter_increases,
     demand_blocks,
     demand_now,
     report,
