@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from hmi import openapi
 from hmi.api import api_view, form_error
 from hmi.csv_safety import csv_text
 from hmi.history_views import iso
@@ -177,3 +178,162 @@ def csv_row(card: MachineHealth, health: MonitorHealth) -> list[object]:
 
 def _days(days: float | None) -> object:
     return "beyond horizon" if days is None else round(days, 1)
+
+
+# --- the OpenAPI description of the API (hmi/openapi.py) -----------------------------------
+
+_NUMBER = {"type": "number"}
+_NULLABLE_NUMBER = openapi.ref("NullableNumber")
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_NULLABLE_TIME = {"oneOf": [openapi.ref("Time"), {"type": "null"}]}
+_READING = {
+    "value": _NULLABLE_NUMBER,
+    "unit": {"type": "string"},
+    "time": _NULLABLE_TIME,
+    "quality": _NULLABLE_TEXT | {"description": "good, uncertain or bad; null: no value yet."},
+}
+_MONITOR = {
+    "type": "object",
+    "required": [
+        "tag",
+        "name",
+        "class",
+        "boundaries",
+        *_READING,
+        "zone",
+        "zone_meaning",
+        "drift",
+        "remaining_life",
+        "bearing_temperature",
+        "alarms",
+    ],
+    "properties": {
+        "tag": {"type": "integer"},
+        "name": {"type": "string"},
+        "class": {
+            "type": "object",
+            "required": ["group", "foundation"],
+            "properties": {"group": {"type": "integer"}, "foundation": {"type": "string"}},
+        },
+        "boundaries": {
+            "type": "object",
+            "required": ["ab", "bc", "cd"],
+            "properties": {"ab": _NUMBER, "bc": _NUMBER, "cd": _NUMBER},
+            "description": "ISO 10816-3 zone boundaries, mm/s RMS.",
+        },
+        **_READING,
+        "zone": {"enum": ["A", "B", "C", "D", None]},
+        "zone_meaning": _NULLABLE_TEXT,
+        "drift": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["flagged", "ewma", "baseline", "limit", "since", "hours"],
+                    "properties": {
+                        "flagged": {"type": "boolean"},
+                        "ewma": _NUMBER,
+                        "baseline": _NUMBER,
+                        "limit": _NUMBER,
+                        "since": _NULLABLE_TIME,
+                        "hours": {"type": "integer"},
+                    },
+                },
+            ]
+        },
+        "remaining_life": {
+            "type": "object",
+            "required": [
+                "shown",
+                "withheld",
+                "days_fitted",
+                "fit",
+                "r2",
+                "days_to_zone_c",
+                "days_to_zone_d",
+                "horizon_days",
+                "zone_c",
+                "zone_d",
+            ],
+            "properties": {
+                "shown": {"type": "boolean"},
+                "withheld": {"type": "string", "description": "Why no estimate is shown."},
+                "days_fitted": {"type": "integer"},
+                "fit": _NULLABLE_TEXT,
+                "r2": _NULLABLE_NUMBER,
+                "days_to_zone_c": _NULLABLE_NUMBER,
+                "days_to_zone_d": _NULLABLE_NUMBER,
+                "horizon_days": _NULLABLE_NUMBER,
+                "zone_c": _NULLABLE_TEXT,
+                "zone_d": _NULLABLE_TEXT,
+            },
+        },
+        "bearing_temperature": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["tag", *_READING, "above_normal"],
+                    "properties": {
+                        "tag": {"type": "integer"},
+                        **_READING,
+                        "above_normal": {"type": "boolean"},
+                    },
+                },
+            ]
+        },
+        "alarms": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "kind", "state", "priority", "message"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "kind": {"type": "string"},
+                    "state": {"type": "string"},
+                    "priority": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_PLANT_FILTER = [
+    openapi.query(
+        "plant",
+        {"type": "integer", "minimum": 1, "maximum": openapi.MAX_ID},
+        "Only this plant (default: every plant you may see).",
+    )
+]
+openapi.add_paths(
+    {
+        "/api/maintenance/": openapi.get(
+            "maintenance", "The monitored machines, the most urgent first: zone, drift, "
+            "remaining life, bearing temperature and standing alarms", _PLANT_FILTER,
+            openapi.json_body("Each machine's vibration monitors.", {
+                "type": "object", "required": ["time", "thresholds", "machines"],
+                "properties": {
+                    "time": openapi.ref("Time"),
+                    "thresholds": {"type": "object", "required": ["drift", "remaining_life"]},
+                    "machines": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["machine", "name", "line", "plant", "urgency", "monitors"],
+                        "properties": {
+                            "machine": {"type": "integer"}, "name": {"type": "string"},
+                            "line": {"type": "string"}, "plant": {"type": "string"},
+                            "urgency": {"type": "integer"},
+                            "monitors": {"type": "array", "items": openapi.ref("Monitor")},
+                        },
+                    }},
+                },
+            }),
+            tags=["maintenance"],
+        ),
+        "/maintenance/export.csv": openapi.get(
+            "maintenance_export", "The maintenance list as CSV", _PLANT_FILTER,
+            openapi.csv_body("One row per vibration monitor, the most urgent first."),
+            tags=["maintenance"],
+        ),
+    },
+    {"Monitor": _MONITOR},
+)  # fmt: skip

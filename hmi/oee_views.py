@@ -20,10 +20,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
+from hmi import openapi
 from hmi.api import api_view, form_error
 from hmi.csv_safety import csv_text
 from hmi.history_views import iso
-from hmi.oee_forms import PeriodForm, SubjectForm, parse_started_at
+from hmi.oee_forms import PERIODS, PeriodForm, SubjectForm, parse_started_at
 from plant import oee
 from plant.actions.oee import RETAG_PERMISSION, TAG_PERMISSION, do_tag_stop
 from plant.models import Line, OeeMachine, StopReason
@@ -353,3 +354,214 @@ def pareto_rows(result: MachineOee | None) -> list[dict[str, Any]]:
     largest = rows[0][1] if rows else 1.0
     return [{"category": c.value, "label": LABELS[c], "seconds": s, "height": s / largest * 100,
              "cumulative": share * 100} for c, s, share in rows]  # fmt: skip
+
+
+# --- the OpenAPI description of the API (hmi/openapi.py) -----------------------------------
+
+_NUMBER = {"type": "number"}
+_NULLABLE_NUMBER = openapi.ref("NullableNumber")
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_ID = {"type": "integer", "minimum": 1, "maximum": openapi.MAX_ID}
+_PARAMETERS = [
+    openapi.query("machine", _ID, "A machine with OEE (give machine or line, one of them)."),
+    openapi.query("line", _ID, "A line (give machine or line, one of them)."),
+    openapi.query(
+        "period",
+        {"enum": [key for key, _ in PERIODS]},
+        "shift (the default: the one running now, or a named one of `date`), day, "
+        "week (the ISO week of `date`), or range (`start` to `end`, 31 days at most).",
+    ),
+    openapi.query("date", {"type": "string", "format": "date"}, "A day of the plant's clock."),
+    openapi.query("shift", {"type": "string", "maxLength": 50}, "A shift's name on `date`."),
+    openapi.query("start", openapi.ref("Time"), "Start of a range."),
+    openapi.query("end", openapi.ref("Time"), "End of a range, exclusive."),
+]
+_FIGURES_PROPERTIES = {
+    "availability": _NULLABLE_NUMBER,
+    "performance": _NULLABLE_NUMBER,
+    "quality": _NULLABLE_NUMBER,
+    "oee": _NULLABLE_NUMBER,
+    "over_speed": {"type": "boolean"},
+    "planned_busy_s": _NUMBER,
+    "run_s": _NUMBER,
+    "ideal_s": _NUMBER,
+    "produced": _NUMBER,
+    "good": _NUMBER,
+    "rejected": _NUMBER,
+}
+_FIGURES = {
+    "oneOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "required": list(_FIGURES_PROPERTIES),
+            "properties": _FIGURES_PROPERTIES,
+        },
+    ]
+}
+_PERIOD = {
+    "type": "object",
+    "required": ["kind", "label", "start", "end", "live"],
+    "properties": {
+        "kind": {"type": "string"},
+        "label": {"type": "string"},
+        "start": openapi.ref("Time"),
+        "end": openapi.ref("Time"),
+        "live": {"type": "boolean"},
+    },
+}
+_LOSSES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["category", "label", "kind", "seconds"],
+        "properties": {
+            "category": {"type": "string"},
+            "label": {"type": "string"},
+            "kind": {"type": "string"},
+            "seconds": _NUMBER,
+        },
+    },
+}
+_TIMELINE = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["start", "end", "state", "category"],
+        "properties": {
+            "start": openapi.ref("Time"),
+            "end": openapi.ref("Time"),
+            "state": _NULLABLE_TEXT | {"description": "null: no data."},
+            "category": {"type": "string"},
+        },
+    },
+}
+_STOPS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": [
+            "start",
+            "end",
+            "seconds",
+            "category",
+            "label",
+            "reason",
+            "comment",
+            "tagged_by",
+            "tagged_at",
+        ],
+        "properties": {
+            "start": openapi.ref("Time"),
+            "end": openapi.ref("Time"),
+            "seconds": _NUMBER,
+            "category": {"type": "string"},
+            "label": {"type": "string"},
+            "reason": _NULLABLE_TEXT,
+            "comment": _NULLABLE_TEXT,
+            "tagged_by": _NULLABLE_TEXT,
+            "tagged_at": {"oneOf": [openapi.ref("Time"), {"type": "null"}]},
+        },
+    },
+}
+_MACHINE = {
+    "type": "object",
+    "required": ["machine", "period", "oee", "losses", "pareto", "shifts", "timeline", "stops"],
+    "properties": {
+        "machine": {
+            "type": "object",
+            "required": [
+                "id",
+                "name",
+                "line",
+                "plant",
+                "time_zone",
+                "ideal_cycle_s",
+                "microstop_s",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "line": {"type": "string"},
+                "plant": {"type": "string"},
+                "time_zone": {"type": "string"},
+                "ideal_cycle_s": _NUMBER,
+                "microstop_s": _NUMBER,
+            },
+        },
+        "period": _PERIOD,
+        "oee": _FIGURES,
+        "losses": _LOSSES,
+        "pareto": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["category", "label", "seconds", "cumulative"],
+                "properties": {
+                    "category": {"type": "string"},
+                    "label": {"type": "string"},
+                    "seconds": _NUMBER,
+                    "cumulative": _NUMBER,
+                },
+            },
+        },
+        "shifts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "start", "end"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "start": openapi.ref("Time"),
+                    "end": openapi.ref("Time"),
+                    **_FIGURES_PROPERTIES,
+                },
+            },
+        },
+        "timeline": {"oneOf": [{"type": "null"}, _TIMELINE]},
+        "stops": {"oneOf": [{"type": "null"}, _STOPS]},
+    },
+}
+_LINE = {
+    "type": "object",
+    "required": ["line", "period", "method", "oee", "losses", "machines"],
+    "properties": {
+        "line": {
+            "type": "object",
+            "required": ["id", "name", "plant", "time_zone"],
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "plant": {"type": "string"},
+                "time_zone": {"type": "string"},
+            },
+        },
+        "period": _PERIOD,
+        "method": {"enum": ["bottleneck", "sum"]},
+        "oee": _FIGURES,
+        "losses": _LOSSES,
+        "machines": {
+            "type": "array",
+            "items": openapi.ref("MachineOee"),
+            "description": "Each machine's figures, without timeline and stops.",
+        },
+    },
+}
+openapi.add_paths(
+    {
+        "/api/oee/": openapi.get(
+            "oee", "A machine's or a line's OEE over a shift, day, week or range (times in "
+            "UTC, durations in seconds)", _PARAMETERS,
+            openapi.json_body("A machine's figures, shifts, timeline and stops; or a line's "
+                              "figures and its machines'.",
+                              {"oneOf": [openapi.ref("MachineOee"), _LINE]}),
+            tags=["oee"],
+        ),
+        "/oee/export.csv": openapi.get(
+            "oee_export", "Each shift's figures of the period (and their total) as CSV",
+            _PARAMETERS, openapi.csv_body("One row per machine and shift, then the total."),
+            tags=["oee"],
+        ),
+    },
+    {"MachineOee": _MACHINE},
+)  # fmt: skip

@@ -33,7 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from hmi import spc_charts
+from hmi import openapi, spc_charts
 from hmi.api import api_view, form_error
 from hmi.csv_safety import csv_text
 from hmi.history_views import _stream, iso
@@ -325,3 +325,165 @@ def _csv(settings: SpcSettings, hours: list[spc_history.HourStats]) -> Iterator[
          h.batch.below_t2, h.batch.compliant, h.recommended]
         for h in hours
     )  # fmt: skip
+
+
+# --- the OpenAPI description of the API (hmi/openapi.py) -----------------------------------
+
+_NUMBER = {"type": "number"}
+_NULLABLE_NUMBER = openapi.ref("NullableNumber")
+_RANGE_PARAMETERS = [
+    openapi.query(
+        "tag",
+        {"type": "integer", "minimum": 1, "maximum": openapi.MAX_ID},
+        "The SPC-watched tag's id.",
+        required=True,
+    ),
+    openapi.query("start", openapi.ref("Time"), "Start of the range (default: end - the span)."),
+    openapi.query("end", openapi.ref("Time"), "End of the range, exclusive (default: now)."),
+]
+_SPEC = {
+    "type": "object",
+    "required": [
+        "tag",
+        "unit",
+        "lsl",
+        "usl",
+        "nominal",
+        "tne",
+        "t1",
+        "t2",
+        "e_marked",
+        "subgroup_size",
+        "rules",
+        "rules_chart",
+    ],
+    "properties": {
+        "tag": {"type": "integer"},
+        "unit": {"type": "string"},
+        "lsl": _NUMBER,
+        "usl": _NUMBER,
+        "nominal": _NUMBER,
+        "tne": _NUMBER | {"description": "Tolerable negative error."},
+        "t1": _NUMBER,
+        "t2": _NUMBER,
+        "e_marked": {"type": "boolean"},
+        "subgroup_size": {"type": "integer"},
+        "rules": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "The Nelson rules watched.",
+        },
+        "rules_chart": {"type": "string"},
+    },
+}
+_HOUR = {
+    "type": "object",
+    "required": [
+        "hour",
+        "n",
+        "mean",
+        "sigma_overall",
+        "sigma_within",
+        "subgroups",
+        "cp",
+        "cpk",
+        "pp",
+        "ppk",
+        "recommended_target",
+        "e_rule",
+    ],
+    "properties": {
+        "hour": openapi.ref("Time"),
+        "n": {"type": "integer"},
+        "mean": _NUMBER,
+        "sigma_overall": _NUMBER,
+        "sigma_within": _NULLABLE_NUMBER,
+        "subgroups": {"type": "integer"},
+        "cp": _NULLABLE_NUMBER,
+        "cpk": _NULLABLE_NUMBER,
+        "pp": _NULLABLE_NUMBER,
+        "ppk": _NULLABLE_NUMBER,
+        "recommended_target": _NUMBER,
+        "e_rule": {
+            "type": "object",
+            "required": [
+                "compliant",
+                "mean_ok",
+                "below_t1",
+                "t1_ok",
+                "below_t2",
+                "t2_ok",
+                "problems",
+            ],
+            "properties": {
+                "compliant": {"type": "boolean"},
+                "mean_ok": {"type": "boolean"},
+                "below_t1": {"type": "integer"},
+                "t1_ok": {"type": "boolean"},
+                "below_t2": {"type": "integer"},
+                "t2_ok": {"type": "boolean"},
+                "problems": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    },
+}
+_CHART = {
+    "oneOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "required": ["points", "center", "ucl", "lcl", "flagged"],
+            "properties": {
+                "points": {"type": "array", "items": _NUMBER},
+                "center": _NUMBER,
+                "ucl": _NUMBER,
+                "lcl": _NULLABLE_NUMBER,
+                "sigma": _NUMBER,
+                "flagged": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "The broken rules of a point, by its index.",
+                },
+            },
+        },
+    ]
+}
+openapi.add_paths(
+    {
+        "/api/quality/": openapi.get(
+            "quality", "Per hour of a range (default the last 24 h, at most 2 days): "
+            "capability and the ℮ rule's batch", _RANGE_PARAMETERS,
+            openapi.json_body("The tag's specification, its run-rule flag, and its hours.", {
+                "type": "object", "required": ["start", "end", "spec", "rule", "hours"],
+                "properties": {
+                    "start": openapi.ref("Time"), "end": openapi.ref("Time"),
+                    "spec": openapi.ref("SpcSpec"),
+                    "rule": {"type": "object", "required": ["broken", "rules", "time"],
+                             "properties": {"broken": {"type": "boolean"},
+                                            "rules": {"type": "string"},
+                                            "time": {"oneOf": [openapi.ref("Time"),
+                                                               {"type": "null"}]}}},
+                    "hours": {"type": "array", "items": _HOUR},
+                },
+            }),
+            tags=["quality"],
+        ),
+        "/api/quality/charts/": openapi.get(
+            "quality_charts", "The I-MR and X̄-R control charts of a range (default the last "
+            "hour, at most a day)", _RANGE_PARAMETERS,
+            openapi.json_body("Each chart, or null with too few values.", {
+                "type": "object",
+                "required": ["start", "end", "spec", "n", "individuals", "moving_range",
+                             "xbar", "range"],
+                "properties": {
+                    "start": openapi.ref("Time"), "end": openapi.ref("Time"),
+                    "spec": openapi.ref("SpcSpec"), "n": {"type": "integer"},
+                    "individuals": _CHART, "moving_range": _CHART, "xbar": _CHART,
+                    "range": _CHART,
+                },
+            }),
+            tags=["quality"],
+        ),
+    },
+    {"SpcSpec": _SPEC},
+)  # fmt: skip

@@ -5,19 +5,23 @@ status the document names, and with a body its schema allows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 import schemathesis
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hmi.openapi import add_paths, document
 from plant.demo_energy import backfill_energy
-from plant.models import ApiToken, Plant, Tag
+from plant.demo_vibration import backfill_vibration
+from plant.models import ApiToken, OeeMachine, Plant, Sample, SpcSettings, Tag
 from tests.browser.conftest import Daphne, make_server_user
+from tests.oee_data import DAY, record
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
@@ -36,7 +40,8 @@ def test_the_document_is_served_without_a_login_and_names_every_api(
     body = response.json()
     assert body["openapi"] == "3.1.0"
     assert {"/api/history/", "/api/current/", "/api/markers/", "/api/energy/",
-            "/api/energy/demand/"} <= set(body["paths"])  # fmt: skip
+            "/api/energy/demand/", "/api/oee/", "/api/quality/", "/api/quality/charts/",
+            "/api/maintenance/"} <= set(body["paths"])  # fmt: skip
     assert set(body["components"]["securitySchemes"]) == {"bearer", "session"}
     errors = body["paths"]["/api/energy/"]["get"]["responses"]
     assert {"200", "400", "401", "404"} <= set(errors)
@@ -50,9 +55,29 @@ def test_a_path_described_twice_is_refused() -> None:
 
 @pytest.fixture
 def server(committed_db: None, demo_plant: Plant, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A daphne on the test database with the demo plant, ten days of its meter, and a
-    viewer's read-only token: the server's URL and the token."""
+    """A daphne on the test database with the demo plant, ten days of its meter, three of its
+    pump's vibration, a shift of the filler and an hour of fill levels, and a viewer's
+    read-only token: the server's URL and the token."""
     backfill_energy(demo_plant, days=10)
+    backfill_vibration(demo_plant, days=3, step_s=60.0)
+    # The filler's state over the Early shift of DAY, a jam in it (its counters are the
+    # energy backfill's bottles).
+    filler = OeeMachine.objects.get(machine__line__plant=demo_plant, machine__slug="filler")
+    record(filler.state_tag, *[(m / 12, "jammed" if 60 <= m / 12 < 75 else "running")
+                               for m in range(480 * 12)])  # fmt: skip
+    fill_level = SpcSettings.objects.filter(tag__machine__line__plant=demo_plant).first()
+    assert fill_level is not None
+    now = timezone.now()
+    Sample.objects.bulk_create(
+        [
+            Sample(
+                tag_id=fill_level.tag_id,
+                time=now - timedelta(seconds=s),
+                value=500.0 + (s % 7) * 0.5,
+            )
+            for s in range(1, 3600, 5)
+        ]
+    )
     viewer = make_server_user("openapi-viewer", "viewer", demo_plant)
     _, secret = ApiToken.issue(viewer, "schemathesis")
     daphne = Daphne(tmp_path / "daphne.log")
@@ -91,6 +116,25 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             run_operation(operation, url, headers, operation.as_strategy(generation_mode=mode))
         # And with the demo plant's own ids, so the 200 answers are generated and checked too.
-        names = {p["name"] for p in operation.definition.raw.get("parameters", [])}
-        pinned = {"plant": demo_plant.pk} if "plant" in names else {"tag": tags[:3]}
-        run_operation(operation, url, headers, operation.as_strategy(query=pinned))
+        for pinned in own_ids(operation, demo_plant, tags):
+            run_operation(operation, url, headers, operation.as_strategy(query=pinned))
+
+
+def own_ids(
+    operation: schemathesis.APIOperation, plant: Plant, tags: list[int]
+) -> list[dict[str, object]]:
+    """The demo plant's ids for the operation's parameters: each way to name what it shows."""
+    parameters = {p["name"]: p["schema"] for p in operation.definition.raw.get("parameters", [])}
+    if "plant" in parameters:
+        return [{"plant": plant.pk}]
+    if "machine" in parameters:
+        filler = OeeMachine.objects.get(machine__line__plant=plant, machine__slug="filler")
+        day = {"date": DAY.isoformat()}
+        return [
+            {"machine": filler.machine_id, "period": "day"} | day,
+            {"line": filler.machine.line_id, "period": "shift", "shift": "Early"} | day,
+        ]
+    if parameters["tag"].get("type") == "integer":  # one SPC-watched tag
+        watched = SpcSettings.objects.filter(tag__machine__line__plant=plant)
+        return [{"tag": pk} for pk in watched.values_list("tag_id", flat=True)]
+    return [{"tag": tags[:3]}]
