@@ -460,6 +460,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # django-axes logs every login and logout at INFO; failures are security events instead.
     # WeasyPrint (shift report PDFs) logs each step of every PDF at INFO.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"},
-                "weasyprint": {"level": "WARNING"}},  # fmt: skip
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+    },
 }
