@@ -16,6 +16,7 @@ from hmi import (
     openapi,
     preference_views,
     quality_views,
+    report_views,
     screen_views,
     security_event_views,
     setpoint_audit,
@@ -75,6 +76,12 @@ urlpatterns = [
     # The OpenAPI document of the JSON API (no login: it describes shapes, shows no data)
     path("api/openapi.json", openapi.openapi_json, name="openapi"),
     # Energy: per line and plant, per shift and day; demand against the contracted peak
+    # Shift reports
+    path("reports/", report_views.reports_index, name="reports_index"),
+    path("reports/build/", report_views.report_build, name="report_build"),
+    path("reports/<int:pk>/", report_views.report_detail, name="report_detail"),
+    path("reports/<int:pk>/pdf/", report_views.report_pdf, name="report_pdf"),
+    path("reports/<int:pk>/csv/", report_views.report_csv, name="report_csv"),
     path("energy/", energy_views.energy_index, name="energy_index"),
     path("energy/plants/<int:pk>/", energy_views.energy_plant, name="energy_plant"),
     path("energy/plants/<int:pk>/demand/", energy_views.energy_demand, name="energy_demand"),

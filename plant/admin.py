@@ -355,6 +355,7 @@ from plant import (  # noqa: E402, F401
     energy_admin,
     health_admin,
     oee_admin,
+    report_admin,
     shift_admin,
     sparkplug_admin,
     sso_admin,

@@ -51,6 +51,7 @@ from plant.models import (
     SetpointWrite,
     Shift,
     ShiftBreak,
+    ShiftReportSettings,
     SpcSettings,
     StopReason,
     Tag,
@@ -89,6 +90,7 @@ PLANT_PATHS: dict[type[Model], str] = {
     StopReason: "plant",
     PlantEnergy: "plant",
     EnergyMeter: "plant",
+    ShiftReportSettings: "plant",
 }
 
 

@@ -74,8 +74,8 @@ class NotificationDeliveryAdmin(ReadOnly, PlantScopedAdmin):
     list_filter = ["state", "reason", "kind", ("plant", OWN)]
     search_fields = ["subject", "address", "last_error"]
     date_hierarchy = "created_at"
-    readonly_fields = ["plant", "entry", "reason", "roster", "recipient", "kind", "address",
-                       "subject", "body", "payload", "state", "attempts", "created_at",
+    readonly_fields = ["plant", "entry", "report", "reason", "roster", "recipient", "kind",
+                       "address", "subject", "body", "payload", "state", "attempts", "created_at",
                        "next_attempt_at", "claimed_by", "claimed_at", "sent_at",
                        "last_error"]  # fmt: skip
     inlines = [AttemptInline]

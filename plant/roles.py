@@ -112,6 +112,11 @@ CONFIGURE = [
     "plant.add_energymeter",
     "plant.change_energymeter",
     "plant.delete_energymeter",
+    # Shift reports of their own plants: the mailing list and the key values.
+    "plant.view_shiftreportsettings",
+    "plant.add_shiftreportsettings",
+    "plant.change_shiftreportsettings",
+    "plant.delete_shiftreportsettings",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -152,15 +152,18 @@ def do_record_attempt(
     else:
         gave_up = fields["state"] == State.FAILED
         what = "given up" if gave_up else f"attempt {attempts}, trying again"
+        kind = "Shift reports" if delivery.report_id is not None else "Alarm notifications"
         system_health.do_raise_system_alarm(
-            key, f"Alarm notifications to {delivery.address} are failing",
+            key, f"{kind} to {delivery.address} are failing",
             detail=f"{error} ({what})", now=now,
         )  # fmt: skip
     return True
 
 
 def recipient_alarm_key(delivery: NotificationDelivery) -> str:
-    """The system alarm of a failing recipient."""
+    """The system alarm of a failing recipient (a report's: its plant's address)."""
+    if delivery.report_id is not None:
+        return f"notify.report.{delivery.plant_id}.{delivery.address}"[:64]
     return f"notify.{delivery.kind}.{delivery.recipient_id or 'removed'}"
 
 

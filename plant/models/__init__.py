@@ -32,6 +32,7 @@ from plant.models.oee import (
     StopReason,
 )
 from plant.models.preferences import UserPreference
+from plant.models.reports import ShiftReport, ShiftReportCursor, ShiftReportSettings
 from plant.models.rollups import HourRollup, MinuteRollup, PendingRollup
 from plant.models.security_log import SecurityEvent
 from plant.models.setpoints import ControlLoop, ControlLoopEvent, SetpointWrite
@@ -92,6 +93,9 @@ __all__ = [
     "SetpointWrite",
     "Shift",
     "ShiftBreak",
+    "ShiftReport",
+    "ShiftReportCursor",
+    "ShiftReportSettings",
     "SparkplugGroup",
     "SparkplugMetric",
     "SparkplugNode",

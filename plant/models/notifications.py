@@ -26,6 +26,11 @@ def validate_template(text: str) -> None:
         raise ValidationError(f"Not a valid template: {error}") from None
 
 
+# A shift report travels the same outbox as the alarms, so its retries and failures show the same.
+REPORT_REASON = "report"
+REASON_CHOICES = [(r.value, REASON_LABELS[r]) for r in Reason] + [(REPORT_REASON, "Shift report")]
+
+
 class NotificationRoster(models.Model):
     """Who is told about the alarms of an area (a line, or the whole plant) of a priority and
     above: at activation (delay 0), or when still unacknowledged after the delay (escalation)."""
@@ -130,10 +135,15 @@ class NotificationDelivery(models.Model):
 
     plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="+")
     entry = models.ForeignKey(
-        "plant.AlarmJournalEntry", on_delete=models.PROTECT, related_name="+",
-        help_text="The journal entry told of (for an escalation, the activation).",
+        "plant.AlarmJournalEntry", on_delete=models.PROTECT, related_name="+", null=True,
+        help_text="The journal entry told of (for an escalation, the activation); empty for "
+        "a shift report.",
     )  # fmt: skip
-    reason = models.CharField(max_length=12, choices=[(r.value, REASON_LABELS[r]) for r in Reason])
+    report = models.ForeignKey(
+        "plant.ShiftReport", on_delete=models.PROTECT, related_name="deliveries", null=True,
+        help_text="The shift report mailed (its PDF attached); empty for an alarm.",
+    )  # fmt: skip
+    reason = models.CharField(max_length=12, choices=REASON_CHOICES)
     roster = models.ForeignKey(
         NotificationRoster, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -161,6 +171,15 @@ class NotificationDelivery(models.Model):
             # However many dispatchers plan, an event reaches a recipient once.
             models.UniqueConstraint(
                 fields=["entry", "recipient", "reason"], name="notification_delivery_once"
+            ),
+            models.UniqueConstraint(
+                fields=["report", "address"],
+                name="report_delivery_once",
+                condition=models.Q(report__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(entry__isnull=False) | models.Q(report__isnull=False),
+                name="delivery_of_an_alarm_or_a_report",
             ),
         ]
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due")]

@@ -1,4 +1,5 @@
-"""The loop of `manage.py notify`: follow the alarm journal, plan deliveries, escalate, send.
+"""The loop of `manage.py notify`: follow the alarm journal, plan deliveries, escalate, make
+the shift reports due (plant.report_job), send.
 
 It runs as a process of its own, so the alarm engine never waits for a mail server or a
 webhook: the engine only journals (as it always has), and this follows the journal by id.
@@ -38,6 +39,7 @@ from plant.models import (
 )
 from plant.notifications import rules
 from plant.notifications.senders import SendError, Senders
+from plant.report_job import report_due_shifts
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class Dispatcher:
     def run_once(self, now: datetime | None = None) -> int:
         """Follow the journal, escalate, send what is due; return how much was done."""
         done = 0
-        for part in (self.follow, self.escalate, self.deliver):
+        for part in (self.follow, self.escalate, self.report, self.deliver):
             done += self._guarded(part, now or timezone.now())
         return done
 
@@ -226,6 +228,12 @@ class Dispatcher:
                     escalation_minutes=roster.delay_min, now=now,
                 )  # fmt: skip
         return planned
+
+    # --- shift reports --------------------------------------------------------------------
+
+    def report(self, now: datetime) -> int:
+        """Make, keep and plan the mails of every shift report due (plant.report_job)."""
+        return report_due_shifts(now)
 
     # --- sending -------------------------------------------------------------------------
 

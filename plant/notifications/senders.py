@@ -18,8 +18,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
 
-from plant.models import NotificationDelivery, NotificationRecipient
+from plant.models import NotificationDelivery, NotificationRecipient, ShiftReport
 from plant.notifications.rules import signature
+from plant.report_pdf import filename_of
 
 USER_AGENT = "scada-lite-notify/1"
 
@@ -47,6 +48,8 @@ class Senders:
             from_email=settings.DEFAULT_FROM_EMAIL, to=[delivery.address],
             headers={"X-Scada-Delivery": str(delivery.pk), "X-Scada-Event": delivery.reason},
         )  # fmt: skip
+        if delivery.report_id is not None:
+            attach_report(message, delivery.report_id)
         try:
             if self.smtp is None:
                 self.smtp = smtp_backend()
@@ -68,6 +71,15 @@ class Senders:
             smtp, self.smtp = self.smtp, None
             with contextlib.suppress(Exception):  # closing a broken connection may fail too
                 smtp.close()
+
+
+def attach_report(message: EmailMessage, report_id: int) -> None:
+    """A shift report's mail carries its PDF."""
+    found = ShiftReport.objects.filter(pk=report_id).values_list("pdf", "figures").first()
+    if found is None:
+        raise SendError(f"shift report {report_id} no longer exists")
+    pdf, figures = found
+    message.attach(filename_of(figures, "pdf"), bytes(pdf), "application/pdf")
 
 
 def smtp_backend() -> EmailBackend:

@@ -75,6 +75,7 @@ LISTS = {
     "plant.stopreason":       "va va va",  # the reasons operators give stops
     "plant.plantenergy":      "va va va",  # a plant's demand contract
     "plant.energymeter":      "va va va",  # the meters of the admin's own plants
+    "plant.shiftreportsettings": "va va va",  # the mailing list of the admin's own plants
     "auth.user":              "- - va",    # only superusers manage people and roles
     "auth.group":             "- - va",
 }
@@ -145,6 +146,8 @@ OBJECTS = [
     ("plant.plantenergy", "B", "plant_energy",    "- vcd vcd"),
     ("plant.energymeter", "A", "meter",           "vcd - vcd"),
     ("plant.energymeter", "B", "meter",           "- vcd vcd"),
+    ("plant.shiftreportsettings", "A", "report_settings", "vcd - vcd"),
+    ("plant.shiftreportsettings", "B", "report_settings", "- vcd vcd"),
     ("auth.user", "A", "user",                    "- - vcd"),
     ("auth.user", "B", "user",                    "- - vcd"),
     ("auth.group", "X", "group",                  "- - vcd"),

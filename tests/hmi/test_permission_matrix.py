@@ -154,6 +154,19 @@ ROWS = [
     Row("hmi:quality_chart_api", "GET", "/api/quality/charts/?tag={tag}", "B", API_READER_B),
     Row("hmi:openapi", "GET", "/api/openapi.json", "", ANYONE),
     # Energy: the screens (a session), the API and the export (a session or a bearer token)
+    Row("hmi:reports_index", "GET", "/reports/", "", LOGGED_IN),
+    Row("hmi:reports_index", "GET", "/reports/?plant={plant}", "A", MEMBER_OF_A),
+    Row("hmi:reports_index", "GET", "/reports/?plant={plant}", "B", MEMBER_OF_B),
+    Row("hmi:report_build", "GET", "/reports/build/?plant={plant}&date=2026-12-02", "A",
+        MEMBER_OF_A),
+    Row("hmi:report_build", "GET", "/reports/build/?plant={plant}&date=2026-12-02", "B",
+        MEMBER_OF_B),
+    Row("hmi:report_detail", "GET", "/reports/{report}/", "A", MEMBER_OF_A),
+    Row("hmi:report_detail", "GET", "/reports/{report}/", "B", MEMBER_OF_B),
+    Row("hmi:report_pdf", "GET", "/reports/{report}/pdf/", "A", MEMBER_OF_A),
+    Row("hmi:report_pdf", "GET", "/reports/{report}/pdf/", "B", MEMBER_OF_B),
+    Row("hmi:report_csv", "GET", "/reports/{report}/csv/", "A", MEMBER_OF_A),
+    Row("hmi:report_csv", "GET", "/reports/{report}/csv/", "B", MEMBER_OF_B),
     Row("hmi:energy_index", "GET", "/energy/", "", LOGGED_IN),
     Row("hmi:energy_plant", "GET", "/energy/plants/{plant}/", "A", MEMBER_OF_A),
     Row("hmi:energy_plant", "GET", "/energy/plants/{plant}/", "B", MEMBER_OF_B),
@@ -368,7 +381,7 @@ def test_each_role_is_answered_as_the_matrix_says(world: World, row: Row, role: 
     "path", ["/", "/alarms/", "/alarms/history/", "/audit/setpoints/", "/audit/setpoints.csv",
              "/audit/configuration/", "/trend/", "/audit/security/", "/audit/security.csv",
              "/maintenance/", "/api/maintenance/", "/maintenance/export.csv", "/oee/",
-             "/energy/"],
+             "/energy/", "/reports/"],
 )  # fmt: skip
 def test_the_search_for_other_plants_would_find_them(world: World, path: str) -> None:
     """The superuser sees both plants on the lists: the slug search above is not blind."""

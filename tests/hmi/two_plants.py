@@ -51,6 +51,8 @@ from plant.models import (
     Sample,
     SetpointWrite,
     Shift,
+    ShiftReport,
+    ShiftReportSettings,
     SparkplugGroup,
     SparkplugNode,
     SparkplugPendingBirth,
@@ -65,6 +67,8 @@ from plant.models import (
     WorkerHeartbeat,
 )
 from plant.notifications.rules import Reason
+from plant.report_pdf import pdf_of
+from plant.shift_reports import figures, resolve_period
 from plant.token_actions import do_revoke_api_token
 from tests.builders import demo_tag, record_value
 
@@ -199,7 +203,23 @@ def _plant_objects(plant: Plant, letter: str, root: User) -> dict[str, int]:
         "spc": SpcSettings.objects.get(tag=level).pk,  # the demo's (plant.demo._load_quality)
         "plant_energy": PlantEnergy.objects.get(plant=plant).pk,
         "meter": EnergyMeter.objects.get(plant=plant).pk,
+        "report": _shift_report(plant).pk,
+        "report_settings": ShiftReportSettings.objects.create(
+            plant=plant, recipients=f"shift@{plant.slug}.example"
+        ).pk,
     }  # fmt: skip
+
+
+def _shift_report(plant: Plant) -> ShiftReport:
+    """A kept report of the plant's first shift on the stop's day (plant.report_job's kind)."""
+    first = Shift.objects.filter(plant=plant).order_by("start_time").first()
+    assert first is not None
+    period = resolve_period(plant, STOP_AT.date(), first.name)
+    found = figures(plant, period)
+    return ShiftReport.objects.create(
+        plant=plant, name=period.name, start_at=period.start, end_at=period.end,
+        figures=found, pdf=pdf_of(found), created_at=timezone.now(),
+    )  # fmt: skip
 
 
 def _notification_objects(
