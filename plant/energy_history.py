@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant import energy
 from plant.historian import ORIGIN, iter_buckets, raw_samples
 from plant.models import EnergyMeter, Line, Plant, PlantEnergy
 from plant.quality import USABLE_SQL, Quality
+from plant.read_replica import samples_connection as default_connection
 from plant.shifts import day_window, shifts_between
 
 DEFAULT_BASELINE_DAYS = 28  # PlantEnergy.baseline_days
