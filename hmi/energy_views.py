@@ -47,6 +47,7 @@ from plant.energy_history import (
 )
 from plant.models import Plant, PlantEnergy
 from plant.queries import visible_plants
+from plant.read_replica import reads_history
 from plant.shifts import day_window
 
 MAX_DAYS = 400  # as the history API's longest range
@@ -109,6 +110,7 @@ def reports(plant: Plant, first: date, last: date) -> list[Report]:
 
 
 @require_safe
+@reads_history
 def energy_index(request: HttpRequest) -> HttpResponse:
     """The plants the user may see, with whether each has energy meters."""
     plants = list(visible_plants(request.user).order_by("name"))
@@ -119,6 +121,7 @@ def energy_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@reads_history
 def energy_plant(request: HttpRequest, pk: int) -> HttpResponse:
     """One plant's day: per line and plant, per shift and day, the baseline, the demand."""
     plant = energy_plant_or_404(request.user, pk)
@@ -140,6 +143,7 @@ def energy_plant(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
+@reads_history
 def energy_demand(request: HttpRequest, pk: int) -> HttpResponse:
     """The demand panel: the day's blocks and the live prediction (polled by the page)."""
     plant = energy_plant_or_404(request.user, pk)
@@ -236,6 +240,7 @@ def _predicted_bar(live: energy.DemandNow, start: datetime, count: int, interval
 
 
 @api_view
+@reads_history
 def energy_api(request: HttpRequest) -> HttpResponse:
     """Consumption, output, kWh per 1,000 units and the baseline, per line and plant, per day
     and shift, over the local days first..last."""
@@ -295,6 +300,7 @@ class DemandForm(forms.Form):
 
 
 @api_view
+@reads_history
 def demand_api(request: HttpRequest) -> HttpResponse:
     """A local day's demand blocks, the contract, and (today) the current block's prediction."""
     form = DemandForm(request.GET)
@@ -324,6 +330,7 @@ def demand_api(request: HttpRequest) -> HttpResponse:
 
 
 @api_view
+@reads_history
 def energy_export(request: HttpRequest) -> HttpResponseBase:
     """The API's days and shifts as CSV: one row per scope and period."""
     form = EnergyForm(request.GET)

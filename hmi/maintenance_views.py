@@ -24,6 +24,7 @@ from plant.maintenance import MachineHealth, MonitorHealth, Reading, machine_hea
 from plant.models import Machine, Plant
 from plant.quality import label_of
 from plant.queries import visible_plants
+from plant.read_replica import reads_history
 
 CSV_COLUMNS = [
     "plant", "line", "machine", "tag", "topic", "class", "value", "unit", "time", "zone",
@@ -52,6 +53,7 @@ def plants_of(request: HttpRequest) -> tuple[MaintenanceForm, QuerySet[Plant]]:
 
 
 @require_safe
+@reads_history
 def maintenance_list(request: HttpRequest) -> HttpResponse:
     """Every monitored machine of the user's plants, the most urgent first."""
     form, plants = plants_of(request)
@@ -64,6 +66,7 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@reads_history
 def health_card(request: HttpRequest, pk: int) -> HttpResponse:
     """One machine's health card (the machine screen loads it after the page)."""
     plants = visible_plants(request.user)
@@ -75,6 +78,7 @@ def health_card(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @api_view
+@reads_history
 def maintenance_api(request: HttpRequest) -> HttpResponse:
     """The maintenance list as JSON: each machine's monitors with zone, drift and life."""
     form, plants = plants_of(request)
@@ -87,6 +91,7 @@ def maintenance_api(request: HttpRequest) -> HttpResponse:
 
 
 @api_view
+@reads_history
 def maintenance_csv(request: HttpRequest) -> HttpResponse:
     """The maintenance list as CSV: one line per vibration monitor, most urgent first."""
     form, plants = plants_of(request)

@@ -31,6 +31,7 @@ from plant.models import Line, OeeMachine, StopReason
 from plant.oee import KINDS, LABELS, Category, Figures
 from plant.oee_queries import MachineOee, Period, Stop, line_oee, machine_oee, resolve_period
 from plant.queries import visible_plants
+from plant.read_replica import reads_history
 from plant.shifts import shift_at
 
 REFRESH_S = 15  # the live shift's panel is fetched again this often
@@ -59,6 +60,7 @@ def period_of(line: Line, query: dict[str, Any], now: datetime) -> Period:
 
 
 @require_safe
+@reads_history
 def oee_overview(request: HttpRequest) -> HttpResponse:
     """Every machine with OEE, its current shift's A, P, Q and OEE, by plant and line."""
     now = timezone.now()
@@ -91,6 +93,7 @@ def _machine_context(request: HttpRequest, pk: int) -> dict[str, Any]:
 
 
 @require_safe
+@reads_history
 def oee_machine(request: HttpRequest, pk: int) -> HttpResponse:
     """A machine's OEE over a period, with its timeline, losses and stops."""
     context = _machine_context(request, pk)
@@ -99,12 +102,14 @@ def oee_machine(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
+@reads_history
 def oee_machine_panel(request: HttpRequest, pk: int) -> HttpResponse:
     """The machine page's panel alone, as its htmx poll fetches it while the shift runs."""
     return render(request, "hmi/fragments/oee_panel.html", _machine_context(request, pk))
 
 
 @require_safe
+@reads_history
 def oee_line(request: HttpRequest, pk: int) -> HttpResponse:
     """A line's OEE (its bottleneck's, or its machines' together) and each machine's."""
     line = get_object_or_404(visible_lines(request.user), pk=pk)
@@ -173,6 +178,7 @@ def _stop_at(config: OeeMachine, started_at: datetime, now: datetime) -> Stop | 
 
 
 @api_view
+@reads_history
 def oee_api(request: HttpRequest) -> HttpResponse:
     """A machine's or line's OEE over a period as JSON (times in UTC, durations in seconds)."""
     form = SubjectForm(request.GET)
@@ -279,6 +285,7 @@ CSV_HEAD = ["plant", "line", "machine", "shift", "start", "end", "availability",
 
 
 @api_view
+@reads_history
 def oee_export(request: HttpRequest) -> HttpResponse:
     """The figures of each shift of the period (and their total) as CSV, per machine."""
     form = SubjectForm(request.GET)

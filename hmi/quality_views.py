@@ -41,6 +41,7 @@ from hmi.quality_forms import ChartForm, QualityRangeForm
 from plant import spc, spc_history
 from plant.models import LatestValue, SpcSettings
 from plant.queries import format_value, visible_plants
+from plant.read_replica import reads_history
 from plant.spc_tags import FLAG_SUFFIX, RULES_SUFFIX
 
 LIVE_POINTS = 100  # the I-MR chart's window of latest values
@@ -63,6 +64,7 @@ def settings_or_404(user: User | AnonymousUser, tag_id: int) -> SpcSettings:
 
 
 @require_safe
+@reads_history
 def quality_index(request: HttpRequest) -> HttpResponse:
     """Every tag with SPC settings the user may see, with its run-rule state."""
     rows = list(
@@ -72,6 +74,7 @@ def quality_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@reads_history
 def quality_tag(request: HttpRequest, pk: int) -> HttpResponse:
     """One tag's quality screen; its two fragments load and refresh themselves."""
     settings = settings_or_404(request.user, pk)
@@ -85,6 +88,7 @@ def quality_tag(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
+@reads_history
 def quality_live(request: HttpRequest, pk: int) -> HttpResponse:
     """The charts and the run-rule state (polled every 5 s)."""
     settings = settings_or_404(request.user, pk)
@@ -93,6 +97,7 @@ def quality_live(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_safe
+@reads_history
 def quality_hours(request: HttpRequest, pk: int) -> HttpResponse:
     """Cp/Cpk and the ℮ batch per hour, and the recommended setpoint (polled every minute)."""
     settings = settings_or_404(request.user, pk)
@@ -259,6 +264,7 @@ def hour_json(hour: spc_history.HourStats) -> dict[str, Any]:
 
 
 @api_view
+@reads_history
 def quality_api(request: HttpRequest) -> HttpResponse:
     """Per hour of a range (default the last 24 h, at most 2 days): capability and ℮ batch."""
     form = QualityRangeForm(request.GET)
@@ -278,6 +284,7 @@ def _rule_json(settings: SpcSettings) -> dict[str, Any]:
 
 
 @api_view
+@reads_history
 def quality_chart_api(request: HttpRequest) -> HttpResponse:
     """The I-MR and X̄–R charts of a range (default the last hour, at most a day)."""
     form = ChartForm(request.GET)
@@ -301,6 +308,7 @@ CSV_HEAD = [
 
 
 @api_view
+@reads_history
 def quality_export(request: HttpRequest) -> HttpResponseBase:
     """The hours of a range as CSV: capability, ℮ batch, recommended target."""
     form = QualityRangeForm(request.GET)

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant import counters, energy
 from plant.historian import ORIGIN, aggregate_sources, iter_buckets, raw_samples
 from plant.quality import USABLE_SQL, Quality
+from plant.read_replica import samples_connection as default_connection
 
 LOOKBACK = timedelta(days=7)  # how far back a counter's reading at a period's start is sought
 RESOLUTIONS_S = (3600, 900, 60, 1)

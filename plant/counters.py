@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant.models import Tag
 from plant.quality import USABLE_SQL
+from plant.read_replica import samples_connection as default_connection
 
 ROLLOVER_ZONE = 0.9  # a drop from at least this fraction of the modulus is a rollover
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant import energy
 from plant.counter_history import EPSILON, Counter, counter_increases, raw_points, reading_at
 from plant.models import EnergyMeter, Line, Plant, PlantEnergy
+from plant.read_replica import samples_connection as default_connection
 from plant.shifts import day_window, shifts_between
 
 DEFAULT_BASELINE_DAYS = 28  # PlantEnergy.baseline_days

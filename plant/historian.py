@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from plant.models import Tag
 from plant.quality import USABLE_SQL
+from plant.read_replica import samples_connection as default_connection
 from plant.rollups import ROLLUPS, rollups_available
 from plant.timescale import AGGREGATES, aggregates_available
 

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection
-
 from plant import oee
 from plant.counter_history import increases
 from plant.historian import hold_seconds
 from plant.models import Line, Machine, MachineStop, OeeMachine, Tag
 from plant.oee import LABELS, Category, Figures, Interval, StateChange
 from plant.quality import Quality
+from plant.read_replica import samples_connection as connection
 from plant.shifts import ShiftWindow, day_window, shift_at, shifts_between
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

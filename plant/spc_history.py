@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
-
 from plant import spc
 from plant.historian import EPOCH, ORIGIN
 from plant.models import SpcSettings
 from plant.quality import USABLE_SQL
+from plant.read_replica import samples_connection as connection
 
 HOUR = timedelta(hours=1)
 MAX_CHART_POINTS = 10_000

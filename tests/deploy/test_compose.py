@@ -210,7 +210,7 @@ def test_web_is_behind_the_tls_proxy() -> None:
     assert interpolate(env["CSRF_TRUSTED_ORIGINS"]) == "https://localhost"
     assert "--proxy-headers" in SERVICES["web"]["command"]
     caddyfile = (ROOT / "config" / "caddy" / "Caddyfile").read_text()
-    assert "reverse_proxy web:8000" in caddyfile
+    assert "reverse_proxy {$HMI_UPSTREAM:web:8000}" in caddyfile  # compose.scale.yaml: nginx
     assert "./config/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in SERVICES["caddy"]["volumes"]
 
 

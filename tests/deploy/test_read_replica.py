@@ -150,3 +150,97 @@ def test_history_is_read_from_the_replica_and_from_the_primary_when_it_is_gone(
     # Writes and the latest values never went to the replica (it refuses writes: a hot standby
     # is read-only), so a page that writes a session works throughout.
     assert requests.get(f"{c.web.url}/accounts/login/", timeout=10).status_code == 200
+
+
+def analytics_answers(c: Clusters, ids: dict[str, str], day: str) -> dict[str, object]:
+    """Every analytics API and export over a fixed window (yesterday), as the reader sees it;
+    the one field that is the time of asking ("time") left out."""
+    start, end = f"{day}T00:00:00+00:00", f"{day}T23:59:59+00:00"
+    asked = {
+        "oee_api": ("/api/oee/", {"machine": ids["machine"], "period": "range", "start": start,
+                                 "end": end}),
+        "oee_export": ("/oee/export.csv", {"machine": ids["machine"], "period": "range",
+                                          "start": start, "end": end}),
+        "quality_api": ("/api/quality/", {"tag": ids["spc"], "start": start, "end": end}),
+        "quality_charts": ("/api/quality/charts/", {"tag": ids["spc"], "start": start,
+                                                   "end": f"{day}T12:00:00+00:00"}),
+        "quality_export": ("/quality/export.csv", {"tag": ids["spc"], "start": start, "end": end}),
+        "maintenance_api": ("/api/maintenance/", {"plant": ids["plant"]}),
+        "energy_api": ("/api/energy/", {"plant": ids["plant"], "first": day, "last": day}),
+        "energy_export": ("/energy/export.csv", {"plant": ids["plant"], "first": day, "last": day}),
+    }  # fmt: skip
+    answers: dict[str, object] = {}
+    for name, (path, params) in asked.items():
+        answer = requests.get(f"{c.web.url}{path}", params=params, timeout=30,
+                              headers={"Authorization": f"Bearer {c.token}"})  # fmt: skip
+        assert answer.status_code == 200, f"{name}: {answer.status_code} {answer.text[:500]}"
+        if answer.headers["Content-Type"].startswith("application/json"):
+            body = answer.json()
+            body.pop("time", None)
+            answers[name] = body
+        else:
+            answers[name] = answer.text
+    return answers
+
+
+@pytest.mark.timeout(300)  # as above
+def test_analytics_are_read_from_the_replica_and_the_workers_jobs_from_the_primary(
+    clusters: Clusters,
+) -> None:
+    c = clusters
+    ids = dict(zip(("plant", "machine", "spc"), c.sql(c.primary_url(), (
+        "SELECT (SELECT min(id) FROM plant_plant), (SELECT min(machine_id) FROM plant_oeemachine),"
+        " (SELECT min(tag_id) FROM plant_spcsettings)"
+    )).split("|"), strict=True))  # fmt: skip
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    day = yesterday.isoformat()
+    before = analytics_answers(c, ids, day)
+    # The standby stops replaying; yesterday's and the last hours' samples of every numeric
+    # tag of the plant (rising values: counters count, states change, readings move) reach
+    # the primary only.
+    c.sql(c.standby_url(), "SELECT pg_wal_replay_pause()")
+    wait_for(lambda: c.sql(c.standby_url(), "SELECT pg_get_wal_replay_pause_state()") == "paused")
+    c.sql(c.primary_url(), f"""
+        INSERT INTO plant_sample (tag_id, time, value, quality)
+        SELECT t.id, w.start + n * interval '30 seconds', n % 5 + n * 0.01, 0
+        FROM plant_tag t,
+             (VALUES ('{day}T06:00:00+00:00'::timestamptz), (now() - interval '3 hours'))
+               AS w(start),
+             generate_series(0, 359) AS n
+        WHERE t.data_type IN ('float', 'int')""")  # fmt: skip
+    paused = analytics_answers(c, ids, day)
+    changed = [name for name in before if paused[name] != before[name]]
+    assert changed == [], (
+        f"read from the primary while the replica was held: {changed}: "
+        + "; ".join(f"{n}: {before[n]} -> {paused[n]}" for n in changed)
+    )
+    # The same reads in a process without history_reads() (the ingest worker's analytics
+    # jobs, a POST that shows what it wrote) see the primary's samples at once.
+    now = "datetime.now(UTC)"
+    check = (
+        "from datetime import UTC, datetime, timedelta; from django.test import RequestFactory; "
+        "from plant import spc_history, read_replica; "
+        f"count = lambda: len(spc_history.values({ids['spc']}, {now} - timedelta(hours=4), "
+        f"{now})); "
+        "view = read_replica.reads_history(lambda request: count()); rf = RequestFactory(); "
+        "print(count(), view(rf.get('/')), view(rf.post('/')))"
+    )
+    out = manage_with_replica(c.primary_url(), c.standby_url(), "shell", "-c", check)
+    plain, get, post = out.strip().splitlines()[-1].split()
+    assert (plain, get, post) == ("360", "0", "360"), out
+    c.sql(c.standby_url(), "SELECT pg_wal_replay_resume()")
+    wait_for(lambda: analytics_answers(c, ids, day) != before, timeout=60)
+    after = analytics_answers(c, ids, day)
+    unchanged = [name for name in before if after[name] == before[name]]
+    assert unchanged == [], (
+        f"these answers do not depend on the samples, so prove nothing: {unchanged}"
+    )
+
+
+def manage_with_replica(url: str, replica_url: str, *args: str) -> str:
+    env = {**os.environ, "DATABASE_URL": url, "DATABASE_REPLICA_URL": replica_url,
+           "TIMESCALEDB": "off"}  # fmt: skip
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, f"manage.py {' '.join(args)}:\n{done.stderr[-3000:]}"
+    return done.stdout

@@ -107,7 +107,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "admin localhost:2019",
             f"admin localhost:{admin_port}\n\thttp_port {http_port}\n\thttps_port {https_port}",
         )
-        .replace("reverse_proxy web:8000", f"reverse_proxy 127.0.0.1:{web_port}")
+        .replace("reverse_proxy {$HMI_UPSTREAM:web:8000}", f"reverse_proxy 127.0.0.1:{web_port}")
     )
     caddy_env = {n: os.environ[n] for n in SHELL if n in os.environ}
     caddy_env |= {"XDG_DATA_HOME": str(folder), "XDG_CONFIG_HOME": str(folder)}
