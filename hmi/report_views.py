@@ -112,7 +112,7 @@ def report_build(request: HttpRequest) -> HttpResponse:
     form = ReportForm(request.GET)
     plants = list(visible_plants(request.user).order_by("name"))
     if not form.is_valid():
-        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in
+        problems = "; ".join(f"{name}: {' '.join(str(e) for e in errors)}" for name, errors in
                              form.errors.items())  # fmt: skip
         return _error(request, plants, problems)
     plant = report_plant_or_404(request.user, form.cleaned_data["plant"])

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.template.loader import render_to_string
-from weasyprint import HTML
+from weasyprint import HTML  # type: ignore[import-untyped]  # WeasyPrint ships no types
 
 from plant.shift_reports import Figures
 
@@ -23,7 +23,7 @@ def pdf_of(figures: Figures) -> bytes:
     html = render_to_string("reports/shift_report_pdf.html", {"f": figures})
     pdf = HTML(string=html).write_pdf()
     assert pdf is not None  # write_pdf() without a target returns the bytes
-    return pdf
+    return bytes(pdf)
 
 
 def filename_of(figures: Figures, extension: str) -> str:

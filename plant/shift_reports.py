@@ -180,8 +180,9 @@ def alarm_figures(plant: Plant, start: datetime, end: datetime) -> dict[str, Any
         was = before.get(alarm_id) in alarming.IN_ALARM
         active[alarm_id] = active_seconds(was, changes.get(alarm_id, []), start, end)
     if any(a not in labels for a in active):
-        for entry in AlarmJournalEntry.objects.filter(alarm_id__in=set(active) - set(labels)):
-            labels.setdefault(entry.alarm_id, f"{entry.message} ({entry.tag.key})")
+        missing = AlarmJournalEntry.objects.filter(alarm_id__in=set(active) - set(labels))
+        for alarm_id, message, key in missing.values_list("alarm_id", "message", "tag__key"):
+            labels.setdefault(alarm_id, f"{message} ({key})")
     by_priority = Counter(
         e.priority for e in AlarmJournalEntry.objects.filter(
             tag__machine__line__plant=plant, to_state="unack", at__gte=start, at__lt=end
