@@ -1,6 +1,6 @@
 """compose.scale.yaml: the scale-out overlay is valid Compose, and its pieces fit each other and
-compose.yaml (there is no Docker engine here: test_scale_out.py runs the same shape on this
-machine, from the same nginx template)."""
+compose.yaml (there is no Docker engine here, so the overlay is read against the Compose
+specification and its pieces against each other)."""
 
 from __future__ import annotations
 
