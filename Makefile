@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 # The suite runs on two cores (pytest-xdist; each worker has its own test database, topic root
 # and channel-layer prefix): 8 min 53 s on the 2-core box. `make test WORKERS=0` runs serially.
-WORKERS ?= 3
+WORKERS ?= 2
 
 .PHONY: run test lint bench
 
