@@ -71,6 +71,7 @@ class Annunciation(NamedTuple):
     alarm_id: int
     message: str
     tag_key: str
+    priority: str = ""  # the definition's priority then
 
 
 def annunciations(plants: QuerySet[Plant], start: datetime, end: datetime) -> list[Annunciation]:
@@ -82,7 +83,8 @@ def annunciations(plants: QuerySet[Plant], start: datetime, end: datetime) -> li
         .exclude(event="action_fail")  # an emergency action's failure, journaled on its alarm
         .order_by("at")
     )
-    return [Annunciation(*row) for row in rows.values_list("at", "alarm_id", "message", "tag__key")]
+    return [Annunciation(*row) for row in rows.values_list("at", "alarm_id", "message", "tag__key",
+                                                                "priority")]  # fmt: skip
 
 
 def compute(plants: QuerySet[Plant], start: datetime, end: datetime, now: datetime) -> Kpis:

@@ -31,9 +31,10 @@ from django.db import connection
 from django.utils import timezone
 
 from plant import alarm_kpis, alarming
+from plant.counter_history import resolution_for
 from plant.energy_history import Period as EnergyPeriod
 from plant.energy_history import scopes, usages
-from plant.historian import ORIGIN, buckets, source_for
+from plant.historian import buckets, source_for
 from plant.models import (
     AlarmJournalEntry,
     OeeMachine,
@@ -179,15 +180,12 @@ def alarm_figures(plant: Plant, start: datetime, end: datetime) -> dict[str, Any
     for alarm_id in set(changes) | {a for a, s in before.items() if s in alarming.IN_ALARM}:
         was = before.get(alarm_id) in alarming.IN_ALARM
         active[alarm_id] = active_seconds(was, changes.get(alarm_id, []), start, end)
-    if any(a not in labels for a in active):
+    if any(a not in labels for a in active):  # active throughout: its label from one entry
         missing = AlarmJournalEntry.objects.filter(alarm_id__in=set(active) - set(labels))
-        for alarm_id, message, key in missing.values_list("alarm_id", "message", "tag__key"):
-            labels.setdefault(alarm_id, f"{message} ({key})")
-    by_priority = Counter(
-        e.priority for e in AlarmJournalEntry.objects.filter(
-            tag__machine__line__plant=plant, to_state="unack", at__gte=start, at__lt=end
-        ).exclude(event="action_fail").only("priority")
-    )  # fmt: skip
+        firsts = missing.order_by("alarm_id").distinct("alarm_id")
+        for alarm_id, message, key in firsts.values_list("alarm_id", "message", "tag__key"):
+            labels[alarm_id] = f"{message} ({key})"
+    by_priority = Counter(row.priority for row in rows)
     longest = sorted(active.items(), key=lambda item: (-item[1], labels[item[0]]))
     return {
         "activations": len(rows),
@@ -246,18 +244,10 @@ def key_tags(plant: Plant) -> list[Tag]:
     )  # fmt: skip
 
 
-def width_for(start: datetime, end: datetime) -> int:
-    """The widest of an hour and a minute that both ends lie on; else the whole period."""
-    for width in (3600, 60):
-        if all((edge - ORIGIN).total_seconds() % width == 0 for edge in (start, end)):
-            return width
-    return 0
-
-
 def summary(tag_id: int, start: datetime, end: datetime) -> dict[str, Any] | None:
     """A tag's min, max, average and count of good values over [start, end); None without any."""
-    width = width_for(start, end)
-    if width:
+    width = resolution_for((start, end))  # the widest buckets both ends lie on
+    if width >= 60:
         rows = buckets(tag_id, start, end, width, source=source_for(width))
         n = sum(b.count for b in rows)
         if not n:
