@@ -83,6 +83,9 @@ def test_the_simulated_gateway_is_discovered_mapped_stored_and_written_to(
     run_until(lambda: LatestValue.objects.filter(tag=level, quality=Quality.GOOD).exists(),
               worker.run_once)  # fmt: skip
     setpoint = Tag.objects.get(machine__line__plant=demo_plant, key="fill_level_sp")
+    # A bounded step is checked against the setpoint's present value: wait for it as well.
+    run_until(lambda: LatestValue.objects.filter(tag=setpoint, quality=Quality.GOOD).exists(),
+              worker.run_once)  # fmt: skip
     admin = User.objects.create_superuser("neuron-e2e", password="x")
     run_until(worker.writer.client.is_connected, worker.run_once)
     write = do_request_setpoint(setpoint, 505, by=admin)  # max_step 5 ml

@@ -163,14 +163,19 @@ def test_rotation_replaces_the_older_file_and_tells_the_process(tmp_path: Path) 
     path = tmp_path / "log"
     path.write_text("x" * 100)
     (tmp_path / "log.1").write_text("older")
-    sleeper = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
+    # SIGHUP at its default (a shell's nohup hands it down ignored), said once it is.
+    child = "import signal; signal.signal(signal.SIGHUP, signal.SIG_DFL); print(1, flush=True); "
+    sleeper = subprocess.Popen([sys.executable, "-c", child + "signal.pause()"],
+                               stdout=subprocess.PIPE)  # fmt: skip
     try:
+        assert sleeper.stdout is not None and sleeper.stdout.readline() == b"1\n"
         assert not rotate_if_over(path, 100, sleeper.pid)  # not over
         assert rotate_if_over(path, 99, sleeper.pid)
         assert sleeper.wait(10) == -signal.SIGHUP
     finally:
         sleeper.kill()
         sleeper.wait()
+        sleeper.stdout.close() if sleeper.stdout else None
     assert (tmp_path / "log.1").read_text() == "x" * 100 and not path.exists()
     assert not rotate_if_over(path, 0, sleeper.pid)  # no file: nothing to do
 
