@@ -156,7 +156,7 @@ def test_a_dark_pick_is_remembered_at_the_next_login_and_reaches_the_admin(
 
 
 def test_without_a_pick_each_device_gets_its_own_light_or_dark(
-    browser: Browser, server_url: str, operator: User
+    server_url: str, browser: Browser, operator: User
 ) -> None:
     seen = {}
     for scheme in ("light", "dark"):

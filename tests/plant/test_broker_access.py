@@ -123,11 +123,11 @@ class Probe:
         self.client.on_message = lambda c, u, m: self.received.append((m.topic, m.payload))
         self.client.on_disconnect = lambda c, u, f, reason, p: self.answers.put(("gone", reason))
 
-    def answer(self, key: object) -> object:
+    def answer(self, key: object, timeout: float = 10) -> object:
         pending = []
         try:
             while True:
-                got, value = self.answers.get(timeout=10)
+                got, value = self.answers.get(timeout=timeout)
                 if got == key:
                     return value
                 pending.append((got, value))
@@ -356,7 +356,7 @@ def test_refused_identities_publish_nothing_on_the_plant_listener(broker: Secure
         assert probe.connect() == "Not authorized"
         with pytest.raises(AssertionError):  # no session: a publish is never acknowledged
             probe.client.publish(topic_of("methane"), b"99", qos=1)
-            probe.answer(1)
+            probe.answer(1, timeout=2)  # a broker on 127.0.0.1 answers in milliseconds
 
 
 # --- who may read what ------------------------------------------------------------------------
