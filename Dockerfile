@@ -12,6 +12,12 @@ WORKDIR /app
 # Dependencies first, so a code change does not reinstall them. Every pin has a wheel for
 # linux/amd64 and arm64 (psycopg[binary] included), so no compiler is needed. Only the runtime:
 # the tests and tools of requirements-dev.txt (Playwright alone is about 150 MB) stay out.
+# WeasyPrint (the shift reports' PDFs) loads Pango through cffi, and needs a font to set text
+# in: the slim image has neither.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+       fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 

@@ -293,6 +293,18 @@ def test_the_image_installs_only_the_runtime_requirements() -> None:
     assert "secrets" in (ROOT / ".dockerignore").read_text().split()
 
 
+def test_the_image_has_the_libraries_and_a_font_the_report_pdfs_need() -> None:
+    """WeasyPrint loads Pango with cffi at its first PDF, not at import: an image without it
+    starts, serves, and fails only when a shift ends. .ci/setup installs the same packages."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    instructions = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    setup = (ROOT / ".ci" / "setup").read_text()
+    for package in ("libpango-1.0-0", "libpangoft2-1.0-0"):
+        assert package in instructions and package in setup, package
+    assert "fonts-dejavu-core" in instructions  # the slim image has no font to set text in
+    assert instructions.index("libpango-1.0-0") < instructions.index("pip install")
+
+
 def test_the_brokers_log_file_is_on_a_volume_broker_access_follows_and_rotates() -> None:
     """Refused logins become security events in compose too: the shipped conf's log file lies
     on a volume both containers mount, and broker-access follows and rotates that very file."""
