@@ -17,7 +17,9 @@ from plant.models import (
     Machine,
     Plant,
     SparkplugGroup,
+    SpcSettings,
     Tag,
+    VibrationMonitor,
 )
 
 # libyaml's emitter when PyYAML has it (several times faster).
@@ -55,6 +57,10 @@ def export_plant(plant: Plant) -> dict[str, Any]:
             _fields(g, schema.SPARKPLUG_GROUP, refs)
             for g in SparkplugGroup.objects.filter(plant=plant).order_by("group_id")
         ],
+        "vibration_monitors": _by_tag(
+            VibrationMonitor.objects.filter(tag__in=tags), schema.VIBRATION_MONITOR, refs
+        ),
+        "spc": _by_tag(SpcSettings.objects.filter(tag__in=tags), schema.SPC, refs),
     }
 
 
@@ -76,6 +82,11 @@ def _line(
     return out
 
 
+def _by_tag(objects: Any, fields: schema.Fields, refs: dict[int, str]) -> list[dict[str, Any]]:
+    """Each object's fields, in the order of the tags they belong to (their `tag` ref)."""
+    return sorted((_fields(o, fields, refs) for o in objects), key=lambda o: str(o["tag"]))
+
+
 def _ref(tag: Tag, machine_of: dict[int, Machine], line_of: dict[int, Line]) -> str:
     machine = machine_of[tag.machine_id]
     return tag_ref(line_of[machine.line_id].slug, machine.slug, tag.key)
@@ -87,6 +98,8 @@ def _fields(obj: Model, fields: schema.Fields, refs: dict[int, str]) -> dict[str
         if kind.startswith("ref"):
             key = getattr(obj, f"{name}_id")
             out[name] = None if key is None else refs.get(key, f"<another plant's tag {key}>")
+        elif kind == "int[]":
+            out[name] = list(getattr(obj, name))
         else:
             out[name] = getattr(obj, name)
     return out

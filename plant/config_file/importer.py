@@ -25,6 +25,7 @@ from django.db.models import Model, ProtectedError
 
 from plant import config_history
 from plant.actions.alarms import do_drop_alarm_state
+from plant.actions.vibration import do_apply_vibration_class
 from plant.admin_scope import in_own_plants, topic_prefix
 from plant.config_file.located import FileError, load
 from plant.config_file.reader import Entry, Reader
@@ -40,8 +41,11 @@ from plant.models import (
     Sample,
     SetpointWrite,
     SparkplugGroup,
+    SpcSettings,
     Tag,
+    VibrationMonitor,
 )
+from plant.spc_tags import ensure_spc_tags
 
 
 @dataclass
@@ -107,7 +111,7 @@ def import_text(
     run = _Import(result, located.line, by, prune)
     try:
         with transaction.atomic(), config_history.acting_as(by) if by else nullcontext():
-            run.run(plant_entry, loops, groups)
+            run.run(plant_entry, loops, groups, reader.analytics)
             if result.errors or not apply:
                 raise _Rollback
     except _Rollback:
@@ -135,7 +139,10 @@ class _Import:
 
     # --- the plant and its tree -------------------------------------------------------------
 
-    def run(self, plant_entry: Entry, loops: list[Entry], groups: list[Entry]) -> None:
+    def run(
+        self, plant_entry: Entry, loops: list[Entry], groups: list[Entry],
+        analytics: dict[str, list[Entry]] | None = None,
+    ) -> None:  # fmt: skip
         plant = self._plant(plant_entry)
         if plant is None:
             return
@@ -156,6 +163,10 @@ class _Import:
             self._loop(loop)
         for group in groups:
             self._group(plant, group)
+        for entry in (analytics or {}).get("vibration_monitors", []):
+            self._vibration_monitor(entry)
+        for entry in (analytics or {}).get("spc", []):
+            self._spc(entry)
         self._unlisted(plant)
 
     def _plant(self, entry: Entry) -> Plant | None:
@@ -232,6 +243,52 @@ class _Import:
             return
         self._upsert(SparkplugGroup, {"group_id": group_id}, entry,
                      f"sparkplug group {group_id}", values={"plant": plant})  # fmt: skip
+
+    # --- the tags' analytics: saved, then made effective by the code the admin's save runs ---
+
+    def _vibration_monitor(self, entry: Entry) -> None:
+        """A monitor, then its class's zone C and D alarms (do_apply_vibration_class, as the
+        admin and the demo make them): the class owns their limits, on-delay and priority."""
+        tag = self._resolve(entry, "tag", entry.values["tag"])
+        bearing_ref = entry.values["bearing_temperature_tag"]
+        bearing = (
+            None
+            if bearing_ref is None
+            else self._resolve(entry, "bearing_temperature_tag", bearing_ref)
+        )
+        if tag is None or (bearing_ref is not None and bearing is None):
+            return
+        ref = self._ref(tag)
+        monitor = self._upsert(VibrationMonitor, {"tag": tag}, entry,
+                               f"vibration monitor {ref}",
+                               values={"tag": tag, "bearing_temperature_tag": bearing})  # fmt: skip
+        if monitor is None:
+            return
+        for definition in do_apply_vibration_class(monitor):
+            key = (tag.pk, definition.kind)
+            if key not in self.existing_alarms and definition.pk not in self.seen.get(
+                AlarmDefinition, set()
+            ):
+                self._note("create", f"alarm {ref} {definition.kind}", entry,
+                           "from the vibration class")  # fmt: skip
+            self.seen.setdefault(AlarmDefinition, set()).add(definition.pk)
+
+    def _spc(self, entry: Entry) -> None:
+        """SPC settings, then their derived run-rule tags (ensure_spc_tags, as the admin's
+        save makes them)."""
+        tag = self._resolve(entry, "tag", entry.values["tag"])
+        if tag is None:
+            return
+        ref = self._ref(tag)
+        spc = self._upsert(SpcSettings, {"tag": tag}, entry, f"spc {ref}", values={"tag": tag})
+        if spc is None:
+            return
+        for derived in ensure_spc_tags(spc):
+            derived_ref = self._ref(derived)
+            if derived_ref not in self.tags:
+                self._note("create", f"tag {derived_ref}", entry, "derived from the SPC")
+                self.tags[derived_ref] = derived
+            self.seen.setdefault(Tag, set()).add(derived.pk)
 
     # --- one object ---------------------------------------------------------------------
 
@@ -335,6 +392,10 @@ class _Import:
     def _unlisted(self, plant: Plant) -> None:
         tags = Tag.objects.filter(machine__line__plant=plant)
         groups: list[tuple[type[Model], Any, Any]] = [
+            (VibrationMonitor, VibrationMonitor.objects.filter(tag__in=tags),
+             lambda o: f"vibration monitor {self._ref(o.tag)}"),
+            (SpcSettings, SpcSettings.objects.filter(tag__in=tags),
+             lambda o: f"spc {self._ref(o.tag)}"),
             (ControlLoop, ControlLoop.objects.filter(output_tag__in=tags),
              lambda o: f"loop {self._ref(o.output_tag)}"),
             (EmergencyAction, EmergencyAction.objects.filter(line__plant=plant),

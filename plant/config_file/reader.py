@@ -21,7 +21,9 @@ from plant.models import (
     Machine,
     Plant,
     SparkplugGroup,
+    SpcSettings,
     Tag,
+    VibrationMonitor,
 )
 
 SECTIONS: dict[str, tuple[schema.Fields, type[Model]]] = {
@@ -31,14 +33,18 @@ SECTIONS: dict[str, tuple[schema.Fields, type[Model]]] = {
                                                                    EmergencyAction),
     "loop": (schema.LOOP, ControlLoop), "sparkplug_group": (schema.SPARKPLUG_GROUP,
                                                             SparkplugGroup),
+    "vibration_monitor": (schema.VIBRATION_MONITOR, VibrationMonitor),
+    "spc_settings": (schema.SPC, SpcSettings),
 }  # fmt: skip
 CHILD_KIND = {"lines": "line", "machines": "machine", "tags": "tag", "alarms": "alarm",
               "emergency_actions": "emergency_action", "loops": "loop",
-              "sparkplug_groups": "sparkplug_group"}  # fmt: skip
+              "sparkplug_groups": "sparkplug_group", "vibration_monitors": "vibration_monitor",
+              "spc": "spc_settings"}  # fmt: skip
 # Within its parent list, what must be unique: a line's slug, a tag's key, ...
 IDENTITY = {
     "line": "slug", "machine": "slug", "tag": "key", "alarm": "kind",
     "emergency_action": "tag", "loop": "output_tag", "sparkplug_group": "group_id",
+    "vibration_monitor": "tag", "spc_settings": "tag",
 }  # fmt: skip
 
 
@@ -58,6 +64,8 @@ class Reader:
     def __init__(self, located: Located) -> None:
         self.located = located
         self.errors: list[tuple[int, str]] = []
+        # The tags' analytics (vibration_monitors, spc), by section, once read() has run.
+        self.analytics: dict[str, list[Entry]] = {}
 
     def read(self) -> tuple[Entry | None, list[Entry], list[Entry]]:
         """The plant entry (with its lines), the loops and the Sparkplug groups."""
@@ -76,6 +84,8 @@ class Reader:
         loops = self._list("loops", ("loops",), data.get("loops", []))
         groups = self._list("sparkplug_groups", ("sparkplug_groups",),
                             data.get("sparkplug_groups", []))  # fmt: skip
+        for name in ("vibration_monitors", "spc"):
+            self.analytics[name] = self._list(name, (name,), data.get(name, []))
         return plant, loops, groups
 
     def _list(self, name: str, path: Path, items: Any) -> list[Entry]:

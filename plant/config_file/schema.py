@@ -1,7 +1,8 @@
 """What a plant's configuration file holds: each section's fields, in the file's order.
 
 A field is (name, type). Types: "str", "int", "float", "bool", "float?" (a number or null),
-"ref" / "ref?" (a tag of the same plant, written `line/machine/key`). Every configurable
+"ref" / "ref?" (a tag of the same plant, written `line/machine/key`), "int[]" (a list of
+whole numbers). Every configurable
 field is exported, also at its default, so the file says everything and diffs show each change.
 
 Left out on purpose: ids; a tag's `echoes_write_id` (the ingest worker learns it); a loop's
@@ -40,10 +41,21 @@ LOOP: Fields = (
     ("pv_stale_s", "float"),
 )  # fmt: skip
 SPARKPLUG_GROUP: Fields = (("group_id", "str"), ("discovery", "bool"))
+# Analytics of a tag, each kept beside the tag it measures (plant.models.vibration, spc_settings).
+VIBRATION_MONITOR: Fields = (
+    ("tag", "ref"), ("machine_group", "int"), ("foundation", "str"),
+    ("bearing_temperature_tag", "ref?"), ("on_delay_s", "float"),
+)  # fmt: skip
+SPC: Fields = (
+    ("tag", "ref"), ("lsl", "float"), ("usl", "float"), ("nominal", "float"), ("tne", "float?"),
+    ("e_marked", "bool"), ("subgroup_size", "int"), ("rules", "int[]"), ("rules_chart", "str"),
+    ("center_line", "float?"), ("sigma", "float?"), ("loop_may_apply", "bool"),
+    ("max_loop_change", "float"),
+)  # fmt: skip
 
 # The nested lists of each section, after its fields.
 CHILDREN = {
-    "document": ("lines", "loops", "sparkplug_groups"),
+    "document": ("lines", "loops", "sparkplug_groups", "vibration_monitors", "spc"),
     "line": ("machines", "emergency_actions"),
     "machine": ("tags",),
     "tag": ("alarms",),
@@ -56,6 +68,7 @@ REQUIRED = {
     "loop": {"output_tag", "name", "pv_tag", "sp_tag", "kp", "ti_s", "output_min",
              "output_max", "max_rate"},
     "sparkplug_group": {"group_id"},
+    "vibration_monitor": {"tag"}, "spc_settings": {"tag", "lsl", "usl", "nominal"},
 }  # fmt: skip
 
 
@@ -69,6 +82,11 @@ def type_error(kind: str, value: object) -> str | None:
     if value is None:
         return None if kind.endswith("?") else "must not be empty (null)"
     base = kind.rstrip("?")
+    if base == "int[]":
+        whole = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+        return None if whole else f"must be a list of whole numbers, not {value!r}"
     if base in ("str", "ref"):
         ok = isinstance(value, str)
     elif base == "bool":

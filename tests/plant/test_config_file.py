@@ -16,12 +16,15 @@ from plant.models import (
     AlarmDefinition,
     ConfigChange,
     ControlLoop,
+    DerivedTag,
     EmergencyAction,
     Line,
     Machine,
     Plant,
     Sample,
+    SpcSettings,
     Tag,
+    VibrationMonitor,
 )
 
 MODELS = [Plant, Line, Machine, Tag, AlarmDefinition, EmergencyAction, ControlLoop, ConfigChange]
@@ -57,10 +60,18 @@ def test_demo_plant_exported_wiped_and_imported_exports_byte_for_byte(demo_plant
     tags = Tag.objects.filter(machine__line__plant=plant)
     rows = [Line.objects.filter(plant=plant), Machine.objects.filter(line__plant=plant), tags,
             AlarmDefinition.objects.filter(tag__in=tags), ControlLoop.objects.filter(
-            output_tag__in=tags), EmergencyAction.objects.filter(line__plant=plant)]  # fmt: skip
+            output_tag__in=tags), EmergencyAction.objects.filter(line__plant=plant),
+            VibrationMonitor.objects.filter(tag__in=tags),
+            SpcSettings.objects.filter(tag__in=tags)]  # fmt: skip
     assert result.counts()["create"] == len(result.changes) == 1 + sum(q.count() for q in rows)
     assert all(c.fields == [] for c in result.changes)
     assert export_text(plant) == text
+    # The analytics work as the admin's save makes them: the SPC's run-rule tags are derived
+    # again (the worker's SPC job writes them), the vibration class owns its zone alarms.
+    derived = DerivedTag.objects.filter(tag__in=tags, job="spc").values_list("tag__key", flat=True)
+    assert sorted(derived) == ["fill_level_spc_rule", "fill_level_spc_rules"]
+    zones = AlarmDefinition.objects.filter(tag__key="vibration_rms", tag__in=tags)
+    assert sorted(zones.values_list("kind", "limit")) == [("h", 2.8), ("hh", 4.5)]
 
 
 @pytest.mark.django_db
@@ -258,3 +269,91 @@ def test_loops_and_emergency_actions_are_changed_and_checked_like_the_admin(
     assert "A switch is either on (1) or off (0)." in result.errors[0]
     assert counts() == before
     assert EmergencyAction.objects.get(tag__key="fan", line__plant=demo_plant).value == 1.0
+
+
+@pytest.mark.django_db
+def test_a_vibration_class_changed_in_the_file_moves_its_zone_alarms(demo_plant: Plant) -> None:
+    text = export_text(demo_plant)
+    changed = edit(text, "  machine_group: 2\n  foundation: rigid\n",
+                   "  machine_group: 1\n  foundation: flexible\n")  # fmt: skip
+    zones = AlarmDefinition.objects.filter(tag__key="vibration_rms").order_by("kind")
+    dry = import_text(changed)
+    assert dry.errors == [] and not dry.applied
+    (change,) = [c for c in dry.changes if c.what.startswith("vibration monitor")]
+    assert change.fields == ["machine_group 2 → 1", "foundation 'rigid' → 'flexible'"]
+    assert list(zones.values_list("limit", flat=True)) == [2.8, 4.5]  # a dry run writes nothing
+    assert import_text(changed, apply=True).applied
+    # Group 1 on a flexible foundation: B/C 7.1, C/D 11.0 mm/s (ISO 10816-3).
+    assert list(zones.values_list("kind", "limit")) == [("h", 7.1), ("hh", 11.0)]
+    assert VibrationMonitor.objects.get(tag__key="vibration_rms").foundation == "flexible"
+    assert "  machine_group: 1\n  foundation: flexible\n" in export_text(demo_plant)
+
+
+@pytest.mark.django_db
+def test_spc_settings_change_from_the_file_and_a_new_one_gets_its_run_rule_tags(
+    demo_plant: Plant,
+) -> None:
+    text = export_text(demo_plant)
+    changed = edit(text, "  subgroup_size: 5\n  rules:\n  - 1\n  - 2\n  - 3\n",
+                   "  subgroup_size: 4\n  rules:\n  - 1\n  - 5\n")  # fmt: skip
+    # A second SPC, on the tank level, which has none yet.
+    spc = (
+        text[text.index("spc:\n") :]
+        .split("\n- ", 1)[1]
+        .replace("tag: filling/filler/fill_level", "tag: filling/filler/tank_level")
+    )
+    changed += "- " + spc
+    result = import_text(changed, apply=True)
+    assert result.errors == [] and result.applied
+    fill = SpcSettings.objects.get(tag__key="fill_level")
+    assert (fill.subgroup_size, fill.rules) == (4, [1, 5])
+    assert SpcSettings.objects.filter(tag__key="tank_level").exists()
+    created = {c.what for c in result.changes if c.action == "create"}
+    assert {"spc filling/filler/tank_level", "tag filling/filler/tank_level_spc_rule",
+            "tag filling/filler/tank_level_spc_rules"} <= created  # fmt: skip
+    derived = DerivedTag.objects.filter(job="spc", tag__key__startswith="tank_level")
+    assert derived.count() == 2
+    # Exported again, then imported: nothing left to do.
+    again = import_text(export_text(demo_plant), apply=True)
+    assert (again.errors, again.changes) == ([], [])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        ("  machine_group: 2\n", "  machine_group: 3\n", "vibration_rms: Value 3 is not a valid"),
+        ("  foundation: rigid\n", "  foundation: wobbly\n", "'wobbly' is not a valid choice"),
+        ("  rules:\n  - 1\n", "  rules:\n  - 9\n", "Value 9 is not a valid choice"),
+        ("  rules:\n  - 1\n  - 2\n  - 3\n", "  rules: 1, 2\n", "rules must be a list of whole"),
+        ("- tag: filling/filler/fill_level\n  lsl:", "- tag: filling/filler/nope\n  lsl:",
+         "no tag 'filling/filler/nope' in this file or plant"),
+        ("  lsl: 490.0\n", "  lsl: 520.0\n", ""),  # above the USL: the model refuses it
+    ],
+)  # fmt: skip
+def test_bad_analytics_in_a_file_are_refused_with_their_line_and_change_nothing(
+    demo_plant: Plant, old: str, new: str, says: str
+) -> None:
+    before = export_text(demo_plant)
+    result = import_text(edit(before, old, new), filename="plant.yaml", apply=True)
+    assert not result.applied
+    assert result.errors, "the file was taken"
+    assert all(re.match(r"plant\.yaml:\d+: ", e) for e in result.errors), result.errors
+    assert says in " ".join(result.errors)
+    assert export_text(demo_plant) == before
+
+
+@pytest.mark.django_db
+def test_prune_removes_a_vibration_monitor_the_file_no_longer_names(demo_plant: Plant) -> None:
+    text = export_text(demo_plant)
+    start = text.index("vibration_monitors:\n")
+    without = text[:start] + "vibration_monitors: []\n" + text[text.index("spc:\n") :]
+    kept = import_text(without, apply=True)
+    assert [c.action for c in kept.changes] == ["unlisted"]
+    assert VibrationMonitor.objects.exists()
+    pruned = import_text(without, apply=True, prune=True)
+    assert pruned.errors == [] and pruned.applied
+    assert [(c.action, c.what) for c in pruned.changes] == [
+        ("remove", "vibration monitor utilities/pump/vibration_rms")
+    ]
+    assert not VibrationMonitor.objects.exists()

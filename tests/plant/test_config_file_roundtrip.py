@@ -73,7 +73,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         "format": schema.FORMAT,
         "plant": {"slug": "gen", "name": "Generated plant", "time_zone": "UTC",
                   "description": draw(TEXT)},
-        "lines": lines, "loops": [], "sparkplug_groups": [],
+        "lines": lines, "loops": [], "sparkplug_groups": [], "vibration_monitors": [], "spc": [],
     }  # fmt: skip
 
 
