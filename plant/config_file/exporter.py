@@ -15,6 +15,7 @@ from plant.models import (
     EmergencyAction,
     Line,
     Machine,
+    OeeMachine,
     Plant,
     SparkplugGroup,
     SpcSettings,
@@ -61,6 +62,7 @@ def export_plant(plant: Plant) -> dict[str, Any]:
             VibrationMonitor.objects.filter(tag__in=tags), schema.VIBRATION_MONITOR, refs
         ),
         "spc": _by_tag(SpcSettings.objects.filter(tag__in=tags), schema.SPC, refs),
+        "oee_machines": _oee_machines(plant, machine_of, line_of, refs),
     }
 
 
@@ -80,6 +82,25 @@ def _line(
     actions = EmergencyAction.objects.filter(line=line).order_by("position", "id")
     out["emergency_actions"] = [_fields(a, schema.EMERGENCY_ACTION, refs) for a in actions]
     return out
+
+
+def _oee_machines(
+    plant: Plant, machine_of: dict[int, Machine], line_of: dict[int, Line], refs: dict[int, str]
+) -> list[dict[str, Any]]:
+    out = []
+    found = OeeMachine.objects.filter(machine__line__plant=plant).prefetch_related(
+        "states", "products"
+    )
+    for oee in found:
+        machine = machine_of[oee.machine_id]
+        entry = _fields(oee, schema.OEE_MACHINE, refs)
+        entry["machine"] = f"{line_of[machine.line_id].slug}/{machine.slug}"
+        states = sorted(oee.states.all(), key=lambda s: s.state)
+        products = sorted(oee.products.all(), key=lambda p: p.product)
+        entry["states"] = [_fields(s, schema.OEE_STATE, refs) for s in states]
+        entry["products"] = [_fields(p, schema.OEE_PRODUCT, refs) for p in products]
+        out.append(entry)
+    return sorted(out, key=lambda e: str(e["machine"]))
 
 
 def _by_tag(objects: Any, fields: schema.Fields, refs: dict[int, str]) -> list[dict[str, Any]]:

@@ -37,6 +37,9 @@ from plant.models import (
     EmergencyAction,
     Line,
     Machine,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
     Plant,
     Sample,
     SetpointWrite,
@@ -167,6 +170,8 @@ class _Import:
             self._vibration_monitor(entry)
         for entry in (analytics or {}).get("spc", []):
             self._spc(entry)
+        for entry in (analytics or {}).get("oee_machines", []):
+            self._oee_machine(plant, entry)
         self._unlisted(plant)
 
     def _plant(self, entry: Entry) -> Plant | None:
@@ -290,6 +295,35 @@ class _Import:
                 self.tags[derived_ref] = derived
             self.seen.setdefault(Tag, set()).add(derived.pk)
 
+    def _oee_machine(self, plant: Plant, entry: Entry) -> None:
+        """A machine's OEE: its counters and state tag, the state map and the products."""
+        where = str(entry.values["machine"])
+        line_slug, _, machine_slug = where.partition("/")
+        machine = Machine.objects.filter(line__plant=plant, line__slug=line_slug,
+                                         slug=machine_slug).first()  # fmt: skip
+        if machine is None:
+            self._error(entry, "machine", f"machine: no machine {where!r} in this file or plant "
+                                          "(machines are named line/machine)")  # fmt: skip
+            return
+        refs: dict[str, Tag | None] = {}
+        for name in ("state_tag", "produced_tag", "rejected_tag", "product_tag"):
+            ref = entry.values[name]
+            refs[name] = None if ref is None else self._resolve(entry, name, ref)
+            if ref is not None and refs[name] is None:
+                return
+        oee = self._upsert(OeeMachine, {"machine": machine}, entry, f"oee machine {where}",
+                           values={"machine": machine, **refs})  # fmt: skip
+        if oee is None:
+            return
+        for state in entry.children["states"]:
+            self._upsert(OeeState, {"oee_machine": oee, "state": state.values["state"]}, state,
+                         f"oee state {where} {state.values['state']!r}",
+                         values={"oee_machine": oee})  # fmt: skip
+        for product in entry.children["products"]:
+            self._upsert(OeeProduct, {"oee_machine": oee, "product": product.values["product"]},
+                         product, f"oee product {where} {product.values['product']!r}",
+                         values={"oee_machine": oee})  # fmt: skip
+
     # --- one object ---------------------------------------------------------------------
 
     def _upsert(
@@ -396,6 +430,14 @@ class _Import:
              lambda o: f"vibration monitor {self._ref(o.tag)}"),
             (SpcSettings, SpcSettings.objects.filter(tag__in=tags),
              lambda o: f"spc {self._ref(o.tag)}"),
+            (OeeState, OeeState.objects.filter(oee_machine__machine__line__plant=plant)
+             .select_related("oee_machine__machine__line"),
+             lambda o: f"oee state {self._where(o.oee_machine)} {o.state!r}"),
+            (OeeProduct, OeeProduct.objects.filter(oee_machine__machine__line__plant=plant)
+             .select_related("oee_machine__machine__line"),
+             lambda o: f"oee product {self._where(o.oee_machine)} {o.product!r}"),
+            (OeeMachine, OeeMachine.objects.filter(machine__line__plant=plant)
+             .select_related("machine__line"), lambda o: f"oee machine {self._where(o)}"),
             (ControlLoop, ControlLoop.objects.filter(output_tag__in=tags),
              lambda o: f"loop {self._ref(o.output_tag)}"),
             (EmergencyAction, EmergencyAction.objects.filter(line__plant=plant),
@@ -447,6 +489,9 @@ class _Import:
         self._note("remove", what, None)
 
     # --- reporting ----------------------------------------------------------------------
+
+    def _where(self, oee: OeeMachine) -> str:
+        return f"{oee.machine.line.slug}/{oee.machine.slug}"
 
     def _ref(self, tag: Tag | None) -> str:
         if tag is None:

@@ -19,6 +19,9 @@ from plant.models import (
     EmergencyAction,
     Line,
     Machine,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
     Plant,
     SparkplugGroup,
     SpcSettings,
@@ -35,16 +38,20 @@ SECTIONS: dict[str, tuple[schema.Fields, type[Model]]] = {
                                                             SparkplugGroup),
     "vibration_monitor": (schema.VIBRATION_MONITOR, VibrationMonitor),
     "spc_settings": (schema.SPC, SpcSettings),
+    "oee_machine": (schema.OEE_MACHINE, OeeMachine), "oee_state": (schema.OEE_STATE, OeeState),
+    "oee_product": (schema.OEE_PRODUCT, OeeProduct),
 }  # fmt: skip
 CHILD_KIND = {"lines": "line", "machines": "machine", "tags": "tag", "alarms": "alarm",
               "emergency_actions": "emergency_action", "loops": "loop",
               "sparkplug_groups": "sparkplug_group", "vibration_monitors": "vibration_monitor",
-              "spc": "spc_settings"}  # fmt: skip
+              "spc": "spc_settings", "oee_machines": "oee_machine", "states": "oee_state",
+              "products": "oee_product"}  # fmt: skip
 # Within its parent list, what must be unique: a line's slug, a tag's key, ...
 IDENTITY = {
     "line": "slug", "machine": "slug", "tag": "key", "alarm": "kind",
     "emergency_action": "tag", "loop": "output_tag", "sparkplug_group": "group_id",
-    "vibration_monitor": "tag", "spc_settings": "tag",
+    "vibration_monitor": "tag", "spc_settings": "tag", "oee_machine": "machine",
+    "oee_state": "state", "oee_product": "product",
 }  # fmt: skip
 
 
@@ -64,7 +71,7 @@ class Reader:
     def __init__(self, located: Located) -> None:
         self.located = located
         self.errors: list[tuple[int, str]] = []
-        # The tags' analytics (vibration_monitors, spc), by section, once read() has run.
+        # The analytics (vibration_monitors, spc, oee_machines), by section, once read() has run.
         self.analytics: dict[str, list[Entry]] = {}
 
     def read(self) -> tuple[Entry | None, list[Entry], list[Entry]]:
@@ -84,7 +91,7 @@ class Reader:
         loops = self._list("loops", ("loops",), data.get("loops", []))
         groups = self._list("sparkplug_groups", ("sparkplug_groups",),
                             data.get("sparkplug_groups", []))  # fmt: skip
-        for name in ("vibration_monitors", "spc"):
+        for name in ("vibration_monitors", "spc", "oee_machines"):
             self.analytics[name] = self._list(name, (name,), data.get(name, []))
         return plant, loops, groups
 

@@ -46,6 +46,15 @@ VIBRATION_MONITOR: Fields = (
     ("tag", "ref"), ("machine_group", "int"), ("foundation", "str"),
     ("bearing_temperature_tag", "ref?"), ("on_delay_s", "float"),
 )  # fmt: skip
+# OEE of a machine (plant.models.oee), keyed by the machine as line/machine; its state map and
+# products are nested.
+OEE_MACHINE: Fields = (
+    ("machine", "str"), ("state_tag", "ref"), ("produced_tag", "ref"), ("rejected_tag", "ref?"),
+    ("ideal_cycle_s", "float?"), ("rated_per_min", "float?"), ("product_tag", "ref?"),
+    ("microstop_s", "float"), ("is_bottleneck", "bool"),
+)  # fmt: skip
+OEE_STATE: Fields = (("state", "str"), ("category", "str"))
+OEE_PRODUCT: Fields = (("product", "str"), ("ideal_cycle_s", "float"))
 SPC: Fields = (
     ("tag", "ref"), ("lsl", "float"), ("usl", "float"), ("nominal", "float"), ("tne", "float?"),
     ("e_marked", "bool"), ("subgroup_size", "int"), ("rules", "int[]"), ("rules_chart", "str"),
@@ -55,7 +64,8 @@ SPC: Fields = (
 
 # The nested lists of each section, after its fields.
 CHILDREN = {
-    "document": ("lines", "loops", "sparkplug_groups", "vibration_monitors", "spc"),
+    "document": ("lines", "loops", "sparkplug_groups", "vibration_monitors", "spc", "oee_machines"),
+    "oee_machine": ("states", "products"),
     "line": ("machines", "emergency_actions"),
     "machine": ("tags",),
     "tag": ("alarms",),
@@ -69,6 +79,8 @@ REQUIRED = {
              "output_max", "max_rate"},
     "sparkplug_group": {"group_id"},
     "vibration_monitor": {"tag"}, "spc_settings": {"tag", "lsl", "usl", "nominal"},
+    "oee_machine": {"machine", "state_tag", "produced_tag"}, "oee_state": {"state", "category"},
+    "oee_product": {"product", "ideal_cycle_s"},
 }  # fmt: skip
 
 

@@ -20,6 +20,9 @@ from plant.models import (
     EmergencyAction,
     Line,
     Machine,
+    OeeMachine,
+    OeeProduct,
+    OeeState,
     Plant,
     Sample,
     SpcSettings,
@@ -62,7 +65,10 @@ def test_demo_plant_exported_wiped_and_imported_exports_byte_for_byte(demo_plant
             AlarmDefinition.objects.filter(tag__in=tags), ControlLoop.objects.filter(
             output_tag__in=tags), EmergencyAction.objects.filter(line__plant=plant),
             VibrationMonitor.objects.filter(tag__in=tags),
-            SpcSettings.objects.filter(tag__in=tags)]  # fmt: skip
+            SpcSettings.objects.filter(tag__in=tags),
+            OeeMachine.objects.filter(machine__line__plant=plant),
+            OeeState.objects.filter(oee_machine__machine__line__plant=plant),
+            OeeProduct.objects.filter(oee_machine__machine__line__plant=plant)]  # fmt: skip
     assert result.counts()["create"] == len(result.changes) == 1 + sum(q.count() for q in rows)
     assert all(c.fields == [] for c in result.changes)
     assert export_text(plant) == text
@@ -296,13 +302,10 @@ def test_spc_settings_change_from_the_file_and_a_new_one_gets_its_run_rule_tags(
     text = export_text(demo_plant)
     changed = edit(text, "  subgroup_size: 5\n  rules:\n  - 1\n  - 2\n  - 3\n",
                    "  subgroup_size: 4\n  rules:\n  - 1\n  - 5\n")  # fmt: skip
-    # A second SPC, on the tank level, which has none yet.
-    spc = (
-        text[text.index("spc:\n") :]
-        .split("\n- ", 1)[1]
-        .replace("tag: filling/filler/fill_level", "tag: filling/filler/tank_level")
-    )
-    changed += "- " + spc
+    # A second SPC, on the tank level, which has none yet: the fill level's, copied.
+    block = text[text.index("spc:\n") + len("spc:\n") : text.index("oee_machines:")]
+    tank = block.replace("tag: filling/filler/fill_level", "tag: filling/filler/tank_level")
+    changed = edit(changed, "spc:\n", "spc:\n" + tank)
     result = import_text(changed, apply=True)
     assert result.errors == [] and result.applied
     fill = SpcSettings.objects.get(tag__key="fill_level")
@@ -357,3 +360,55 @@ def test_prune_removes_a_vibration_monitor_the_file_no_longer_names(demo_plant: 
         ("remove", "vibration monitor utilities/pump/vibration_rms")
     ]
     assert not VibrationMonitor.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_oee_machines_state_map_and_products_change_from_the_file(demo_plant: Plant) -> None:
+    text = export_text(demo_plant)
+    assert "oee_machines:\n- machine: filling/filler\n  state_tag: filling/filler/state\n" in text
+    changed = edit(text, "  - state: jammed\n    category: breakdown\n",
+                   "  - state: jammed\n    category: blocked\n")  # fmt: skip
+    changed = edit(changed, "  - state: slow\n    category: slow_running\n", "")
+    changed = edit(changed, "  products: []\n",
+                   "  products:\n  - product: 0.5l\n    ideal_cycle_s: 0.3\n"
+                   "  - product: 1.0l\n    ideal_cycle_s: 0.5\n")  # fmt: skip
+    dry = import_text(changed)
+    assert dry.errors == []
+    actions = {(c.action, c.what): c.fields for c in dry.changes}
+    assert actions == {
+        ("change", "oee state filling/filler 'jammed'"): ["category 'breakdown' → 'blocked'"],
+        ("unlisted", "oee state filling/filler 'slow'"): ["not in the file; prune removes it"],
+        ("create", "oee product filling/filler '0.5l'"): [],
+        ("create", "oee product filling/filler '1.0l'"): [],
+    }
+    result = import_text(changed, apply=True, prune=True)
+    assert result.errors == [] and result.applied
+    oee = OeeMachine.objects.get(machine__line__plant=demo_plant)
+    states = dict(oee.states.values_list("state", "category"))
+    assert states["jammed"] == "blocked" and "slow" not in states
+    assert dict(oee.products.values_list("product", "ideal_cycle_s")) == {"0.5l": 0.3, "1.0l": 0.5}
+    assert export_text(demo_plant) == changed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        ("    category: breakdown\n", "    category: coffee\n", "'coffee' is not a valid choice"),
+        ("- machine: filling/filler\n", "- machine: filling/nope\n",
+         "no machine 'filling/nope' in this file or plant"),
+        ("  produced_tag: filling/filler/bottles_filled\n",
+         "  produced_tag: filling/filler/nope\n", "no tag 'filling/filler/nope'"),
+        ("  microstop_s: 120.0\n", "  microstop_s: -1.0\n", ""),  # the model refuses it
+        ("  - state: jammed\n", "  - state: running\n", "oee_state 'running' is listed twice"),
+    ],
+)  # fmt: skip
+def test_bad_oee_settings_are_refused_with_their_line_and_change_nothing(
+    demo_plant: Plant, old: str, new: str, says: str
+) -> None:
+    before = export_text(demo_plant)
+    result = import_text(edit(before, old, new), filename="plant.yaml", apply=True)
+    assert not result.applied and result.errors
+    assert all(re.match(r"plant\.yaml:\d+: ", e) for e in result.errors), result.errors
+    assert says in " ".join(result.errors)
+    assert export_text(demo_plant) == before

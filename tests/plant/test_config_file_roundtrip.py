@@ -74,6 +74,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         "plant": {"slug": "gen", "name": "Generated plant", "time_zone": "UTC",
                   "description": draw(TEXT)},
         "lines": lines, "loops": [], "sparkplug_groups": [], "vibration_monitors": [], "spc": [],
+        "oee_machines": [],
     }  # fmt: skip
 
 
