@@ -17,7 +17,9 @@ from plant.models import Plant
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)
 SLUGS = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
-NUMBER = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
+# Without -0.0: an alarm limit of -0.0 comes back from the database as 0.0 (a CI run drew it),
+# and no export writes -0.0, so the byte-for-byte promise does not cover it.
+NUMBER = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False).map(lambda x: x + 0.0)
 POSITIVE = st.floats(1e-6, 1e9)
 
 
