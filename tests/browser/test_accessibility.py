@@ -135,7 +135,10 @@ def test_the_login_page_and_every_screen_pass_axe(
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{server_url}/")
 
-    page.get_by_label("Theme").select_option(theme)  # hmi.js submits the pick at once
+    # hmi.js (deferred) submits a pick at once, once it runs: a pick made as the URL changed,
+    # before the page was parsed, went unsent (a CI run). A person waits for the page.
+    page.wait_for_load_state("domcontentloaded")
+    page.get_by_label("Theme").select_option(theme)
     expect(page.locator("html")).to_have_attribute("data-theme", theme)
     expect(page).to_have_url(f"{server_url}/")  # back where it was chosen
     problems += check_every_screen(page, server_url, shown_plant, theme, artifacts)
@@ -149,6 +152,7 @@ def test_a_dark_pick_is_remembered_at_the_next_login_and_reaches_the_admin(
     admin.is_staff = True
     admin.save(update_fields=["is_staff"])
     log_in(page, server_url, "admin-user")
+    page.wait_for_load_state("domcontentloaded")  # hmi.js listens for the pick
     page.get_by_label("Theme").select_option("dark")
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     assert UserPreference.objects.get(user=admin).theme == "dark"
