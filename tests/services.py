@@ -101,7 +101,8 @@ def database_url(name: str) -> str:
     return f"postgres://postgres@{server.hostname or '127.0.0.1'}:{server.port or 5432}/{name}"
 
 
-def _psql(url: str, sql: str) -> str:
+def psql(url: str, sql: str) -> str:
+    """Run one statement with psql; its output, unaligned, without the trailing newline."""
     done = subprocess.run(["psql", "-d", url, "-qAtc", sql], check=True, capture_output=True,
                           text=True)  # fmt: skip
     return done.stdout.strip()
@@ -121,7 +122,7 @@ def _migrated_template(timescaledb: str) -> str | None:
     "off" does, and shares its template.
     """
     postgres = database_url("postgres")
-    offered = _psql(postgres, "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+    offered = psql(postgres, "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
     if offered and timescaledb != "off":
         return None
     return _template("off" if not offered else timescaledb)
@@ -131,9 +132,9 @@ def _migrated_template(timescaledb: str) -> str | None:
 def _template(timescaledb: str) -> str:
     postgres = database_url("postgres")
     name = f"scada_template_{os.getpid()}_{timescaledb}"
-    _psql(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _psql(postgres, f'CREATE DATABASE "{name}"')
-    atexit.register(_psql, postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(postgres, f'CREATE DATABASE "{name}"')
+    atexit.register(psql, postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _migrate(name, timescaledb)
     return name
 
@@ -142,12 +143,12 @@ def fresh_database(name: str, timescaledb: str = "auto") -> str:
     """Drop and create a database, migrated, and return its URL."""
     postgres = database_url("postgres")
     template = _migrated_template(timescaledb)
-    _psql(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if template is None:
-        _psql(postgres, f'CREATE DATABASE "{name}"')
+        psql(postgres, f'CREATE DATABASE "{name}"')
         _migrate(name, timescaledb)
     else:
-        _psql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        psql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return database_url(name)
 
 

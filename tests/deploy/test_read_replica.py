@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.browser.conftest import Daphne, served_database_url
-from tests.services import ROOT, Postgres
+from tests.services import ROOT, Postgres, psql
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -37,9 +37,7 @@ class Clusters:
         return f"postgres://postgres@127.0.0.1:{self.standby.port}/scada"
 
     def sql(self, url: str, statement: str) -> str:
-        done = subprocess.run(["psql", "-d", url, "-qAtc", statement], check=True,
-                              capture_output=True, text=True)  # fmt: skip
-        return done.stdout.strip()
+        return psql(url, statement)
 
     def add_samples(self, start: datetime, count: int) -> None:
         self.sql(

@@ -39,7 +39,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, served_database_url
 from tests.deploy.compose_file import load_compose
-from tests.services import ROOT, Broker, Postgres, Redis, free_port, wait_port
+from tests.services import ROOT, Broker, Postgres, Redis, free_port, psql, wait_port
 
 TEMPLATE = ROOT / "config" / "nginx" / "scale.conf.template"
 PASSWORD = "scale test demo password"
@@ -122,9 +122,7 @@ class Scaled:
         return f"postgres://postgres@127.0.0.1:{self.standby.port}/scada"
 
     def sql(self, url: str, statement: str) -> str:
-        done = subprocess.run(["psql", "-d", url, "-qAtc", statement], check=True,
-                              capture_output=True, text=True)  # fmt: skip
-        return done.stdout.strip()
+        return psql(url, statement)
 
     def metric(self, worker: int, name: str) -> float:
         page = requests.get(f"http://127.0.0.1:{self.metrics_ports[worker]}/metrics", timeout=5)

@@ -337,13 +337,7 @@ def test_spc_settings_change_from_the_file_and_a_new_one_gets_its_run_rule_tags(
 def test_bad_analytics_in_a_file_are_refused_with_their_line_and_change_nothing(
     demo_plant: Plant, old: str, new: str, says: str
 ) -> None:
-    before = export_text(demo_plant)
-    result = import_text(edit(before, old, new), filename="plant.yaml", apply=True)
-    assert not result.applied
-    assert result.errors, "the file was taken"
-    assert all(re.match(r"plant\.yaml:\d+: ", e) for e in result.errors), result.errors
-    assert says in " ".join(result.errors)
-    assert export_text(demo_plant) == before
+    assert_refused(demo_plant, old, new, says)
 
 
 @pytest.mark.django_db
@@ -406,9 +400,16 @@ def test_an_oee_machines_state_map_and_products_change_from_the_file(demo_plant:
 def test_bad_oee_settings_are_refused_with_their_line_and_change_nothing(
     demo_plant: Plant, old: str, new: str, says: str
 ) -> None:
-    before = export_text(demo_plant)
+    assert_refused(demo_plant, old, new, says)
+
+
+def assert_refused(plant: Plant, old: str, new: str, says: str) -> None:
+    """The export with `old` made `new` is refused, each error with its line, saying `says`,
+    and the plant is as it was."""
+    before = export_text(plant)
     result = import_text(edit(before, old, new), filename="plant.yaml", apply=True)
-    assert not result.applied and result.errors
+    assert not result.applied
+    assert result.errors, "the file was taken"
     assert all(re.match(r"plant\.yaml:\d+: ", e) for e in result.errors), result.errors
     assert says in " ".join(result.errors)
-    assert export_text(demo_plant) == before
+    assert export_text(plant) == before
